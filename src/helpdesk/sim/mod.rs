@@ -1,0 +1,1 @@
+//! The Zendesk-compatible simulator.

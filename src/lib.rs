@@ -1,0 +1,5 @@
+//! carteiro: a daemon beside Zendesk that runs support procedures from
+//! declarative rule files, over the Zendesk API and e-mail.
+
+pub mod clock;
+pub mod helpdesk;
