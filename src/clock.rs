@@ -105,7 +105,10 @@ mod tests {
         let clock = OffsetClock::new();
         clock.advance(TimeDelta::days(3));
         let ahead = clock.now() - Utc::now();
-        assert!(ahead > TimeDelta::days(3) - TimeDelta::seconds(5), "ahead by {ahead}");
+        assert!(
+            ahead > TimeDelta::days(3) - TimeDelta::seconds(5),
+            "ahead by {ahead}"
+        );
         assert!(ahead <= TimeDelta::days(3), "ahead by {ahead}");
     }
 }

@@ -248,8 +248,9 @@ mod tests {
 
     #[test]
     fn object_error_and_errors_array_are_recognised() {
-        let obj = ApiErrorBody::parse(br#"{"error":{"title":"Forbidden","message":"You do not have access"}}"#)
-            .expect("object error");
+        let obj =
+            ApiErrorBody::parse(br#"{"error":{"title":"Forbidden","message":"You do not have access"}}"#)
+                .expect("object error");
         assert_eq!(obj.summary(), "Forbidden: You do not have access");
         let arr = ApiErrorBody::parse(br#"{"errors":[{"code":"TooManyRequests","title":"Too many"}]}"#)
             .expect("errors array");

@@ -92,17 +92,12 @@ pub trait HelpDesk: Send + Sync {
 
     /// `POST /api/v2/tickets/create_many`, 100 per job, each job polled until
     /// it finishes. Returns the per-ticket results in input order.
-    fn create_tickets(
-        &self,
-        tickets: &[NewTicket],
-    ) -> impl Future<Output = Result<Vec<JobResult>>> + Send;
+    fn create_tickets(&self, tickets: &[NewTicket]) -> impl Future<Output = Result<Vec<JobResult>>> + Send;
 
     /// `PUT /api/v2/tickets/update_many`, 100 per job (each update carries its
     /// `id`), polled until done.
-    fn update_tickets(
-        &self,
-        updates: &[TicketUpdate],
-    ) -> impl Future<Output = Result<Vec<JobResult>>> + Send;
+    fn update_tickets(&self, updates: &[TicketUpdate])
+    -> impl Future<Output = Result<Vec<JobResult>>> + Send;
 
     /// One page of `GET /api/v2/tickets/{id}/comments` (cursor pagination).
     fn list_comments_page(
@@ -115,15 +110,11 @@ pub trait HelpDesk: Send + Sync {
     fn list_audits(&self, ticket_id: Id) -> impl Future<Output = Result<Vec<Audit>>> + Send;
 
     /// `PUT /api/v2/tickets/{id}/tags`: adds tags, returns the new list.
-    fn add_tags(&self, ticket_id: Id, tags: &[String])
-    -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn add_tags(&self, ticket_id: Id, tags: &[String]) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// `DELETE /api/v2/tickets/{id}/tags`: removes tags, returns the new list.
-    fn remove_tags(
-        &self,
-        ticket_id: Id,
-        tags: &[String],
-    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    fn remove_tags(&self, ticket_id: Id, tags: &[String])
+    -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// One page of `GET /api/v2/incremental/tickets/cursor.json`. The caller
     /// persists `after_cursor`.
@@ -156,4 +147,37 @@ pub trait HelpDesk: Send + Sync {
         query: &str,
         locale: Option<&str>,
     ) -> impl Future<Output = Result<Vec<Article>>> + Send;
+}
+
+/// The tickets changed since `start`, each once (at its latest version),
+/// and the cursor to resume from. Follows `after_cursor` until
+/// `end_of_stream`; the caller persists the returned cursor.
+pub async fn export_changes<H: HelpDesk>(
+    helpdesk: &H,
+    start: ExportStart,
+) -> Result<(Vec<Ticket>, ExportStart)> {
+    let mut by_id: std::collections::HashMap<Id, Ticket> = std::collections::HashMap::new();
+    let mut position = start;
+    loop {
+        let page = helpdesk.export_tickets(&position).await?;
+        for ticket in page.tickets {
+            // A ticket changed twice during the export shows up twice; keep
+            // the later version.
+            let newer = by_id.get(&ticket.id).is_none_or(|seen| {
+                (seen.generated_timestamp, seen.updated_at) <= (ticket.generated_timestamp, ticket.updated_at)
+            });
+            if newer {
+                by_id.insert(ticket.id, ticket);
+            }
+        }
+        if let Some(cursor) = page.after_cursor {
+            position = ExportStart::Cursor(cursor);
+        }
+        if page.end_of_stream {
+            break;
+        }
+    }
+    let mut tickets: Vec<Ticket> = by_id.into_values().collect();
+    tickets.sort_by_key(|t| (t.generated_timestamp, t.id));
+    Ok((tickets, position))
 }
