@@ -1,0 +1,129 @@
+//! Shared set-up for integration tests: a simulator on a free loopback port
+//! and the real Zendesk client pointed at it.
+
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+
+use std::time::Duration;
+
+use carteiro::helpdesk::sim::{self, Seed, SimHandle, SimOptions};
+use carteiro::helpdesk::zendesk::{Auth, ClientSettings, ZendeskClient, ZendeskClientBuilder};
+use carteiro::secret::Secret;
+use serde_json::{Value, json};
+
+/// The agent the tests' client acts as.
+pub const AGENT: &str = "carteiro@empresa.example";
+
+/// A reqwest client for talking to the simulator directly.
+pub fn plain_http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client")
+}
+
+/// The real client for `base`, with test-sized timeouts and backoff.
+pub fn client(base: url::Url, tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder) -> ZendeskClient {
+    client_with_reserve(base, 10, tune)
+}
+
+/// Like [`client`], keeping `reserve` requests of the rate budget back.
+pub fn client_with_reserve(
+    base: url::Url,
+    reserve: u32,
+    tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder,
+) -> ZendeskClient {
+    let auth = Auth::ApiToken { email: AGENT.to_owned(), token: Secret::new("test-token") };
+    let settings = ClientSettings {
+        request_timeout: Duration::from_secs(1),
+        max_retries: 3,
+        rate_limit_reserve: reserve,
+        max_backoff: Duration::from_millis(200),
+        ..ClientSettings::new(base, auth)
+    };
+    let builder = ZendeskClient::builder(settings)
+        .min_backoff(Duration::from_millis(20))
+        .job_poll_interval(Duration::from_millis(10));
+    tune(builder).build().expect("client")
+}
+
+/// A running simulator and a client for it.
+pub struct Sim {
+    pub handle: SimHandle,
+    pub client: ZendeskClient,
+}
+
+/// Options for [`Sim`] beyond the simulator's own.
+pub struct SimBuilder {
+    options: SimOptions,
+    page_size: Option<u32>,
+    reserve: Option<u32>,
+}
+
+impl SimBuilder {
+    pub fn export_page_size(mut self, size: u32) -> SimBuilder {
+        self.page_size = Some(size);
+        self
+    }
+
+    pub fn reserve(mut self, reserve: u32) -> SimBuilder {
+        self.reserve = Some(reserve);
+        self
+    }
+
+    pub async fn start(self) -> Sim {
+        let handle = sim::spawn(self.options).await.expect("start the simulator");
+        let page_size = self.page_size;
+        let client = client_with_reserve(handle.base_url.clone(), self.reserve.unwrap_or(10), |b| {
+            match page_size {
+                Some(size) => b.export_page_size(size),
+                None => b,
+            }
+        });
+        Sim { handle, client }
+    }
+}
+
+impl Sim {
+    pub fn builder(options: SimOptions) -> SimBuilder {
+        SimBuilder { options, page_size: None, reserve: None }
+    }
+
+    pub async fn start(options: SimOptions) -> Sim {
+        Sim::builder(options).start().await
+    }
+
+    pub async fn start_with_seed(seed: Value) -> Sim {
+        let seed: Seed = serde_json::from_value(seed).expect("a valid seed");
+        Sim::start(SimOptions { seed, ..SimOptions::default() }).await
+    }
+
+    /// Queues faults (`POST /__sim/faults`).
+    pub async fn faults(&self, faults: Value) {
+        let url = self.handle.base_url.join("/__sim/faults").expect("url");
+        let response =
+            plain_http().post(url).json(&json!({ "faults": faults })).send().await.expect("inject faults");
+        assert!(response.status().is_success(), "faults refused: {}", response.status());
+    }
+
+    /// The whole simulator state (`GET /__sim/state`).
+    pub async fn state(&self) -> Value {
+        let url = self.handle.base_url.join("/__sim/state").expect("url");
+        plain_http().get(url).send().await.expect("state").json().await.expect("state JSON")
+    }
+}
+
+/// How many tickets in the simulator carry `external_id`.
+pub async fn ticket_count_with_external_id(sim: &Sim, external_id: &str) -> usize {
+    let state = sim.state().await;
+    state["tickets"]
+        .as_array()
+        .expect("tickets in state")
+        .iter()
+        .filter(|t| t["external_id"] == external_id)
+        .count()
+}
+
+impl Sim {
+    /// How many `/api/v2` requests the simulator answered with 429.
+    pub async fn rejected_with_429(&self) -> u64 {
+        self.state().await["responses"]["429"].as_u64().unwrap_or(0)
+    }
+}
