@@ -2,5 +2,6 @@
 //! declarative rule files, over the Zendesk API and e-mail.
 
 pub mod clock;
+pub mod config;
 pub mod helpdesk;
 pub mod secret;
