@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The one test command: makes sure what the tests need is installed, then
+# runs every test. Works on a fresh Debian machine with the Rust toolchain
+# (cargo) on PATH; as root it installs missing Debian packages itself,
+# otherwise it names them and stops.
+#
+#   scripts/test.sh              # everything
+#   scripts/test.sh --test cli   # only what `cargo test --locked ARGS` selects
+#
+# It needs no stdin and behaves the same with CI=true.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+apt_updated=no
+
+# need COMMAND PACKAGE...: succeed when COMMAND is on PATH; otherwise install
+# the Debian PACKAGEs when running as root with apt-get, or say exactly what
+# to install and fail.
+need() {
+    local command=$1
+    shift
+    if command -v "$command" >/dev/null 2>&1; then
+        return 0
+    fi
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: $command is missing; installing $*" >&2
+        if [[ $apt_updated == no ]]; then
+            DEBIAN_FRONTEND=noninteractive apt-get update -q
+            apt_updated=yes
+        fi
+        DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "$@" </dev/null
+        command -v "$command" >/dev/null 2>&1 && return 0
+        echo "test.sh: installed $* but $command is still not on PATH" >&2
+        return 1
+    fi
+    echo "test.sh: $command is missing; install it with: sudo apt-get install --no-install-recommends $*" >&2
+    return 1
+}
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo is missing; install Rust 1.95 with rustup (https://rustup.rs), then open a new shell" >&2
+    exit 1
+fi
+
+# Rust links through the system C compiler, and ring (TLS) compiles C.
+need cc gcc libc6-dev
+# Later issues add the real mail servers here, e.g.:
+#   need dovecot dovecot-imapd dovecot-lmtpd
+#   need postfix postfix
+
+if [[ $# -gt 0 ]]; then
+    cargo test --locked "$@"
+else
+    # Doc tests first, so the run closes on the summary of the real suites.
+    cargo test --locked --doc
+    cargo test --locked --all-targets
+fi
