@@ -232,27 +232,39 @@ mod sim_shapes {
             "GET /api/v2/tickets/{id}/comments" => ("GET", "/api/v2/tickets/1/comments".into(), None),
             "GET /api/v2/tickets/{id}/audits" => ("GET", "/api/v2/tickets/1/audits".into(), None),
             "GET /api/v2/tickets/{id}/tags" => ("GET", "/api/v2/tickets/1/tags".into(), None),
-            "PUT /api/v2/tickets/{id}/tags" => {
-                ("PUT", "/api/v2/tickets/1/tags".into(), Some(json!({"tags": ["vip"]})))
-            }
+            "PUT /api/v2/tickets/{id}/tags" => (
+                "PUT",
+                "/api/v2/tickets/1/tags".into(),
+                Some(json!({"tags": ["vip"]})),
+            ),
             "POST /api/v2/tickets" => ("POST", "/api/v2/tickets".into(), Some(create)),
             "PUT /api/v2/tickets/{id}" => (
                 "PUT",
                 "/api/v2/tickets/1".into(),
-                Some(json!({"ticket": {"status": "open", "comment": {"body": "Em análise", "public": false}}})),
+                Some(
+                    json!({"ticket": {"status": "open", "comment": {"body": "Em análise", "public": false}}}),
+                ),
             ),
-            "POST /api/v2/tickets/create_many" => {
-                ("POST", "/api/v2/tickets/create_many".into(), Some(json!({"tickets": [create["ticket"]]})))
-            }
+            "POST /api/v2/tickets/create_many" => (
+                "POST",
+                "/api/v2/tickets/create_many".into(),
+                Some(json!({"tickets": [create["ticket"]]})),
+            ),
             "PUT /api/v2/tickets/update_many" => (
                 "PUT",
                 "/api/v2/tickets/update_many".into(),
                 Some(json!({"tickets": [{"id": 1, "additional_tags": ["lote"]}]})),
             ),
-            "GET /api/v2/incremental/tickets/cursor" => {
-                ("GET", "/api/v2/incremental/tickets/cursor.json?start_time=0".into(), None)
-            }
-            "GET /api/v2/incremental/tickets" => ("GET", "/api/v2/incremental/tickets.json?start_time=0".into(), None),
+            "GET /api/v2/incremental/tickets/cursor" => (
+                "GET",
+                "/api/v2/incremental/tickets/cursor.json?start_time=0".into(),
+                None,
+            ),
+            "GET /api/v2/incremental/tickets" => (
+                "GET",
+                "/api/v2/incremental/tickets.json?start_time=0".into(),
+                None,
+            ),
             "GET /api/v2/users/{id}" => ("GET", "/api/v2/users/me".into(), None),
             "GET /api/v2/users" => ("GET", "/api/v2/users".into(), None),
             "GET /api/v2/users/show_many" => ("GET", "/api/v2/users/show_many?ids=1".into(), None),
@@ -267,18 +279,25 @@ mod sim_shapes {
             "POST /api/v2/custom_statuses" => (
                 "POST",
                 "/api/v2/custom_statuses".into(),
-                Some(json!({"custom_status": {"status_category": "pending", "agent_label": "Validação Cliente"}})),
+                Some(
+                    json!({"custom_status": {"status_category": "pending", "agent_label": "Validação Cliente"}}),
+                ),
             ),
             "GET /api/v2/ticket_fields" => ("GET", "/api/v2/ticket_fields".into(), None),
-            "GET /api/v2/help_center/articles/search" => {
-                ("GET", "/api/v2/help_center/articles/search?query=impressora".into(), None)
-            }
+            "GET /api/v2/help_center/articles/search" => (
+                "GET",
+                "/api/v2/help_center/articles/search?query=impressora".into(),
+                None,
+            ),
             _ => return None,
         })
     }
 
     fn top_level_keys(value: &Value) -> BTreeSet<String> {
-        value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     #[tokio::test]
@@ -350,7 +369,10 @@ mod sim_shapes {
             served += 1;
             let (status, bytes) = send(method, path.clone(), body).await;
             if !(200..300).contains(&status) {
-                failures.push(format!("{key}: {method} {path} answered {status}: {}", String::from_utf8_lossy(&bytes)));
+                failures.push(format!(
+                    "{key}: {method} {path} answered {status}: {}",
+                    String::from_utf8_lossy(&bytes)
+                ));
                 continue;
             }
             if let Err(err) = wire::decode_recorded(key, status, &bytes) {
@@ -359,7 +381,10 @@ mod sim_shapes {
             }
             if let Some(real) = real {
                 let ours: Value = serde_json::from_slice(&bytes).expect("JSON");
-                let missing: Vec<_> = top_level_keys(real).difference(&top_level_keys(&ours)).cloned().collect();
+                let missing: Vec<_> = top_level_keys(real)
+                    .difference(&top_level_keys(&ours))
+                    .cloned()
+                    .collect();
                 if !missing.is_empty() {
                     failures.push(format!("{key}: the simulator's answer lacks {missing:?}"));
                 }
@@ -404,11 +429,19 @@ mod client_against_simulator {
     #[tokio::test]
     async fn create_then_update_with_safe_update() {
         let sim = Sim::start(SimOptions::default()).await;
-        let ticket = sim.client.create_ticket(&new_ticket("Cupom fiscal", "maria@cliente.com.br")).await.expect("create");
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Cupom fiscal", "maria@cliente.com.br"))
+            .await
+            .expect("create");
         assert_eq!(ticket.status, Status::New);
         assert_eq!(ticket.tags, vec!["impressora"]);
         assert_eq!(ticket.custom_field(360_000_000_001), Some(&json!("0800")));
-        let requester = sim.client.show_users(&[ticket.requester_id.expect("requester")]).await.expect("users");
+        let requester = sim
+            .client
+            .show_users(&[ticket.requester_id.expect("requester")])
+            .await
+            .expect("users");
         assert_eq!(requester[0].email.as_deref(), Some("maria@cliente.com.br"));
         assert_eq!(requester[0].role, Role::EndUser);
 
@@ -417,34 +450,66 @@ mod client_against_simulator {
             comment: Some(NewComment::internal("Aguardando o cliente.")),
             ..TicketUpdate::default()
         };
-        let updated = sim.client.update_ticket(ticket.id, &update, ticket.updated_at).await.expect("update");
+        let updated = sim
+            .client
+            .update_ticket(ticket.id, &update, ticket.updated_at)
+            .await
+            .expect("update");
         assert_eq!(updated.status, Status::Pending);
-        assert!(updated.updated_at > ticket.updated_at, "updated_at moves on every change");
+        assert!(
+            updated.updated_at > ticket.updated_at,
+            "updated_at moves on every change"
+        );
 
-        let comments = sim.client.list_comments_page(ticket.id, None).await.expect("comments");
-        let bodies: Vec<(&str, bool)> = comments.items.iter().map(|c| (c.body.as_str(), c.public)).collect();
+        let comments = sim
+            .client
+            .list_comments_page(ticket.id, None)
+            .await
+            .expect("comments");
+        let bodies: Vec<(&str, bool)> = comments
+            .items
+            .iter()
+            .map(|c| (c.body.as_str(), c.public))
+            .collect();
         assert_eq!(
             bodies,
-            vec![("A impressora fiscal não imprime o cupom.", true), ("Aguardando o cliente.", false)]
+            vec![
+                ("A impressora fiscal não imprime o cupom.", true),
+                ("Aguardando o cliente.", false)
+            ]
         );
-        assert_eq!(comments.items[0].author_id, ticket.requester_id, "the first comment is the requester's");
+        assert_eq!(
+            comments.items[0].author_id, ticket.requester_id,
+            "the first comment is the requester's"
+        );
     }
 
     #[tokio::test]
     async fn a_stale_stamp_is_a_typed_conflict() {
         let sim = Sim::start(SimOptions::default()).await;
-        let ticket = sim.client.create_ticket(&new_ticket("Conflito", "a@cliente.com.br")).await.expect("create");
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Conflito", "a@cliente.com.br"))
+            .await
+            .expect("create");
         // An agent changes the ticket after we read it.
         let agent_change = TicketUpdate {
             status: Some(Status::Open),
             ..TicketUpdate::default()
         };
-        sim.client.update_ticket(ticket.id, &agent_change, ticket.updated_at).await.expect("agent's write");
+        sim.client
+            .update_ticket(ticket.id, &agent_change, ticket.updated_at)
+            .await
+            .expect("agent's write");
         let ours = TicketUpdate {
             status: Some(Status::Solved),
             ..TicketUpdate::default()
         };
-        let err = sim.client.update_ticket(ticket.id, &ours, ticket.updated_at).await.expect_err("stale");
+        let err = sim
+            .client
+            .update_ticket(ticket.id, &ours, ticket.updated_at)
+            .await
+            .expect_err("stale");
         assert!(
             matches!(&err, HelpDeskError::Conflict { endpoint, after_retry: false } if endpoint == "PUT /api/v2/tickets/{id}"),
             "{err:?}"
@@ -456,24 +521,39 @@ mod client_against_simulator {
     #[tokio::test]
     async fn a_closed_ticket_refuses_updates_and_takes_a_follow_up() {
         let sim = Sim::start(SimOptions::default()).await;
-        let ticket = sim.client.create_ticket(&new_ticket("Encerrado", "b@cliente.com.br")).await.expect("create");
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Encerrado", "b@cliente.com.br"))
+            .await
+            .expect("create");
         let close = TicketUpdate {
             status: Some(Status::Closed),
             ..TicketUpdate::default()
         };
-        let closed = sim.client.update_ticket(ticket.id, &close, ticket.updated_at).await.expect("close");
+        let closed = sim
+            .client
+            .update_ticket(ticket.id, &close, ticket.updated_at)
+            .await
+            .expect("close");
         assert_eq!(closed.status, Status::Closed);
 
         let reopen = TicketUpdate {
             status: Some(Status::Open),
             ..TicketUpdate::default()
         };
-        let err = sim.client.update_ticket(ticket.id, &reopen, closed.updated_at).await.expect_err("closed");
+        let err = sim
+            .client
+            .update_ticket(ticket.id, &reopen, closed.updated_at)
+            .await
+            .expect_err("closed");
         let HelpDeskError::Unprocessable { status, details, .. } = &err else {
             panic!("a closed ticket answers 422, got {err:?}");
         };
         assert_eq!(*status, 422);
-        assert!(details.as_ref().is_some_and(|d| d.get("status").is_some()), "{err}");
+        assert!(
+            details.as_ref().is_some_and(|d| d.get("status").is_some()),
+            "{err}"
+        );
 
         let follow_up = NewTicket {
             via_followup_source_id: Some(ticket.id),
@@ -510,7 +590,10 @@ mod client_against_simulator {
         assert_eq!(exported, ids.iter().map(|t| t.id).collect::<Vec<_>>());
         let pages = sim.client.request_counts()["GET /api/v2/incremental/tickets/cursor"];
         assert_eq!(pages, 3, "5 tickets at 2 per page");
-        assert!(matches!(cursor, ExportStart::Cursor(_)), "the caller gets a cursor to persist");
+        assert!(
+            matches!(cursor, ExportStart::Cursor(_)),
+            "the caller gets a cursor to persist"
+        );
 
         // A change after the export shows up from the saved cursor, alone.
         let changed = &ids[1];
@@ -518,7 +601,10 @@ mod client_against_simulator {
             additional_tags: Some(vec!["depois".to_owned()]),
             ..TicketUpdate::default()
         };
-        sim.client.update_ticket(changed.id, &update, changed.updated_at).await.expect("update");
+        sim.client
+            .update_ticket(changed.id, &update, changed.updated_at)
+            .await
+            .expect("update");
         let (again, _) = export_changes(&sim.client, cursor).await.expect("resume");
         assert_eq!(again.iter().map(|t| t.id).collect::<Vec<_>>(), vec![changed.id]);
         assert!(again[0].tags.contains(&"depois".to_owned()));
@@ -536,19 +622,31 @@ mod client_against_simulator {
         .reserve(1)
         .start()
         .await;
-        let ticket = sim.client.create_ticket(&new_ticket("Ritmo", "d@cliente.com.br")).await.expect("create");
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Ritmo", "d@cliente.com.br"))
+            .await
+            .expect("create");
         for _ in 0..14 {
             sim.client.show_ticket(ticket.id).await.expect("paced read");
         }
         // Every 429 would have been answered by a resend; none was needed.
         assert_eq!(sim.client.request_counts()["GET /api/v2/tickets/{id}"], 14);
-        assert_eq!(sim.rejected_with_429().await, 0, "the simulator never had to refuse");
+        assert_eq!(
+            sim.rejected_with_429().await,
+            0,
+            "the simulator never had to refuse"
+        );
     }
 
     #[tokio::test]
     async fn a_429_storm_is_waited_out() {
         let sim = Sim::start(SimOptions::default()).await;
-        let ticket = sim.client.create_ticket(&new_ticket("Tempestade", "e@cliente.com.br")).await.expect("create");
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Tempestade", "e@cliente.com.br"))
+            .await
+            .expect("create");
         sim.faults(json!([{"kind": "rate_limit", "retry_after_secs": 1, "count": 2, "match": "GET /api/v2/tickets/{id}"}]))
             .await;
         let shown = sim.client.show_ticket(ticket.id).await.expect("after the storm");
@@ -559,9 +657,15 @@ mod client_against_simulator {
     #[tokio::test]
     async fn server_errors_are_retried() {
         let sim = Sim::start(SimOptions::default()).await;
-        let ticket = sim.client.create_ticket(&new_ticket("Instável", "f@cliente.com.br")).await.expect("create");
-        sim.faults(json!([{"kind": "status", "status": 503, "count": 2, "match": "GET /api/v2/tickets/{id}"}]))
-            .await;
+        let ticket = sim
+            .client
+            .create_ticket(&new_ticket("Instável", "f@cliente.com.br"))
+            .await
+            .expect("create");
+        sim.faults(
+            json!([{"kind": "status", "status": 503, "count": 2, "match": "GET /api/v2/tickets/{id}"}]),
+        )
+        .await;
         let shown = sim.client.show_ticket(ticket.id).await.expect("third time lucky");
         assert_eq!(shown.id, ticket.id);
         assert_eq!(sim.client.request_counts()["GET /api/v2/tickets/{id}"], 3);
@@ -570,15 +674,24 @@ mod client_against_simulator {
     #[tokio::test]
     async fn a_create_that_times_out_after_commit_makes_one_ticket() {
         let sim = Sim::start(SimOptions::default()).await;
-        sim.faults(json!([{"kind": "timeout", "after_commit": true, "count": 1, "match": "POST /api/v2/tickets"}]))
-            .await;
+        sim.faults(
+            json!([{"kind": "timeout", "after_commit": true, "count": 1, "match": "POST /api/v2/tickets"}]),
+        )
+        .await;
         let ticket = NewTicket {
             external_id: Some("carteiro:mail:abc123".to_owned()),
             ..new_ticket("Tempo esgotado", "g@cliente.com.br")
         };
-        let created = sim.client.create_ticket(&ticket).await.expect("found behind the guard");
+        let created = sim
+            .client
+            .create_ticket(&ticket)
+            .await
+            .expect("found behind the guard");
         assert_eq!(created.external_id.as_deref(), Some("carteiro:mail:abc123"));
-        assert_eq!(ticket_count_with_external_id(&sim, "carteiro:mail:abc123").await, 1);
+        assert_eq!(
+            ticket_count_with_external_id(&sim, "carteiro:mail:abc123").await,
+            1
+        );
         let counts = sim.client.request_counts();
         assert_eq!(counts["POST /api/v2/tickets"], 1, "the create was not sent twice");
         assert_eq!(counts["GET /api/v2/tickets"], 1, "one lookup by external_id");
@@ -587,17 +700,26 @@ mod client_against_simulator {
     #[tokio::test]
     async fn a_create_without_an_idempotency_key_is_never_replayed_blind() {
         let sim = Sim::start(SimOptions::default()).await;
-        sim.faults(json!([{"kind": "timeout", "after_commit": true, "count": 1, "match": "POST /api/v2/tickets"}]))
-            .await;
+        sim.faults(
+            json!([{"kind": "timeout", "after_commit": true, "count": 1, "match": "POST /api/v2/tickets"}]),
+        )
+        .await;
         let err = sim
             .client
             .create_ticket(&new_ticket("Sem chave", "h@cliente.com.br"))
             .await
             .expect_err("the outcome is unknown");
-        assert!(matches!(&err, HelpDeskError::Transport { endpoint, .. } if endpoint == "POST /api/v2/tickets"), "{err:?}");
+        assert!(
+            matches!(&err, HelpDeskError::Transport { endpoint, .. } if endpoint == "POST /api/v2/tickets"),
+            "{err:?}"
+        );
         assert_eq!(sim.client.request_counts()["POST /api/v2/tickets"], 1);
         let state = sim.state().await;
-        assert_eq!(state["tickets"].as_array().map(Vec::len), Some(1), "one ticket, never two");
+        assert_eq!(
+            state["tickets"].as_array().map(Vec::len),
+            Some(1),
+            "one ticket, never two"
+        );
     }
 
     #[tokio::test]
@@ -613,7 +735,10 @@ mod client_against_simulator {
             .collect();
         let created = sim.client.create_tickets(&batch).await.expect("create_many");
         let ids: Vec<Id> = created.iter().map(|r| r.id.expect("an id per ticket")).collect();
-        assert_eq!(created.iter().map(|r| r.index).collect::<Vec<_>>(), vec![Some(0), Some(1), Some(2)]);
+        assert_eq!(
+            created.iter().map(|r| r.index).collect::<Vec<_>>(),
+            vec![Some(0), Some(1), Some(2)]
+        );
 
         let updates: Vec<TicketUpdate> = ids
             .iter()
@@ -674,7 +799,10 @@ mod client_against_simulator {
         assert_eq!(me.email.as_deref(), Some(super::support::AGENT));
 
         let groups = sim.client.list_groups().await.expect("groups");
-        assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), vec!["Ordem de Serviço"]);
+        assert_eq!(
+            groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+            vec!["Ordem de Serviço"]
+        );
         let statuses = sim.client.list_custom_statuses().await.expect("statuses");
         assert!(statuses.iter().any(|s| s.agent_label == "Validação Cliente"
             && s.status_category == StatusCategory::Pending));
@@ -697,18 +825,38 @@ mod client_against_simulator {
             },
             ..new_ticket("Com anexo", "joao@cliente.com.br")
         };
-        let ticket = sim.client.create_ticket(&with_file).await.expect("create with upload");
-        let comments = sim.client.list_comments_page(ticket.id, None).await.expect("comments");
+        let ticket = sim
+            .client
+            .create_ticket(&with_file)
+            .await
+            .expect("create with upload");
+        let comments = sim
+            .client
+            .list_comments_page(ticket.id, None)
+            .await
+            .expect("comments");
         let attachment = &comments.items[0].attachments[0];
         assert_eq!(attachment.display_name(), Some("passo-a-passo.pdf"));
         assert_eq!(attachment.size, Some(13));
 
-        let articles = sim.client.search_articles("impressora", Some("pt-br")).await.expect("search");
+        let articles = sim
+            .client
+            .search_articles("impressora", Some("pt-br"))
+            .await
+            .expect("search");
         assert_eq!(articles.iter().map(|a| a.id).collect::<Vec<_>>(), vec![7]);
 
-        let tags = sim.client.add_tags(ticket.id, &["vip".to_owned()]).await.expect("add tags");
+        let tags = sim
+            .client
+            .add_tags(ticket.id, &["vip".to_owned()])
+            .await
+            .expect("add tags");
         assert_eq!(tags, vec!["impressora", "vip"]);
-        let tags = sim.client.remove_tags(ticket.id, &["impressora".to_owned()]).await.expect("remove tags");
+        let tags = sim
+            .client
+            .remove_tags(ticket.id, &["impressora".to_owned()])
+            .await
+            .expect("remove tags");
         assert_eq!(tags, vec!["vip"]);
         let audits = sim.client.list_audits(ticket.id).await.expect("audits");
         assert_eq!(audits.len(), 3, "create, add tags, remove tags");
@@ -767,12 +915,20 @@ mod malformed_answers {
             Router::new()
                 .route(
                     "/api/v2/users/me",
-                    get(|| async { (StatusCode::UNAUTHORIZED, r#"{"error":"Couldn't authenticate you"}"#) }),
+                    get(|| async {
+                        (
+                            StatusCode::UNAUTHORIZED,
+                            r#"{"error":"Couldn't authenticate you"}"#,
+                        )
+                    }),
                 )
                 .route(
                     "/api/v2/tickets/{id}",
                     get(|| async {
-                        (StatusCode::NOT_FOUND, r#"{"error":"RecordNotFound","description":"Not found"}"#)
+                        (
+                            StatusCode::NOT_FOUND,
+                            r#"{"error":"RecordNotFound","description":"Not found"}"#,
+                        )
                     }),
                 ),
         )
@@ -785,7 +941,14 @@ mod malformed_answers {
              check zendesk.email and the API token"
         );
         let err = client.show_ticket(9).await.expect_err("404");
-        assert_eq!(err.to_string(), "GET /api/v2/tickets/{id}: not found: RecordNotFound: Not found");
-        assert_eq!(client.request_counts()["GET /api/v2/tickets/{id}"], 1, "a 404 is not retried");
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v2/tickets/{id}: not found: RecordNotFound: Not found"
+        );
+        assert_eq!(
+            client.request_counts()["GET /api/v2/tickets/{id}"],
+            1,
+            "a 404 is not retried"
+        );
     }
 }

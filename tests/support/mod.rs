@@ -16,11 +16,17 @@ pub const AGENT: &str = "carteiro@empresa.example";
 /// A reqwest client for talking to the simulator directly.
 pub fn plain_http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("http client")
 }
 
 /// The real client for `base`, with test-sized timeouts and backoff.
-pub fn client(base: url::Url, tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder) -> ZendeskClient {
+pub fn client(
+    base: url::Url,
+    tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder,
+) -> ZendeskClient {
     client_with_reserve(base, 10, tune)
 }
 
@@ -30,7 +36,10 @@ pub fn client_with_reserve(
     reserve: u32,
     tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder,
 ) -> ZendeskClient {
-    let auth = Auth::ApiToken { email: AGENT.to_owned(), token: Secret::new("test-token") };
+    let auth = Auth::ApiToken {
+        email: AGENT.to_owned(),
+        token: Secret::new("test-token"),
+    };
     let settings = ClientSettings {
         request_timeout: Duration::from_secs(1),
         max_retries: 3,
@@ -71,19 +80,26 @@ impl SimBuilder {
     pub async fn start(self) -> Sim {
         let handle = sim::spawn(self.options).await.expect("start the simulator");
         let page_size = self.page_size;
-        let client = client_with_reserve(handle.base_url.clone(), self.reserve.unwrap_or(10), |b| {
-            match page_size {
-                Some(size) => b.export_page_size(size),
-                None => b,
-            }
-        });
+        let client =
+            client_with_reserve(
+                handle.base_url.clone(),
+                self.reserve.unwrap_or(10),
+                |b| match page_size {
+                    Some(size) => b.export_page_size(size),
+                    None => b,
+                },
+            );
         Sim { handle, client }
     }
 }
 
 impl Sim {
     pub fn builder(options: SimOptions) -> SimBuilder {
-        SimBuilder { options, page_size: None, reserve: None }
+        SimBuilder {
+            options,
+            page_size: None,
+            reserve: None,
+        }
     }
 
     pub async fn start(options: SimOptions) -> Sim {
@@ -92,21 +108,40 @@ impl Sim {
 
     pub async fn start_with_seed(seed: Value) -> Sim {
         let seed: Seed = serde_json::from_value(seed).expect("a valid seed");
-        Sim::start(SimOptions { seed, ..SimOptions::default() }).await
+        Sim::start(SimOptions {
+            seed,
+            ..SimOptions::default()
+        })
+        .await
     }
 
     /// Queues faults (`POST /__sim/faults`).
     pub async fn faults(&self, faults: Value) {
         let url = self.handle.base_url.join("/__sim/faults").expect("url");
-        let response =
-            plain_http().post(url).json(&json!({ "faults": faults })).send().await.expect("inject faults");
-        assert!(response.status().is_success(), "faults refused: {}", response.status());
+        let response = plain_http()
+            .post(url)
+            .json(&json!({ "faults": faults }))
+            .send()
+            .await
+            .expect("inject faults");
+        assert!(
+            response.status().is_success(),
+            "faults refused: {}",
+            response.status()
+        );
     }
 
     /// The whole simulator state (`GET /__sim/state`).
     pub async fn state(&self) -> Value {
         let url = self.handle.base_url.join("/__sim/state").expect("url");
-        plain_http().get(url).send().await.expect("state").json().await.expect("state JSON")
+        plain_http()
+            .get(url)
+            .send()
+            .await
+            .expect("state")
+            .json()
+            .await
+            .expect("state JSON")
     }
 }
 
