@@ -5,4 +5,5 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod helpdesk;
+pub mod mail;
 pub mod secret;
