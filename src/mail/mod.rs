@@ -6,6 +6,9 @@
 //! ticket it belongs to, and ingest writes it to the helpdesk before the
 //! mailbox is told it was processed.
 
+pub mod imap;
+pub mod mailbox;
+pub mod maildir;
 pub mod message;
 
 pub use message::*;
