@@ -2,7 +2,9 @@
 //!
 //! It sits at the start of the data flow: `main` loads it once, and each
 //! part of carteiro gets its own section (the Zendesk client gets
-//! [`ClientSettings`] from [`Config::zendesk_client_settings`]).
+//! [`ClientSettings`] from [`Config::zendesk_client_settings`], the state
+//! store [`StateConfig`], ingest [`MailConfig`], each mailbox its
+//! [`MailboxConfig`]).
 //!
 //! Layers, later ones winning, merged by the `config` crate:
 //! 1. built-in defaults (in code, mirrored by `config/default.toml`);
@@ -21,11 +23,20 @@
 //! Secrets (Zendesk tokens) come from the environment or a `*_file` path and
 //! are held as [`crate::secret::Secret`]. One written literally in the file
 //! is accepted with a warning.
+//!
+//! `[[mailbox]]` entries are the exception to layering: an array entry has
+//! no stable `CARTEIRO__…` name (its index shifts when a mailbox is added),
+//! so they are read from the file only, and an IMAP password is given by
+//! `password_env`, the name of an environment variable of the admin's
+//! choosing, or by `password_file`. Their problems name the entry by index
+//! from 0: `mailbox[1].host`.
 
 mod duration;
 mod layers;
+mod mail;
 mod problem;
 mod schema;
+mod size;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -37,8 +48,13 @@ use ::config::{ConfigBuilder, ConfigError, Environment};
 use crate::helpdesk::zendesk::ClientSettings;
 
 pub use duration::{DurationError, parse_duration};
+pub use mail::{
+    AfterProcessing, AuthMech, ImapConfig, MailConfig, MailboxConfig, MailboxSource, MaildirConfig,
+    StateConfig, SubjectTag, TlsMode,
+};
 pub use problem::{InvalidConfig, Location, Problem};
-pub use schema::{ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS};
+pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS};
+pub use size::{SizeError, parse_size};
 
 /// The validated configuration. Nothing starts without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +63,12 @@ pub struct Config {
     pub zendesk: ClientSettings,
     /// `[log]`: what to log and in which format.
     pub log: LogConfig,
+    /// `[state]`: where the state store lives.
+    pub state: StateConfig,
+    /// `[mail]`: what every mailbox shares.
+    pub mail: MailConfig,
+    /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
+    pub mailboxes: Vec<MailboxConfig>,
 }
 
 impl Config {
@@ -85,8 +107,9 @@ pub enum LogFormat {
 }
 
 /// Where to read the configuration from. Tests build one with their own
-/// environment map instead of touching the process's.
-#[derive(Debug, Clone, Default)]
+/// environment map instead of touching the process's. `Debug` shows the
+/// variables' names only, since values may be secrets.
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// `--config FILE`: read this file instead of `config/default.toml`. It
     /// must exist.
@@ -94,19 +117,29 @@ pub struct LoadOptions {
     /// The default file, read only when it exists and `file` is `None`.
     /// `None` means no default file.
     pub default_file: Option<PathBuf>,
-    /// The environment; only `CARTEIRO__…` variables are looked at.
+    /// The environment: `CARTEIRO__…` variables set keys, and a mailbox's
+    /// `password_env` names any other variable.
     pub env: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions")
+            .field("file", &self.file)
+            .field("default_file", &self.default_file)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl LoadOptions {
     /// The options for the running process: `--config` when given, else
     /// `config/default.toml` in the working directory, and the process's
-    /// environment (variables whose name or value is not UTF-8 are read
-    /// lossily, and then fail validation).
+    /// whole environment (variables whose name or value is not UTF-8 are
+    /// read lossily, and then fail validation if used).
     pub fn from_process(file: Option<PathBuf>) -> LoadOptions {
         let env = std::env::vars_os()
             .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-            .filter(|(k, _)| k.to_ascii_uppercase().starts_with(ENV_PREFIX))
             .collect();
         LoadOptions {
             file,
@@ -140,7 +173,7 @@ pub struct Loaded {
 pub fn load(options: &LoadOptions) -> Result<Loaded, InvalidConfig> {
     let file = options.chosen_file();
     let (layers, raw) = merge(options, file.as_deref())?;
-    let mut checker = validate::Checker::new(&layers);
+    let mut checker = validate::Checker::new(&layers, &options.env);
     let config = checker.config(&raw);
     let mut problems = layers.problems.clone();
     problems.append(&mut checker.problems);
@@ -160,7 +193,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, InvalidConfig> {
 pub fn load_log(options: &LoadOptions) -> Result<LogConfig, InvalidConfig> {
     let file = options.chosen_file();
     let (layers, raw) = merge(options, file.as_deref())?;
-    let mut checker = validate::Checker::new(&layers);
+    let mut checker = validate::Checker::new(&layers, &options.env);
     let log = checker.log(&raw.log);
     let in_log = |p: &Problem| p.key.as_deref().is_some_and(|k| k.starts_with("log."));
     let problems: Vec<Problem> = layers
@@ -217,6 +250,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("zendesk.max_backoff", "60s"),
     ("log.level", "info"),
     ("log.format", "text"),
+    ("state.path", "state/carteiro.db"),
+    ("mail.loop_header", "X-Carteiro-Loop"),
+    ("mail.subject_tag", "[#{id}]"),
+    ("mail.max_attachment_bytes", "25MiB"),
+    ("mail.quarantine_max_retries", "5"),
 ];
 
 /// A builder holding the built-in defaults.
@@ -281,6 +319,9 @@ mod tests {
         assert_eq!(fields::<validate::RawConfig>(), SECTIONS);
         assert_eq!(fields::<validate::RawZendesk>(), keys_of("zendesk"));
         assert_eq!(fields::<validate::RawLog>(), keys_of("log"));
+        assert_eq!(fields::<validate::RawState>(), keys_of("state"));
+        assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
+        assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
     }
 
     #[test]

@@ -7,3 +7,4 @@ pub mod config;
 pub mod helpdesk;
 pub mod mail;
 pub mod secret;
+pub mod store;

@@ -8,8 +8,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use carteiro::config::{self, InvalidConfig, KEYS, LoadOptions, Location, LogFormat};
+use carteiro::config::{
+    self, AfterProcessing, AuthMech, ImapConfig, InvalidConfig, KEYS, LoadOptions, Location, LogFormat,
+    MailboxConfig, MailboxSource, MaildirConfig, TlsMode,
+};
 use carteiro::helpdesk::zendesk::Auth;
+use carteiro::secret::Secret;
 
 /// A fresh directory for one test under cargo's per-target temp dir.
 fn scratch(name: &str) -> PathBuf {
@@ -50,6 +54,24 @@ fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The lines of `text` inside sections called `section` (`[state]`, or
+/// every `[[mailbox]]` entry), with their line indexes.
+fn section_lines<'a>(lines: &[&'a str], section: &str) -> Vec<(usize, &'a str)> {
+    let headers = [format!("[{section}]"), format!("[[{section}]]")];
+    let mut inside = false;
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if line.starts_with('[') {
+            inside = headers.iter().any(|h| line.trim() == h);
+            continue;
+        }
+        if inside {
+            found.push((index, *line));
+        }
+    }
+    found
+}
+
 #[test]
 fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environment() {
     let path = repo_file("config/example.toml");
@@ -57,9 +79,10 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
     let lines: Vec<&str> = text.lines().collect();
     for spec in KEYS {
         let assignment = format!("{} = ", spec.name);
-        let pos = lines
-            .iter()
-            .position(|l| l.trim_start_matches("# ").starts_with(&assignment))
+        let pos = section_lines(&lines, spec.section)
+            .into_iter()
+            .find(|(_, l)| l.trim_start_matches("# ").starts_with(&assignment))
+            .map(|(index, _)| index)
             .unwrap_or_else(|| panic!("{} is not in example.toml", spec.path()));
         // The comment block just above the key names its env variable.
         let block: Vec<&str> = lines[..pos]
@@ -68,13 +91,14 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
             .take_while(|l| l.starts_with('#'))
             .copied()
             .collect();
+        let env = match spec.env_var() {
+            Some(var) => format!("Env: {var}"),
+            None => "Env: ".to_owned(),
+        };
         assert!(
-            block
-                .iter()
-                .any(|l| l.contains(&format!("Env: {}", spec.env_var()))),
-            "the comment above {} does not name {}",
+            block.iter().any(|l| l.contains(&env)),
+            "the comment above {} does not say {env:?}",
             spec.path(),
-            spec.env_var()
         );
         assert!(
             block.iter().any(|l| l.contains("Default:")),
@@ -85,13 +109,53 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
 
     let loaded = config::load(&options(
         Some(path),
-        &[("CARTEIRO__ZENDESK__API_TOKEN", "example-token-123")],
+        &[
+            ("CARTEIRO__ZENDESK__API_TOKEN", "example-token-123"),
+            ("IMAP_PASSWORD_SUPORTE", "senha secreta"),
+        ],
     ))
     .expect("example.toml is valid");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(
         loaded.config.zendesk.base_url.as_str(),
         "https://empresa.zendesk.com/"
+    );
+    assert_eq!(loaded.config.state.path, PathBuf::from("state/carteiro.db"));
+    assert_eq!(
+        loaded.config.mail.own_addresses,
+        ["suporte@empresa.com.br", "ouvidoria@empresa.com.br"]
+    );
+    assert_eq!(loaded.config.mail.message_id_domain, "empresa.com.br");
+    assert_eq!(
+        loaded.config.mailboxes,
+        [
+            MailboxConfig {
+                name: "suporte".into(),
+                source: MailboxSource::Imap(ImapConfig {
+                    host: "imap.empresa.com.br".into(),
+                    port: 993,
+                    tls: TlsMode::Implicit,
+                    ca_file: None,
+                    username: "suporte@empresa.com.br".into(),
+                    password: Secret::new("senha secreta"),
+                    auth: AuthMech::Login,
+                    folder: "INBOX".into(),
+                    after: AfterProcessing::Move("Processados".into()),
+                    idle: true,
+                    poll_interval: Duration::from_secs(60),
+                    timeout: Duration::from_secs(30),
+                    batch_size: 100,
+                }),
+            },
+            MailboxConfig {
+                name: "ouvidoria-local".into(),
+                source: MailboxSource::Maildir(MaildirConfig {
+                    path: PathBuf::from("/var/mail/ouvidoria/Maildir"),
+                    after: AfterProcessing::Seen,
+                    poll_interval: Duration::from_secs(10),
+                }),
+            },
+        ]
     );
 }
 
@@ -113,6 +177,16 @@ fn default_toml_says_the_same_as_the_built_in_defaults() {
     assert_eq!(settings.max_backoff, Duration::from_secs(60));
     assert_eq!(built_in.config.log.level, "info");
     assert_eq!(built_in.config.log.format, LogFormat::Text);
+    assert_eq!(built_in.config.state.path, PathBuf::from("state/carteiro.db"));
+    let mail = &built_in.config.mail;
+    assert_eq!(mail.own_addresses, Vec::<String>::new());
+    assert_eq!(mail.message_id_domain, "carteiro.invalid");
+    assert_eq!(mail.loop_header, "X-Carteiro-Loop");
+    assert_eq!(mail.subject_tag.pattern(), "[#{id}]");
+    assert_eq!(mail.subject_tag.render(42), "[#42]");
+    assert_eq!(mail.max_attachment_bytes, 25 * 1024 * 1024);
+    assert_eq!(mail.quarantine_max_retries, 5);
+    assert_eq!(built_in.config.mailboxes, []);
 }
 
 #[test]
@@ -379,7 +453,7 @@ fn auth_modes_check_their_own_credentials() {
         loaded.config.zendesk.auth,
         Auth::ApiToken {
             email: "agent@example.com".into(),
-            token: carteiro::secret::Secret::new("t0ken"),
+            token: Secret::new("t0ken"),
         }
     );
 }
@@ -422,4 +496,517 @@ fn misplaced_keys_and_wrong_types_say_what_is_expected() {
             ),
         ]
     );
+}
+
+/// The environment a valid `[zendesk]` needs, for tests about other sections.
+const SITE: [(&str, &str); 3] = [
+    ("CARTEIRO__ZENDESK__SUBDOMAIN", "empresa"),
+    ("CARTEIRO__ZENDESK__EMAIL", "bot@empresa.com.br"),
+    ("CARTEIRO__ZENDESK__API_TOKEN", "t0ken"),
+];
+
+fn with_site(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    SITE.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn mail_and_state_problems_are_located_in_the_file() {
+    let dir = scratch("mail-problems");
+    std::fs::create_dir_all(dir.join("a-directory")).expect("dir");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        &format!(
+            concat!(
+                "[state]\n",
+                "path = {:?}\n",
+                "\n",
+                "[mail]\n",
+                "own_addresses = [7, \"suporte@empresa.com.br\"]\n",
+                "message_id_domain = \"empresa com br\"\n",
+                "loop_header = \"X-Carteiro Loop:\"\n",
+                "subject_tag = \"[#{{id}}] {{id}}\"\n",
+                "max_attachment_bytes = \"25 megs\"\n",
+                "quarantine_max_retries = 101\n",
+                "own_adresses = []\n",
+            ),
+            dir.join("a-directory").display().to_string()
+        ),
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    let p = file.display();
+    let d = dir.join("a-directory").display().to_string();
+    assert_eq!(
+        lines(err),
+        [
+            format!("{p}:5:18: mail.own_addresses[0]: expected a string; got an integer"),
+            format!("{p}:11:1: mail.own_adresses: unknown key; did you mean mail.own_addresses?"),
+            format!(
+                "{p}:2:1: state.path: {d:?} is a directory; expected the store's file, e.g. {:?}",
+                format!("{d}/carteiro.db")
+            ),
+            format!(
+                "{p}:6:1: mail.message_id_domain: expected a domain name, e.g. \"empresa.com.br\" (letters, \
+                 digits, hyphens and dots); got \"empresa com br\""
+            ),
+            format!(
+                "{p}:7:1: mail.loop_header: expected a header name of letters, digits and hyphens, e.g. \
+                 \"X-Carteiro-Loop\"; got \"X-Carteiro Loop:\""
+            ),
+            format!(
+                "{p}:8:1: mail.subject_tag: expected a pattern with {{id}} exactly once, after some text that \
+                 does not end in a digit, e.g. \"[#{{id}}]\" or \"#{{id}}\"; got \"[#{{id}}] {{id}}\""
+            ),
+            format!(
+                "{p}:9:1: mail.max_attachment_bytes: expected a size such as \"25MiB\", \"10MB\" or a number of \
+                 bytes (units B, KB, MB, GB, KiB, MiB, GiB); got \"25 megs\""
+            ),
+            format!(
+                "{p}:10:1: mail.quarantine_max_retries: expected a whole number from 0 to 100; got \"101\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_bad_own_address_is_located_at_the_item() {
+    let dir = scratch("own-address");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        "[mail]\nown_addresses = [\n  \"suporte@empresa.com.br\",\n  \"ouvidoria\",\n]\n",
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{}:4:3: mail.own_addresses[1]: expected an e-mail address, e.g. \"suporte@empresa.com.br\"; got \
+             \"ouvidoria\"",
+            file.display()
+        )]
+    );
+}
+
+#[test]
+fn mail_settings_come_from_the_environment_too() {
+    let loaded = config::load(&options(
+        None,
+        &with_site(&[
+            (
+                "CARTEIRO__MAIL__OWN_ADDRESSES",
+                " Suporte@Empresa.com.br, ouvidoria@empresa.com.br,suporte@empresa.com.br",
+            ),
+            ("CARTEIRO__MAIL__MAX_ATTACHMENT_BYTES", "10MB"),
+            ("CARTEIRO__MAIL__SUBJECT_TAG", "(Chamado {id})"),
+            ("CARTEIRO__STATE__PATH", "/var/lib/carteiro/state.db"),
+        ]),
+    ))
+    .expect("valid");
+    let mail = &loaded.config.mail;
+    assert_eq!(
+        mail.own_addresses,
+        ["suporte@empresa.com.br", "ouvidoria@empresa.com.br"]
+    );
+    assert_eq!(mail.message_id_domain, "empresa.com.br");
+    assert_eq!(mail.max_attachment_bytes, 10_000_000);
+    assert_eq!(mail.subject_tag.find("Re: Impressora (Chamado 77)"), Some(77));
+    assert_eq!(
+        loaded.config.state.path,
+        PathBuf::from("/var/lib/carteiro/state.db")
+    );
+
+    let err = config::load(&options(
+        None,
+        &with_site(&[
+            (
+                "CARTEIRO__MAIL__OWN_ADDRESSES",
+                "suporte@empresa.com.br, ouvidoria",
+            ),
+            ("CARTEIRO__MAIL__QUARANTINE_MAX_RETRIES", "-1"),
+            ("CARTEIRO__MAILBOX__HOST", "imap.empresa.com.br"),
+            ("CARTEIRO__MAILBOX__0__PASSWORD", "x"),
+        ]),
+    ))
+    .expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [
+            "CARTEIRO__MAILBOX__0__PASSWORD: mailbox.0.password: unknown key; [[mailbox]] entries are set in \
+             the configuration file only (a password with password_env or password_file)",
+            "CARTEIRO__MAILBOX__HOST: mailbox.host: unknown key; [[mailbox]] entries are set in the \
+             configuration file only (a password with password_env or password_file)",
+            "CARTEIRO__MAIL__OWN_ADDRESSES: mail.own_addresses[1]: expected an e-mail address, e.g. \
+             \"suporte@empresa.com.br\"; got \"ouvidoria\"",
+            "CARTEIRO__MAIL__QUARANTINE_MAX_RETRIES: mail.quarantine_max_retries: expected a whole number \
+             from 0 to 100; got \"-1\"",
+        ]
+    );
+}
+
+#[test]
+fn mailbox_problems_name_the_entry_and_point_at_it() {
+    let dir = scratch("mailbox-problems");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        concat!(
+            "[[mailbox]]\n",                                // 1  mailbox[0]
+            "name = \"suporte\"\n",                         // 2
+            "kind = \"imap\"\n",                            // 3
+            "host = \"imap.empresa.com.br\"\n",             // 4
+            "tls = \"plain\"\n",                            // 5
+            "port = \"143\"\n",                             // 6
+            "username = \"suporte\"\n",                     // 7
+            "password_env = \"NOT_SET_ANYWHERE\"\n",        // 8
+            "after = \"move\"\n",                           // 9
+            "path = \"/var/mail\"\n",                       // 10
+            "usrname = \"x\"\n",                            // 11
+            "\n",                                           // 12
+            "[[mailbox]]\n",                                // 13 mailbox[1]
+            "kind = \"pop3\"\n",                            // 14
+            "\n",                                           // 15
+            "  [[mailbox]]\n",                              // 16 mailbox[2]
+            "name = \"Suporte\"\n",                         // 17
+            "kind = \"maildir\"\n",                         // 18
+            "host = \"localhost\"\n",                       // 19
+            "after = \"move\"\n",                           // 20
+            "move_to = \".Processados\"\n",                 // 21
+            "\n",                                           // 22
+            "[[mailbox]]\n",                                // 23 mailbox[3]
+            "name = \"vendas\"\n",                          // 24
+            "kind = \"imap\"\n",                            // 25
+            "host = \"imaps://imap.empresa.com.br:993\"\n", // 26
+            "username = \"vendas\"\n",                      // 27
+            "password_env = \"IMAP_VENDAS\"\n",             // 28
+            "password_file = \"/run/secrets/imap\"\n",      // 29
+            "folder = \"INBOX\"\n",                         // 30
+            "after = \"move\"\n",                           // 31
+            "move_to = \"INBOX\"\n",                        // 32
+            "batch_size = 0\n",                             // 33
+            "idle = \"yes\"\n",                             // 34
+            "poll_interval = \"0s\"\n",                     // 35
+        ),
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    let p = file.display();
+    assert_eq!(
+        lines(err),
+        [
+            format!("{p}:6:1: mailbox[0].port: expected a whole number, e.g. 5; got a string"),
+            format!("{p}:11:1: mailbox[0].usrname: unknown key; did you mean mailbox[0].username?"),
+            format!("{p}:34:1: mailbox[3].idle: expected true or false; got a string"),
+            format!(
+                "{p}:10:1: mailbox[0].path: only for kind = \"maildir\"; this mailbox is kind = \"imap\""
+            ),
+            format!(
+                "{p}:5:1: mailbox[0].tls: \"plain\" sends the password and the mail unencrypted, so it is allowed \
+                 only for a loopback host (localhost, 127.0.0.1, ::1); mailbox[0].host is \"imap.empresa.com.br\": \
+                 use \"implicit\" or \"starttls\""
+            ),
+            format!(
+                "{p}:8:1: mailbox[0].password_env: the environment variable NOT_SET_ANYWHERE is not set; it \
+                 should hold the password"
+            ),
+            format!(
+                "{p}:1:1: mailbox[0].move_to: missing; mailbox[0].after = \"move\" needs the folder to move \
+                 processed mail to, e.g. move_to = \"Processados\""
+            ),
+            format!(
+                "{p}:13:1: mailbox[1].name: missing; every mailbox needs a unique name, e.g. name = \"suporte\""
+            ),
+            format!("{p}:14:1: mailbox[1].kind: expected \"imap\" or \"maildir\"; got \"pop3\""),
+            format!(
+                "{p}:17:1: mailbox[2].name: duplicate name \"Suporte\": mailbox[0] has it too; each mailbox needs \
+                 its own"
+            ),
+            format!(
+                "{p}:19:1: mailbox[2].host: only for kind = \"imap\"; this mailbox is kind = \"maildir\""
+            ),
+            format!(
+                "{p}:16:3: mailbox[2].path: missing; kind \"maildir\" needs the Maildir folder (the one holding \
+                 new/, cur/ and tmp/), e.g. \"/var/mail/suporte/Maildir\""
+            ),
+            format!(
+                "{p}:21:1: mailbox[2].move_to: expected a Maildir++ folder name without '/' or a leading '.', \
+                 e.g. \"Processados\" (kept in .Processados/ under the Maildir); got \".Processados\""
+            ),
+            format!(
+                "{p}:26:1: mailbox[3].host: expected a host name or IP address alone (no scheme or port), e.g. \
+                 \"imap.empresa.com.br\"; got \"imaps://imap.empresa.com.br:993\""
+            ),
+            format!(
+                "{p}:28:1: mailbox[3].password_env: both mailbox[3].password_env and mailbox[3].password_file \
+                 are set; keep one"
+            ),
+            format!(
+                "{p}:32:1: mailbox[3].move_to: is the folder being read (mailbox[3].folder); mail moved there \
+                 would be read again"
+            ),
+            format!(
+                "{p}:35:1: mailbox[3].poll_interval: expected a duration above zero, e.g. \"30s\"; got \"0s\""
+            ),
+            format!("{p}:33:1: mailbox[3].batch_size: expected a whole number from 1 to 10000; got \"0\""),
+        ]
+    );
+}
+
+#[test]
+fn mailboxes_take_their_defaults_and_passwords_from_env_files_or_the_file() {
+    let dir = scratch("mailbox-defaults");
+    let password = write(&dir, "imap-password", "p@ss word\n");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        &format!(
+            concat!(
+                "[[mailbox]]\n",
+                "name = \"a\"\n",
+                "kind = \"imap\"\n",
+                "host = \"imap.empresa.com.br\"\n",
+                "username = \"a@empresa.com.br\"\n",
+                "password_env = \"IMAP_A\"\n",
+                "\n",
+                "[[mailbox]]\n",
+                "name = \"b\"\n",
+                "kind = \"imap\"\n",
+                "host = \"127.0.0.1\"\n",
+                "port = 10143\n",
+                "tls = \"plain\"\n",
+                "auth = \"plain\"\n",
+                "username = \"b\"\n",
+                "password_file = {:?}\n",
+                "after = \"leave\"\n",
+                "idle = false\n",
+                "timeout = \"5s\"\n",
+                "batch_size = 10\n",
+                "\n",
+                "[[mailbox]]\n",
+                "name = \"c\"\n",
+                "kind = \"imap\"\n",
+                "host = \"::1\"\n",
+                "tls = \"starttls\"\n",
+                "username = \"c\"\n",
+                "password = \"literal-secret\"\n",
+                "\n",
+                "[[mailbox]]\n",
+                "name = \"d\"\n",
+                "kind = \"maildir\"\n",
+                "path = \"maildir/d\"\n",
+                "after = \"move\"\n",
+                "move_to = \"Processados\"\n",
+            ),
+            password.display().to_string()
+        ),
+    );
+    let loaded = config::load(&options(
+        Some(file.clone()),
+        &with_site(&[("IMAP_A", "from-the-environment")]),
+    ))
+    .expect("valid");
+    let imap = |i: usize| match &loaded.config.mailboxes[i].source {
+        MailboxSource::Imap(imap) => imap.clone(),
+        other => panic!("mailbox {i} is not IMAP: {other:?}"),
+    };
+    assert_eq!(
+        imap(0),
+        ImapConfig {
+            host: "imap.empresa.com.br".into(),
+            port: 993,
+            tls: TlsMode::Implicit,
+            ca_file: None,
+            username: "a@empresa.com.br".into(),
+            password: Secret::new("from-the-environment"),
+            auth: AuthMech::Login,
+            folder: "INBOX".into(),
+            after: AfterProcessing::Seen,
+            idle: true,
+            poll_interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            batch_size: 100,
+        }
+    );
+    let b = imap(1);
+    assert_eq!(
+        (b.host.as_str(), b.port, b.tls, b.auth),
+        ("127.0.0.1", 10143, TlsMode::Plain, AuthMech::Plain)
+    );
+    assert_eq!(b.password.expose(), "p@ss word");
+    assert_eq!(
+        (b.after, b.idle, b.timeout, b.batch_size),
+        (AfterProcessing::Leave, false, Duration::from_secs(5), 10)
+    );
+    let c = imap(2);
+    assert_eq!((c.host.as_str(), c.port, c.tls), ("::1", 143, TlsMode::StartTls));
+    assert_eq!(c.password.expose(), "literal-secret");
+    assert_eq!(
+        loaded.config.mailboxes[3],
+        MailboxConfig {
+            name: "d".into(),
+            source: MailboxSource::Maildir(MaildirConfig {
+                path: PathBuf::from("maildir/d"),
+                after: AfterProcessing::Move("Processados".into()),
+                poll_interval: Duration::from_secs(60),
+            }),
+        }
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "{}:28:1: mailbox[2].password: a secret written in the config file; prefer mailbox[2].password_env \
+             or mailbox[2].password_file",
+            file.display()
+        )]
+    );
+    let shown = format!("{loaded:?}");
+    assert!(
+        !shown.contains("literal-secret")
+            && !shown.contains("from-the-environment")
+            && !shown.contains("p@ss"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn imap_credentials_and_certificates_are_checked() {
+    let dir = scratch("mailbox-credentials");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        &format!(
+            concat!(
+                "[[mailbox]]\n",
+                "name = \"a\"\n",
+                "kind = \"imap\"\n",
+                "host = \"imap.empresa.com.br\"\n",
+                "\n",
+                "[[mailbox]]\n",
+                "name = \"b\"\n",
+                "kind = \"imap\"\n",
+                "host = \"localhost\"\n",
+                "tls = \"plain\"\n",
+                "ca_file = \"/etc/ssl/private-ca.pem\"\n",
+                "username = \"b\"\n",
+                "password_env = \"IMAP B\"\n",
+                "\n",
+                "[[mailbox]]\n",
+                "name = \"c\"\n",
+                "kind = \"imap\"\n",
+                "host = \"imap.empresa.com.br\"\n",
+                "tls = \"ssl\"\n",
+                "ca_file = {:?}\n",
+                "username = \"c\"\n",
+                "password_env = \"EMPTY\"\n",
+                "auth = \"cram-md5\"\n",
+            ),
+            dir.join("no-such-ca.pem").display().to_string()
+        ),
+    );
+    let err = config::load(&options(Some(file.clone()), &with_site(&[("EMPTY", "")]))).expect_err("invalid");
+    let p = file.display();
+    assert_eq!(
+        lines(err),
+        [
+            format!(
+                "{p}:1:1: mailbox[0].username: missing; kind \"imap\" needs the user name to log in with"
+            ),
+            format!(
+                "{p}:1:1: mailbox[0].password: missing; kind \"imap\" needs a password: set \
+                 mailbox[0].password_env to the name of an environment variable holding it, or \
+                 mailbox[0].password_file to a file holding it"
+            ),
+            format!(
+                "{p}:11:1: mailbox[1].ca_file: set, but mailbox[1].tls is \"plain\", which checks no \
+                 certificate; remove it or use TLS"
+            ),
+            format!(
+                "{p}:13:1: mailbox[1].password_env: expected the name of an environment variable (letters, \
+                 digits, '_'), e.g. \"IMAP_PASSWORD_SUPORTE\"; got \"IMAP B\""
+            ),
+            format!(
+                "{p}:19:1: mailbox[2].tls: expected \"implicit\" (TLS from the start, port 993), \"starttls\" \
+                 (port 143) or \"plain\" (loopback only); got \"ssl\""
+            ),
+            format!(
+                "{p}:20:1: mailbox[2].ca_file: cannot read {:?}: No such file or directory (os error 2)",
+                dir.join("no-such-ca.pem").display().to_string()
+            ),
+            format!(
+                "{p}:22:1: mailbox[2].password_env: the environment variable EMPTY is empty; expected the \
+                 password"
+            ),
+            format!(
+                "{p}:23:1: mailbox[2].auth: expected \"login\" (LOGIN) or \"plain\" (AUTHENTICATE PLAIN); got \
+                 \"cram-md5\""
+            ),
+        ]
+    );
+}
+
+#[test]
+fn array_and_table_sections_must_be_written_as_such() {
+    let dir = scratch("section-shapes");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        "[mailbox]\nname = \"x\"\n\n[[mail]]\nloop_header = \"X\"\n\n[mailboxes]\n",
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    let p = file.display();
+    assert_eq!(
+        lines(err),
+        [
+            format!(
+                "{p}:1:2: mailbox: expected an array of tables ([[mailbox]], once per entry); got a table"
+            ),
+            format!("{p}:4:3: mail: expected a table ([mail]); got an array of tables"),
+            format!("{p}:7:2: mailboxes: unknown section; did you mean [[mailbox]]?"),
+        ]
+    );
+
+    // An inline array of tables works too.
+    let inline = write(
+        &dir,
+        "inline.toml",
+        "mailbox = [{ name = \"local\", kind = \"maildir\", path = \"/srv/mail\", after = \"sideways\" }]\n",
+    );
+    let err = config::load(&options(Some(inline.clone()), &SITE)).expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{}:1:68: mailbox[0].after: expected \"seen\", \"move\" or \"leave\"; got \"sideways\"",
+            inline.display()
+        )]
+    );
+}
+
+#[test]
+fn the_state_directory_is_created_private_when_missing() {
+    let dir = scratch("state-dir");
+    let state = config::StateConfig {
+        path: dir.join("var").join("carteiro").join("state.db"),
+    };
+    state.ensure_parent_dir().expect("created");
+    let created = dir.join("var").join("carteiro");
+    assert!(created.is_dir());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&created)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    // Already there: nothing to do, no error.
+    state.ensure_parent_dir().expect("idempotent");
+    // A bare file name lives in the working directory, which exists.
+    config::StateConfig {
+        path: PathBuf::from("carteiro.db"),
+    }
+    .ensure_parent_dir()
+    .expect("nothing to create");
+    // And the store opens there.
+    let store = carteiro::store::Store::open(&state.path).expect("open");
+    assert_eq!(store.schema_version().expect("version"), 1);
 }

@@ -17,15 +17,15 @@ pub enum Kind {
     Duration,
     /// A whole number.
     Count,
+    /// `true` or `false`.
+    Flag,
+    /// A byte size: a string such as `"25MiB"` or a whole number of bytes.
+    Size,
+    /// A list of strings; in an environment variable, comma-separated.
+    List,
 }
 
 impl Kind {
-    /// Whether a TOML file must write this key as an integer (otherwise a
-    /// string).
-    pub fn is_integer(self) -> bool {
-        matches!(self, Kind::Count)
-    }
-
     /// What the value should look like, for a wrong-type problem.
     pub fn expected(self) -> &'static str {
         match self {
@@ -33,6 +33,9 @@ impl Kind {
             Kind::SecretFile => "a string holding a file path, e.g. \"/run/secrets/zendesk_token\"",
             Kind::Duration => "a duration string such as \"30s\" (units ms, s, m, h)",
             Kind::Count => "a whole number, e.g. 5",
+            Kind::Flag => "true or false",
+            Kind::Size => "a size such as \"25MiB\" or \"10MB\", or a whole number of bytes",
+            Kind::List => "an array of strings, e.g. [\"suporte@empresa.com.br\"]",
         }
     }
 }
@@ -54,13 +57,17 @@ impl KeySpec {
         format!("{}.{}", self.section, self.name)
     }
 
-    /// The environment variable that sets it, `CARTEIRO__ZENDESK__BASE_URL`.
-    pub fn env_var(&self) -> String {
-        format!(
-            "{ENV_PREFIX}{}{ENV_SEPARATOR}{}",
-            self.section.to_uppercase(),
-            self.name.to_uppercase()
-        )
+    /// The environment variable that sets it, `CARTEIRO__ZENDESK__BASE_URL`;
+    /// `None` for keys of an array section (`[[mailbox]]`), which are set in
+    /// the file only.
+    pub fn env_var(&self) -> Option<String> {
+        (!is_array_section(self.section)).then(|| {
+            format!(
+                "{ENV_PREFIX}{}{ENV_SEPARATOR}{}",
+                self.section.to_uppercase(),
+                self.name.to_uppercase()
+            )
+        })
     }
 }
 
@@ -71,7 +78,27 @@ pub const ENV_PREFIX: &str = "CARTEIRO__";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The configuration's sections, in documentation order.
-pub const SECTIONS: &[&str] = &["zendesk", "log"];
+pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "mailbox"];
+
+/// The sections written as arrays of tables (`[[mailbox]]`), zero or more
+/// entries each. Array entries have no stable path (an index shifts when an
+/// entry is added), so they cannot be set from the environment; their
+/// secrets name an environment variable instead (`password_env`).
+pub const ARRAY_SECTIONS: &[&str] = &["mailbox"];
+
+/// Whether `section` is written `[[section]]`.
+pub fn is_array_section(section: &str) -> bool {
+    ARRAY_SECTIONS.contains(&section)
+}
+
+/// The section's header as written in a file: `[mail]` or `[[mailbox]]`.
+pub fn header(section: &str) -> String {
+    if is_array_section(section) {
+        format!("[[{section}]]")
+    } else {
+        format!("[{section}]")
+    }
+}
 
 const fn key(section: &'static str, name: &'static str, kind: Kind) -> KeySpec {
     KeySpec { section, name, kind }
@@ -93,6 +120,32 @@ pub const KEYS: &[KeySpec] = &[
     key("zendesk", "max_backoff", Kind::Duration),
     key("log", "level", Kind::Text),
     key("log", "format", Kind::Text),
+    key("state", "path", Kind::Text),
+    key("mail", "own_addresses", Kind::List),
+    key("mail", "message_id_domain", Kind::Text),
+    key("mail", "loop_header", Kind::Text),
+    key("mail", "subject_tag", Kind::Text),
+    key("mail", "max_attachment_bytes", Kind::Size),
+    key("mail", "quarantine_max_retries", Kind::Count),
+    key("mailbox", "name", Kind::Text),
+    key("mailbox", "kind", Kind::Text),
+    key("mailbox", "host", Kind::Text),
+    key("mailbox", "port", Kind::Count),
+    key("mailbox", "tls", Kind::Text),
+    key("mailbox", "ca_file", Kind::Text),
+    key("mailbox", "username", Kind::Text),
+    key("mailbox", "password", Kind::Secret),
+    key("mailbox", "password_env", Kind::Text),
+    key("mailbox", "password_file", Kind::SecretFile),
+    key("mailbox", "auth", Kind::Text),
+    key("mailbox", "folder", Kind::Text),
+    key("mailbox", "path", Kind::Text),
+    key("mailbox", "after", Kind::Text),
+    key("mailbox", "move_to", Kind::Text),
+    key("mailbox", "idle", Kind::Flag),
+    key("mailbox", "poll_interval", Kind::Duration),
+    key("mailbox", "timeout", Kind::Duration),
+    key("mailbox", "batch_size", Kind::Count),
 ];
 
 /// The spec of `section.name`, when carteiro knows that key.
@@ -137,8 +190,19 @@ mod tests {
     #[test]
     fn env_var_names_use_double_underscores() {
         let spec = find("zendesk", "base_url").expect("known key");
-        assert_eq!(spec.env_var(), "CARTEIRO__ZENDESK__BASE_URL");
+        assert_eq!(spec.env_var().as_deref(), Some("CARTEIRO__ZENDESK__BASE_URL"));
         assert_eq!(spec.path(), "zendesk.base_url");
+        let list = find("mail", "own_addresses").expect("known key");
+        assert_eq!(list.env_var().as_deref(), Some("CARTEIRO__MAIL__OWN_ADDRESSES"));
+    }
+
+    #[test]
+    fn array_sections_have_no_environment_variables() {
+        let spec = find("mailbox", "host").expect("known key");
+        assert_eq!(spec.env_var(), None);
+        assert_eq!(header("mailbox"), "[[mailbox]]");
+        assert_eq!(header("mail"), "[mail]");
+        assert!(ARRAY_SECTIONS.iter().all(|s| SECTIONS.contains(s)));
     }
 
     #[test]

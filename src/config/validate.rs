@@ -1,10 +1,16 @@
 //! The semantic pass: turns the merged, loosely typed [`RawConfig`] into a
 //! [`Config`], collecting every problem instead of stopping at the first.
 //!
-//! Values arrive as strings (a file's integers are stringified by the
-//! `config` crate, environment variables are strings anyway), so file and
-//! environment values go through the same checks and the same messages.
+//! Values arrive as strings (a file's integers and booleans are
+//! stringified by the `config` crate, environment variables are strings
+//! anyway), so file and environment values go through the same checks and
+//! the same messages.
+//!
+//! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`].
 
+mod mail;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,12 +24,17 @@ use super::{Config, LogConfig, LogFormat};
 use crate::helpdesk::zendesk::{Auth, ClientSettings};
 use crate::secret::Secret;
 
+pub(super) use mail::{RawMail, RawMailbox, RawState};
+
 /// The configuration as merged by the `config` crate, before validation.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawConfig {
     pub zendesk: RawZendesk,
     pub log: RawLog,
+    pub state: RawState,
+    pub mail: RawMail,
+    pub mailbox: Vec<RawMailbox>,
 }
 
 /// `[zendesk]` before validation.
@@ -58,14 +69,17 @@ const MAX_RETRIES_LIMIT: u32 = 100;
 /// Collects problems and warnings, each located by where its key was set.
 pub(super) struct Checker<'a> {
     layers: &'a Layers,
+    /// The whole environment, for secrets named by `password_env`.
+    env: &'a BTreeMap<String, String>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<Problem>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(layers: &'a Layers) -> Checker<'a> {
+    pub fn new(layers: &'a Layers, env: &'a BTreeMap<String, String>) -> Checker<'a> {
         Checker {
             layers,
+            env,
             problems: Vec::new(),
             warnings: Vec::new(),
         }
@@ -85,14 +99,18 @@ impl<'a> Checker<'a> {
     }
 
     fn count(&mut self, key: &str, value: Option<&str>, max: u32) -> Option<u32> {
+        self.count_between(key, value, 0, max)
+    }
+
+    fn count_between(&mut self, key: &str, value: Option<&str>, min: u32, max: u32) -> Option<u32> {
         let value = value?;
         match value.trim().parse::<u32>() {
-            Ok(n) if n <= max => Some(n),
+            Ok(n) if (min..=max).contains(&n) => Some(n),
             _ => {
                 let range = if max == u32::MAX {
-                    "0 or more".to_owned()
+                    format!("{min} or more")
                 } else {
-                    format!("from 0 to {max}")
+                    format!("from {min} to {max}")
                 };
                 self.problem(key, format!("expected a whole number {range}; got {value:?}"));
                 None
@@ -273,16 +291,7 @@ impl<'a> Checker<'a> {
             );
             return None;
         };
-        let valid = match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && !domain.is_empty()
-                    && !domain.contains('@')
-                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-            }
-            None => false,
-        };
-        if !valid {
+        if !looks_like_address(email) {
             self.problem(
                 "zendesk.email",
                 format!("expected an e-mail address, e.g. \"bot@empresa.com.br\"; got {email:?}"),
@@ -326,7 +335,7 @@ impl<'a> Checker<'a> {
                 }
                 secret.clone()
             }
-            (None, Some(path)) => self.read_secret_file(&file_key, path)?,
+            (None, Some(path)) => self.read_secret_file(&file_key, path, "the token")?,
         };
         if secret.is_empty() {
             self.problem(key, "is empty; expected the token");
@@ -346,16 +355,15 @@ impl<'a> Checker<'a> {
         Some(secret)
     }
 
-    fn read_secret_file(&mut self, file_key: &str, path: &str) -> Option<Secret> {
+    /// The secret in the file at `path`, one trailing newline dropped;
+    /// `what` names it in problems ("the token").
+    fn read_secret_file(&mut self, file_key: &str, path: &str, what: &str) -> Option<Secret> {
         match std::fs::read_to_string(Path::new(path)) {
             Ok(text) => {
                 let trimmed = text.strip_suffix('\n').unwrap_or(&text);
                 let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
                 if trimmed.is_empty() {
-                    self.problem(
-                        file_key,
-                        format!("the file {path:?} is empty; expected the token"),
-                    );
+                    self.problem(file_key, format!("the file {path:?} is empty; expected {what}"));
                     return None;
                 }
                 Some(Secret::new(trimmed))
@@ -407,9 +415,30 @@ impl<'a> Checker<'a> {
     pub fn config(&mut self, raw: &RawConfig) -> Option<Config> {
         let zendesk = self.zendesk(&raw.zendesk);
         let log = self.log(&raw.log);
+        let state = self.state(&raw.state);
+        let mail = self.mail(&raw.mail);
+        let mailboxes = self.mailboxes(&raw.mailbox);
         Some(Config {
             zendesk: zendesk?,
             log: log?,
+            state: state?,
+            mail: mail?,
+            mailboxes: mailboxes?,
         })
+    }
+}
+
+/// Whether `text` has the shape of an e-mail address: `local@domain`, one
+/// `@`, no whitespace or control characters. Deliverability is the mail
+/// server's business.
+fn looks_like_address(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
     }
 }
