@@ -14,13 +14,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 apt_updated=no
 
-# need COMMAND PACKAGE...: succeed when COMMAND is on PATH; otherwise install
-# the Debian PACKAGEs when running as root with apt-get, or say exactly what
-# to install and fail.
+# have COMMAND: COMMAND is on PATH, or is an executable path (for programs
+# packages put off PATH, like Dovecot's /usr/lib/dovecot/lmtp).
+have() {
+    if [[ $1 == */* ]]; then
+        [[ -x $1 ]]
+    else
+        command -v "$1" >/dev/null 2>&1
+    fi
+}
+
+# need COMMAND PACKAGE...: succeed when COMMAND is there (see `have`);
+# otherwise install the Debian PACKAGEs when running as root with apt-get, or
+# say exactly what to install and fail.
 need() {
     local command=$1
     shift
-    if command -v "$command" >/dev/null 2>&1; then
+    if have "$command"; then
         return 0
     fi
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -30,8 +40,8 @@ need() {
             apt_updated=yes
         fi
         DEBIAN_FRONTEND=noninteractive apt-get install -q -y --no-install-recommends "$@" </dev/null
-        command -v "$command" >/dev/null 2>&1 && return 0
-        echo "test.sh: installed $* but $command is still not on PATH" >&2
+        have "$command" && return 0
+        echo "test.sh: installed $* but $command is still missing" >&2
         return 1
     fi
     echo "test.sh: $command is missing; install it with: sudo apt-get install --no-install-recommends $*" >&2
@@ -45,9 +55,18 @@ fi
 
 # Rust links through the system C compiler, and ring (TLS) compiles C.
 need cc gcc libc6-dev
-# Later issues add the real mail servers here, e.g.:
-#   need dovecot dovecot-imapd dovecot-lmtpd
-#   need postfix postfix
+# The real mail servers, which the tests start themselves through
+# scripts/mailservers.sh: Dovecot (IMAP, LMTP), Postfix, openssl for their
+# certificate, and mbsync for the ingest benchmark. Postfix's installer asks
+# how to configure it; the tests configure it themselves, so answer first.
+if ! have postfix && [[ $(id -u) -eq 0 ]] && have debconf-set-selections; then
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
+need /usr/lib/dovecot/imap dovecot-imapd
+need /usr/lib/dovecot/lmtp dovecot-lmtpd
+need postfix postfix
+need openssl openssl
+need mbsync isync
 
 if [[ $# -gt 0 ]]; then
     cargo test --locked "$@"

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
+pub mod mail;
+
 use std::time::Duration;
 
 use carteiro::helpdesk::sim::{self, Seed, SimHandle, SimOptions};
