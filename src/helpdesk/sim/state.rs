@@ -8,7 +8,7 @@
 //! operation validates completely before it changes anything, so a refused
 //! write leaves no trace.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
@@ -137,6 +137,8 @@ pub struct State {
     pub comments: BTreeMap<Id, Vec<Comment>>,
     pub audits: BTreeMap<Id, Vec<Audit>>,
     pub users: BTreeMap<Id, User>,
+    /// Lowercased e-mail → user: requesters are looked up on every create.
+    by_email: HashMap<String, Id>,
     pub groups: Vec<Group>,
     pub custom_statuses: Vec<CustomStatus>,
     pub ticket_fields: Vec<TicketField>,
@@ -169,6 +171,11 @@ struct Prepared {
     cc_remove: Vec<String>,
     /// A requester to find or create by e-mail on commit.
     requester: Option<(String, Option<String>)>,
+}
+
+/// How e-mails are compared: trimmed, without case.
+fn email_key(email: &str) -> String {
+    email.trim().to_ascii_lowercase()
 }
 
 impl State {
@@ -213,6 +220,10 @@ impl State {
             last_change: 0,
             comments: BTreeMap::new(),
             audits: BTreeMap::new(),
+            by_email: users
+                .iter()
+                .filter_map(|u| Some((email_key(u.email.as_deref()?), u.id)))
+                .collect(),
             users: users.into_iter().map(|u| (u.id, u)).collect(),
             groups,
             custom_statuses,
@@ -253,11 +264,9 @@ impl State {
 
     /// The user with this e-mail, compared without case.
     pub fn user_by_email(&self, email: &str) -> Option<&User> {
-        self.users.values().find(|u| {
-            u.email
-                .as_deref()
-                .is_some_and(|e| e.eq_ignore_ascii_case(email.trim()))
-        })
+        self.by_email
+            .get(&email_key(email))
+            .and_then(|id| self.users.get(id))
     }
 
     /// The number of the latest change to any ticket.
@@ -314,6 +323,7 @@ impl State {
         };
         let id = take(&mut self.next.user);
         let now = whole(now);
+        self.by_email.insert(email_key(email), id);
         self.users.insert(
             id,
             User {
@@ -376,6 +386,7 @@ impl State {
             user.name = upsert.name.trim().to_owned();
             if user.email.is_none() {
                 user.email = Some(upsert.email.trim().to_owned());
+                self.by_email.insert(email_key(&upsert.email), id);
             }
             if let Some(role) = upsert.role {
                 user.role = role;
