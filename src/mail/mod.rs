@@ -6,9 +6,14 @@
 //! ticket it belongs to, and ingest writes it to the helpdesk before the
 //! mailbox is told it was processed.
 
+pub mod classify;
+pub mod clean;
+pub mod html;
 pub mod imap;
+pub mod inspect;
 pub mod mailbox;
 pub mod maildir;
 pub mod message;
+pub mod parse;
 
 pub use message::*;
