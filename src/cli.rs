@@ -1,4 +1,5 @@
-//! The command line: `carteiro sim`, `carteiro check`, `carteiro version`.
+//! The command line: `carteiro sim`, `carteiro check`, `carteiro mail`,
+//! `carteiro version`.
 //!
 //! `main` parses [`Cli`] and hands it to [`run`]; everything else lives
 //! here so it can be read and tested as library code. Output meant for
@@ -29,12 +30,72 @@ pub struct Cli {
 /// The subcommands. Only ones that work exist.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: read the configured mailboxes into Zendesk until
+    /// SIGTERM or Ctrl-C.
+    Run(RunArgs),
     /// Run the Zendesk-compatible simulator (in memory, for tests and trials).
     Sim(SimArgs),
     /// Validate the configuration; print one line per problem on stdout.
     Check(CheckArgs),
+    /// Work with mail offline.
+    Mail {
+        /// What to do with mail.
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Print carteiro's version.
     Version,
+}
+
+/// The `carteiro mail` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Show what carteiro would make of mail files (.eml), offline: one JSON
+    /// object per file on stdout, with its kind (new, reply, auto_reply,
+    /// bounce, list, own or quarantine).
+    Inspect {
+        /// Take the [mail] settings (own addresses, Message-ID domain, loop
+        /// header, subject tag, attachment cap) from this configuration file;
+        /// without it the built-in defaults are used.
+        #[arg(long, value_name = "CONFIG")]
+        config: Option<PathBuf>,
+        /// The raw mail files to read.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Mails that could not be processed: list, show, retry.
+    Quarantine {
+        /// Configuration file to read instead of config/default.toml.
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
+}
+
+/// The `carteiro mail quarantine` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    /// One line per quarantined mail: id, retries, mailbox, Message-ID, reason.
+    List {
+        /// Include the entries already resolved by a retry.
+        #[arg(long)]
+        all: bool,
+    },
+    /// One entry with its raw mail.
+    Show {
+        /// The entry's id, from `list`.
+        id: i64,
+    },
+    /// Process quarantined mail again (after a fix or a configuration change).
+    Retry {
+        /// The entry's id, from `list`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every unresolved entry.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// Options of `carteiro sim`.
@@ -71,7 +132,44 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Version => version(),
         Command::Check(args) => check(args),
+        Command::Mail { command } => mail(command),
         Command::Sim(args) => sim(args),
+        Command::Run(args) => run_daemon(args),
+    }
+}
+
+/// Options of `carteiro run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Configuration file to read instead of config/default.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `carteiro run`: nothing starts on an invalid configuration.
+fn run_daemon(args: RunArgs) -> ExitCode {
+    let loaded = match config::load(&LoadOptions::from_process(args.config)) {
+        Ok(loaded) => loaded,
+        Err(invalid) => {
+            let _ = stdout_lines(invalid.problems.iter().map(ToString::to_string));
+            let _ = stderr_line("error: the configuration is invalid; nothing was started");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = init_logging(&loaded.config.log) {
+        return fail(&e);
+    }
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(crate::daemon::run(loaded.config, shutdown_signal())));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }
 
@@ -116,6 +214,139 @@ fn check(args: CheckArgs) -> ExitCode {
             let _ = finish(written);
             ExitCode::FAILURE
         }
+    }
+}
+
+fn mail(command: MailCommand) -> ExitCode {
+    match command {
+        MailCommand::Inspect { config, files } => mail_inspect(config, &files),
+        MailCommand::Quarantine { config, command } => quarantine(config, command),
+    }
+}
+
+/// `carteiro mail quarantine`: list and show read the store; retry also
+/// needs the helpdesk, as ingest does.
+fn quarantine(config_file: Option<PathBuf>, command: QuarantineCommand) -> ExitCode {
+    let loaded = match config::load(&LoadOptions::from_process(config_file)) {
+        Ok(loaded) => loaded,
+        Err(invalid) => {
+            for problem in &invalid.problems {
+                let _ = stderr_line(&problem.to_string());
+            }
+            let _ = stderr_line("error: the configuration is invalid");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = match crate::daemon::open_store(&loaded.config) {
+        Ok(store) => store,
+        Err(e) => return fail(&e),
+    };
+    match command {
+        QuarantineCommand::List { all } => match store.quarantine_list(all) {
+            Ok(entries) => {
+                let lines = entries.iter().map(|e| {
+                    format!(
+                        "{}\t{} retries\t{}\t{}\t{}{}",
+                        e.id,
+                        e.retry_count,
+                        e.mailbox,
+                        e.message_id.as_deref().unwrap_or("-"),
+                        e.reason,
+                        e.resolved
+                            .as_deref()
+                            .map(|r| format!(" (resolved: {r})"))
+                            .unwrap_or_default()
+                    )
+                });
+                finish(stdout_lines(lines))
+            }
+            Err(e) => fail(&anyhow::Error::new(e)),
+        },
+        QuarantineCommand::Show { id } => match store.quarantine_get(id) {
+            Ok(Some(e)) => {
+                let header = [
+                    format!("id: {}", e.id),
+                    format!(
+                        "mailbox: {} (uidvalidity {}, uid {})",
+                        e.mailbox, e.uidvalidity, e.uid
+                    ),
+                    format!("message-id: {}", e.message_id.as_deref().unwrap_or("-")),
+                    format!("reason: {}", e.reason),
+                    format!("retries: {}", e.retry_count),
+                    format!("quarantined at: {}", e.created_at.to_rfc3339()),
+                    format!("resolved: {}", e.resolved.as_deref().unwrap_or("no")),
+                    String::new(),
+                    String::from_utf8_lossy(e.raw.as_deref().unwrap_or_default()).into_owned(),
+                ];
+                finish(stdout_lines(header))
+            }
+            Ok(None) => fail(&anyhow::anyhow!("no quarantine entry {id}")),
+            Err(e) => fail(&anyhow::Error::new(e)),
+        },
+        QuarantineCommand::Retry { id, all } => {
+            if let Err(e) = init_logging(&loaded.config.log) {
+                return fail(&e);
+            }
+            let ids: Vec<i64> = if all {
+                match store.quarantine_list(false) {
+                    Ok(entries) => entries.iter().map(|e| e.id).collect(),
+                    Err(e) => return fail(&anyhow::Error::new(e)),
+                }
+            } else {
+                id.into_iter().collect()
+            };
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")
+                .and_then(|runtime| {
+                    runtime.block_on(crate::daemon::retry_quarantined(loaded.config, store, &ids))
+                });
+            match result {
+                Ok(lines) => {
+                    let all_resolved = lines.iter().all(|(_, ok)| *ok);
+                    let written = stdout_lines(lines.into_iter().map(|(line, _)| line));
+                    match (finish(written), all_resolved) {
+                        (code, true) => code,
+                        (_, false) => ExitCode::FAILURE,
+                    }
+                }
+                Err(e) => fail(&e),
+            }
+        }
+    }
+}
+
+/// One JSON line per file; exit 1 when a file could not be read (or its
+/// inspection failed) or the configuration given is invalid, 0 when every
+/// file got a decision.
+fn mail_inspect(config_file: Option<PathBuf>, files: &[PathBuf]) -> ExitCode {
+    let options = match config_file {
+        None => crate::mail::parse::ParseOptions::default(),
+        Some(file) => match config::load(&LoadOptions::from_process(Some(file))) {
+            Ok(loaded) => crate::mail::parse::ParseOptions::from_config(&loaded.config.mail),
+            Err(invalid) => {
+                // stdout is for the JSON lines; the problems go to stderr.
+                for problem in &invalid.problems {
+                    let _ = stderr_line(&problem.to_string());
+                }
+                let _ = stderr_line("error: the configuration is invalid; no mail was inspected");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let mut failed = false;
+    for file in files {
+        let value = crate::mail::inspect::inspect_file(file, &options);
+        failed |= value.get("error").is_some();
+        if let Err(e) = stdout_lines([value.to_string()]) {
+            return fail(&anyhow::Error::new(e).context("cannot write to stdout"));
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod helpdesk;
 pub mod mail;
 pub mod secret;

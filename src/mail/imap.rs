@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -27,59 +26,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::mailbox::{Fetched, Mailbox, MailboxError};
+use crate::config::{AfterProcessing, AuthMech, ImapConfig, TlsMode};
 use crate::secret::Secret;
-
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImapTls {
-    /// TLS from the first byte (port 993).
-    Implicit,
-    /// Plain connect, then `STARTTLS` before anything else (port 143).
-    StartTls,
-    /// No TLS at all: only for a server on loopback.
-    Plain,
-}
-
-/// How the password is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImapAuth {
-    /// `LOGIN user pass`.
-    Login,
-    /// `AUTHENTICATE PLAIN`.
-    Plain,
-}
-
-/// What happens to a mail once its ticket write is durable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImapAfter {
-    /// Set the `\Seen` flag.
-    Seen,
-    /// Move it to this folder (`MOVE`, or `COPY` + delete where the server
-    /// lacks MOVE).
-    Move(String),
-    /// Leave it untouched.
-    Leave,
-}
-
-/// Everything needed to reach and read one IMAP folder.
-#[derive(Debug, Clone)]
-pub struct ImapSettings {
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub tls: ImapTls,
-    /// An extra CA certificate (PEM) to trust, e.g. a test server's.
-    pub ca_file: Option<PathBuf>,
-    pub username: String,
-    pub password: Secret,
-    pub auth: ImapAuth,
-    pub folder: String,
-    pub after: ImapAfter,
-    pub idle: bool,
-    pub poll_interval: Duration,
-    /// The limit on each operation (connect, login, fetch, store...).
-    pub timeout: Duration,
-}
 
 /// A TCP stream, with or without TLS.
 #[derive(Debug)]
@@ -141,7 +89,8 @@ impl async_imap::Authenticator for PlainAuth<'_> {
 
 /// An IMAP folder.
 pub struct ImapMailbox {
-    settings: ImapSettings,
+    name: String,
+    settings: ImapConfig,
     session: Option<Session<Stream>>,
     /// The server advertised IDLE.
     can_idle: bool,
@@ -151,6 +100,7 @@ pub struct ImapMailbox {
 impl fmt::Debug for ImapMailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapMailbox")
+            .field("name", &self.name)
             .field("settings", &self.settings)
             .field("connected", &self.session.is_some())
             .finish()
@@ -158,9 +108,10 @@ impl fmt::Debug for ImapMailbox {
 }
 
 impl ImapMailbox {
-    /// A mailbox that connects on the first `open`.
-    pub fn new(settings: ImapSettings) -> ImapMailbox {
+    /// A mailbox named `name` that connects on the first `open`.
+    pub fn new(name: impl Into<String>, settings: ImapConfig) -> ImapMailbox {
         ImapMailbox {
+            name: name.into(),
             settings,
             session: None,
             can_idle: false,
@@ -170,7 +121,7 @@ impl ImapMailbox {
 
     fn connection_error(&self, message: impl fmt::Display) -> MailboxError {
         MailboxError::Connection {
-            mailbox: self.settings.name.clone(),
+            mailbox: self.name.clone(),
             message: format!(
                 "{}:{} ({}): {message}",
                 self.settings.host,
@@ -186,7 +137,7 @@ impl ImapMailbox {
                 self.connection_error(format!("{operation}: {err}"))
             }
             other => MailboxError::Protocol {
-                mailbox: self.settings.name.clone(),
+                mailbox: self.name.clone(),
                 operation,
                 message: other.to_string(),
             },
@@ -202,7 +153,7 @@ impl ImapMailbox {
         match tokio::time::timeout(self.settings.timeout, fut).await {
             Ok(result) => result,
             Err(_) => Err(MailboxError::Timeout {
-                mailbox: self.settings.name.clone(),
+                mailbox: self.name.clone(),
                 operation,
                 after: self.settings.timeout,
             }),
@@ -249,21 +200,21 @@ impl ImapMailbox {
             .map_err(|err| self.connection_error(format!("cannot connect: {err}")))?;
         let _ = tcp.set_nodelay(true);
         let client = match self.settings.tls {
-            ImapTls::Implicit => {
+            TlsMode::Implicit => {
                 let mut client = Client::new(self.start_tls(tcp).await?);
                 read_greeting(&mut client)
                     .await
                     .map_err(|e| self.connection_error(e))?;
                 client
             }
-            ImapTls::Plain => {
+            TlsMode::Plain => {
                 let mut client = Client::new(Stream::Plain(tcp));
                 read_greeting(&mut client)
                     .await
                     .map_err(|e| self.connection_error(e))?;
                 client
             }
-            ImapTls::StartTls => {
+            TlsMode::StartTls => {
                 let mut client = Client::new(Stream::Plain(tcp));
                 read_greeting(&mut client)
                     .await
@@ -280,8 +231,8 @@ impl ImapMailbox {
         };
         let username = self.settings.username.as_str();
         let mut session = match self.settings.auth {
-            ImapAuth::Login => client.login(username, self.settings.password.expose()).await,
-            ImapAuth::Plain => {
+            AuthMech::Login => client.login(username, self.settings.password.expose()).await,
+            AuthMech::Plain => {
                 let auth = PlainAuth {
                     username,
                     password: &self.settings.password,
@@ -290,7 +241,7 @@ impl ImapMailbox {
             }
         }
         .map_err(|(err, _)| MailboxError::Auth {
-            mailbox: self.settings.name.clone(),
+            mailbox: self.name.clone(),
             message: err.to_string(),
         })?;
         let capabilities = session
@@ -303,7 +254,7 @@ impl ImapMailbox {
     }
 
     fn session(&mut self) -> Result<&mut Session<Stream>, MailboxError> {
-        let name = self.settings.name.clone();
+        let name = self.name.clone();
         self.session.as_mut().ok_or(MailboxError::Connection {
             mailbox: name,
             message: "not connected".to_owned(),
@@ -368,13 +319,13 @@ impl ImapMailbox {
         let after = self.settings.after.clone();
         let can_move = self.can_move;
         match after {
-            ImapAfter::Leave => Ok(()),
-            ImapAfter::Seen => self.store_flags(&set, "+FLAGS.SILENT (\\Seen)").await,
-            ImapAfter::Move(folder) if can_move => {
+            AfterProcessing::Leave => Ok(()),
+            AfterProcessing::Seen => self.store_flags(&set, "+FLAGS.SILENT (\\Seen)").await,
+            AfterProcessing::Move(folder) if can_move => {
                 let result = self.session()?.uid_mv(&set, &folder).await;
                 result.map_err(|err| self.protocol_error("UID MOVE", err))
             }
-            ImapAfter::Move(folder) => {
+            AfterProcessing::Move(folder) => {
                 let result = self.session()?.uid_copy(&set, &folder).await;
                 result.map_err(|err| self.protocol_error("UID COPY", err))?;
                 self.store_flags(&set, "+FLAGS.SILENT (\\Seen \\Deleted)").await?;
@@ -421,7 +372,7 @@ impl ImapMailbox {
             Ok(response) => response,
             Err(err) => return Err(self.protocol_error("IDLE", err)),
         };
-        tracing::debug!(mailbox = %self.settings.name, ?response, "IDLE returned");
+        tracing::debug!(mailbox = %self.name, ?response, "IDLE returned");
         let done = tokio::time::timeout(self.settings.timeout, handle.done()).await;
         match done {
             Ok(Ok(session)) => {
@@ -435,18 +386,18 @@ impl ImapMailbox {
 
     fn timeout_error(&self, operation: &'static str) -> MailboxError {
         MailboxError::Timeout {
-            mailbox: self.settings.name.clone(),
+            mailbox: self.name.clone(),
             operation,
             after: self.settings.timeout,
         }
     }
 }
 
-fn tls_label(tls: ImapTls) -> &'static str {
+fn tls_label(tls: TlsMode) -> &'static str {
     match tls {
-        ImapTls::Implicit => "TLS",
-        ImapTls::StartTls => "STARTTLS",
-        ImapTls::Plain => "plain text",
+        TlsMode::Implicit => "TLS",
+        TlsMode::StartTls => "STARTTLS",
+        TlsMode::Plain => "plain text",
     }
 }
 
@@ -503,7 +454,7 @@ fn range(start: u32, end: u32) -> String {
 
 impl Mailbox for ImapMailbox {
     fn name(&self) -> &str {
-        &self.settings.name
+        &self.name
     }
 
     async fn open(&mut self) -> Result<Option<u32>, MailboxError> {
@@ -512,7 +463,7 @@ impl Mailbox for ImapMailbox {
             self.session = Some(session);
             self.can_idle = can_idle;
             self.can_move = can_move;
-            tracing::info!(mailbox = %self.settings.name, host = %self.settings.host, can_idle, "IMAP connected");
+            tracing::info!(mailbox = %self.name, host = %self.settings.host, can_idle, "IMAP connected");
         }
         let folder = self.settings.folder.clone();
         let timeout = self.settings.timeout;
@@ -525,7 +476,7 @@ impl Mailbox for ImapMailbox {
                 .uid_validity
                 .map(Some)
                 .ok_or_else(|| MailboxError::Protocol {
-                    mailbox: self.settings.name.clone(),
+                    mailbox: self.name.clone(),
                     operation: "SELECT",
                     message: format!("{folder} has no UIDVALIDITY"),
                 }),

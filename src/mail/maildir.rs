@@ -9,33 +9,26 @@
 //! state store's Message-ID record is what keeps it from being imported
 //! twice).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::mailbox::{Fetched, Mailbox, MailboxError};
-
-/// What happens to a Maildir mail once its ticket write is durable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MaildirAfter {
-    /// Move it to `cur/` with the `S` flag.
-    Seen,
-    /// Move it into the Maildir++ sub-folder of this name (`.name/cur/`).
-    Move(String),
-    /// Leave it where it is.
-    Leave,
-}
+use crate::config::AfterProcessing;
 
 /// A Maildir folder.
 #[derive(Debug)]
 pub struct Maildir {
     name: String,
     root: PathBuf,
-    after: MaildirAfter,
+    after: AfterProcessing,
     poll_interval: Duration,
     /// The files behind the UIDs handed out by the last fetch.
     positions: HashMap<u32, PathBuf>,
+    /// With `Leave`, the files processed in this run, so that a fetch moves
+    /// on past them (after a restart the store's records skip them).
+    left: HashSet<PathBuf>,
 }
 
 impl Maildir {
@@ -43,7 +36,7 @@ impl Maildir {
     pub fn new(
         name: impl Into<String>,
         root: impl Into<PathBuf>,
-        after: MaildirAfter,
+        after: AfterProcessing,
         poll_interval: Duration,
     ) -> Maildir {
         Maildir {
@@ -52,6 +45,7 @@ impl Maildir {
             after,
             poll_interval,
             positions: HashMap::new(),
+            left: HashSet::new(),
         }
     }
 
@@ -77,7 +71,10 @@ impl Maildir {
                     continue;
                 }
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if from_cur && self.after == MaildirAfter::Seen && flags(&name).contains('S') {
+                if from_cur && self.after == AfterProcessing::Seen && flags(&name).contains('S') {
+                    continue;
+                }
+                if self.left.contains(&path) {
                     continue;
                 }
                 files.push((name, path));
@@ -92,9 +89,9 @@ impl Maildir {
             return Ok(());
         };
         let target_dir = match &self.after {
-            MaildirAfter::Leave => return Ok(()),
-            MaildirAfter::Seen => self.root.join("cur"),
-            MaildirAfter::Move(folder) => {
+            AfterProcessing::Leave => return Ok(()),
+            AfterProcessing::Seen => self.root.join("cur"),
+            AfterProcessing::Move(folder) => {
                 let sub = self.root.join(format!(".{folder}"));
                 for part in ["cur", "new", "tmp"] {
                     let dir = sub.join(part);
@@ -170,6 +167,9 @@ impl Mailbox for Maildir {
         for uid in uids {
             if let Some(path) = self.positions.remove(uid) {
                 self.mark(&path)?;
+                if self.after == AfterProcessing::Leave {
+                    self.left.insert(path);
+                }
             }
         }
         Ok(())
@@ -184,7 +184,7 @@ impl Mailbox for Maildir {
 mod tests {
     use super::*;
 
-    fn maildir(after: MaildirAfter) -> (Maildir, PathBuf) {
+    fn maildir(after: AfterProcessing) -> (Maildir, PathBuf) {
         let root = std::env::temp_dir().join(format!(
             "carteiro-maildir-{}-{}",
             std::process::id(),
@@ -208,13 +208,16 @@ mod tests {
 
     #[tokio::test]
     async fn seen_moves_processed_mail_out_of_the_way() {
-        let (mut dir, root) = maildir(MaildirAfter::Seen);
+        let (mut dir, root) = maildir(AfterProcessing::Seen);
         std::fs::write(root.join("new/1000.a.host"), b"Subject: um\r\n\r\num").expect("write");
         std::fs::write(root.join("new/2000.b.host"), b"Subject: dois\r\n\r\ndois").expect("write");
         assert_eq!(dir.open().await.expect("open"), None);
         let first = dir.fetch_after(0, 10).await.expect("fetch");
         let raws: Vec<&[u8]> = first.iter().map(|f| f.raw.as_slice()).collect();
-        assert_eq!(raws, vec![&b"Subject: um\r\n\r\num"[..], &b"Subject: dois\r\n\r\ndois"[..]]);
+        assert_eq!(
+            raws,
+            vec![&b"Subject: um\r\n\r\num"[..], &b"Subject: dois\r\n\r\ndois"[..]]
+        );
         dir.mark_processed(&[first[0].uid]).await.expect("mark");
         let again = dir.fetch_after(0, 10).await.expect("fetch again");
         assert_eq!(again.len(), 1, "only the unprocessed mail is left");
@@ -225,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn move_files_into_a_maildir_plus_plus_folder() {
-        let (mut dir, root) = maildir(MaildirAfter::Move("Processados".to_owned()));
+        let (mut dir, root) = maildir(AfterProcessing::Move("Processados".to_owned()));
         std::fs::write(root.join("new/1000.a.host"), b"Subject: um\r\n\r\num").expect("write");
         dir.open().await.expect("open");
         let fetched = dir.fetch_after(0, 10).await.expect("fetch");
@@ -240,7 +243,7 @@ mod tests {
         let mut dir = Maildir::new(
             "x",
             "/nonexistent/carteiro",
-            MaildirAfter::Leave,
+            AfterProcessing::Leave,
             Duration::from_secs(1),
         );
         let err = dir.open().await.expect_err("not a maildir");

@@ -10,10 +10,13 @@ pub mod classify;
 pub mod clean;
 pub mod html;
 pub mod imap;
+pub mod ingest;
 pub mod inspect;
 pub mod mailbox;
 pub mod maildir;
 pub mod message;
 pub mod parse;
+pub mod poll;
+pub mod threading;
 
 pub use message::*;

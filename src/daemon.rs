@@ -1,0 +1,121 @@
+//! `carteiro run`: the daemon. It opens the state store, builds the
+//! Zendesk client and one inbound loop per configured mailbox, and runs
+//! them until shutdown (SIGTERM or Ctrl-C), when each loop finishes the
+//! mail in flight before it stops.
+//!
+//! Later issues add the ticket poller, schedules and the rule executor
+//! here; each is a task under the same tracker and cancellation token.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, MailboxSource};
+use crate::helpdesk::zendesk::ZendeskClient;
+use crate::mail::imap::ImapMailbox;
+use crate::mail::ingest::{Ingest, IngestOptions};
+use crate::mail::maildir::Maildir;
+use crate::mail::parse::ParseOptions;
+use crate::mail::poll::{PollOptions, run_mailbox};
+use crate::store::Store;
+
+/// The ingest options a configuration asks for.
+pub fn ingest_options(config: &Config) -> IngestOptions {
+    IngestOptions {
+        parse: ParseOptions::from_config(&config.mail),
+        max_attempts: config.mail.quarantine_max_retries.max(1),
+        ..IngestOptions::default()
+    }
+}
+
+/// Opens the state store the configuration names, creating its folder.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    config.state.ensure_parent_dir().with_context(|| {
+        format!(
+            "cannot create the folder of the state store {}",
+            config.state.path.display()
+        )
+    })?;
+    Ok(Store::open(&config.state.path)?)
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let store = Arc::new(open_store(&config)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = ZendeskClient::builder(config.zendesk_client_settings())
+        .clock(clock.clone())
+        .build()
+        .context("cannot set up the Zendesk client")?;
+    let ingest = Arc::new(Ingest::new(client, store, ingest_options(&config), clock));
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if config.mailboxes.is_empty() {
+        tracing::warn!("no [[mailbox]] is configured: there is nothing to read");
+    }
+    for mailbox in &config.mailboxes {
+        let token = token.clone();
+        let ingest = ingest.clone();
+        match &mailbox.source {
+            MailboxSource::Imap(imap) => {
+                let poll = PollOptions {
+                    batch_size: imap.batch_size.max(1) as usize,
+                    ..PollOptions::default()
+                };
+                let source = ImapMailbox::new(mailbox.name.clone(), imap.clone());
+                tracker.spawn(run_mailbox(source, ingest, poll, token));
+            }
+            MailboxSource::Maildir(maildir) => {
+                let source = Maildir::new(
+                    mailbox.name.clone(),
+                    maildir.path.clone(),
+                    maildir.after.clone(),
+                    maildir.poll_interval,
+                );
+                tracker.spawn(run_mailbox(source, ingest, PollOptions::default(), token));
+            }
+        }
+        tracing::info!(mailbox = %mailbox.name, "mailbox loop started");
+    }
+    tracker.close();
+    tracing::info!(mailboxes = config.mailboxes.len(), "carteiro is running");
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing the mail in flight");
+    token.cancel();
+    tracker.wait().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Retries quarantined mails `ids` through a fresh ingest. Returns one line
+/// per entry and whether it is now resolved.
+pub async fn retry_quarantined(
+    config: Config,
+    store: Store,
+    ids: &[i64],
+) -> anyhow::Result<Vec<(String, bool)>> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = ZendeskClient::builder(config.zendesk_client_settings())
+        .clock(clock.clone())
+        .build()
+        .context("cannot set up the Zendesk client")?;
+    let ingest = Ingest::new(client, Arc::new(store), ingest_options(&config), clock);
+    let mut lines = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let line = match ingest.retry_quarantined(id).await {
+            Ok(crate::mail::ingest::Decision::Quarantined { reason, .. }) => {
+                (format!("{id}\tstill quarantined: {reason}"), false)
+            }
+            Ok(decision) => (format!("{id}\tresolved: {decision:?}"), true),
+            Err(err) => (format!("{id}\tnot retried now: {err}"), false),
+        };
+        lines.push(line);
+    }
+    Ok(lines)
+}

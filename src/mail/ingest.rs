@@ -1,0 +1,786 @@
+//! Ingest: one raw mail in, exactly one ticket or comment out (or a
+//! recorded reason why not), never zero and never two.
+//!
+//! For each mail: parse it; skip it when the store has processed its
+//! Message-ID (the same mail in two mailboxes, or seen again after a crash);
+//! classify the sender; thread it; write the effect to the helpdesk with
+//! the fewest calls; and record the outcome in the store. The caller marks
+//! the mail in its mailbox only after that record is durable.
+//!
+//! Writes that could double up after a crash are guarded: an *intent* is
+//! stored before the write, and when a restart finds one pending, the
+//! helpdesk is checked for the effect before the write is made again
+//! (a ticket by its `external_id`; a comment by its body among the
+//! ticket's comments).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::Utc;
+use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
+
+use super::clean::strip_quoted;
+use super::inspect::verdict;
+use super::parse::{ParseOptions, parse};
+use super::threading::{Thread, ThreadingError, thread};
+use super::{Address, MailAttachment, ParsedMail, Sender};
+use crate::clock::Clock;
+use crate::helpdesk::{
+    EmailCc, HelpDesk, HelpDeskError, Id, NewComment, NewTicket, NewUpload, RequesterSpec, Status, Ticket,
+    TicketUpdate, UserUpsert,
+};
+use crate::store::{Intent, IntentAction, NewQuarantine, Outcome, ProcessedMail, Store, StoreError};
+
+/// What ingest needs to know beyond the parser's options.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub parse: ParseOptions,
+    /// Tags every ticket created from mail gets.
+    pub tags: Vec<String>,
+    /// Failed attempts on one mail before it goes to quarantine.
+    pub max_attempts: u32,
+    /// How many times a write is re-planned after a 409 or a racing close.
+    pub max_replans: u32,
+}
+
+impl Default for IngestOptions {
+    fn default() -> IngestOptions {
+        IngestOptions {
+            parse: ParseOptions::default(),
+            tags: vec!["origem_email".to_owned()],
+            max_attempts: 5,
+            max_replans: 3,
+        }
+    }
+}
+
+/// Where a mail came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin<'a> {
+    pub mailbox: &'a str,
+    pub uidvalidity: u32,
+    pub uid: u32,
+}
+
+/// What became of a mail. Every variant is durable in the store when
+/// returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The store had already processed this Message-ID.
+    Duplicate {
+        ticket_id: Option<Id>,
+    },
+    Created {
+        ticket_id: Id,
+    },
+    Commented {
+        ticket_id: Id,
+        reopened: bool,
+    },
+    FollowUp {
+        ticket_id: Id,
+        source_id: Id,
+    },
+    BounceNoted {
+        ticket_id: Id,
+    },
+    /// A machine's mail, logged and left alone.
+    Skipped {
+        reason: String,
+    },
+    Quarantined {
+        id: i64,
+        reason: String,
+    },
+}
+
+/// A failure that leaves the mail unprocessed, to be tried again later.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    HelpDesk(#[from] HelpDeskError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ThreadingError> for IngestError {
+    fn from(err: ThreadingError) -> IngestError {
+        match err {
+            ThreadingError::HelpDesk(e) => IngestError::HelpDesk(e),
+            ThreadingError::Store(e) => IngestError::Store(e),
+        }
+    }
+}
+
+/// Turns mails into tickets and comments.
+#[derive(Debug)]
+pub struct Ingest<H> {
+    helpdesk: H,
+    store: Arc<Store>,
+    options: IngestOptions,
+    clock: Arc<dyn Clock>,
+    /// Users looked up by e-mail, so a sender costs one upsert per run.
+    users: Mutex<HashMap<String, Id>>,
+    /// Failed attempts per Message-ID in this run.
+    attempts: Mutex<HashMap<String, u32>>,
+    /// Message-IDs being processed right now: the same mail arriving through
+    /// two mailboxes at once is processed by one, then seen as a duplicate
+    /// by the other.
+    in_flight: Mutex<HashSet<String>>,
+    /// Wakes those waiting for a Message-ID to leave `in_flight`.
+    released: tokio::sync::Notify,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `carteiro:mail:` and a hash of the Message-ID: the idempotency key of
+/// the ticket a mail creates.
+pub fn external_id_for(message_id: &str) -> String {
+    let digest = Sha256::digest(message_id.as_bytes());
+    let hex: String = digest.iter().take(20).map(|b| format!("{b:02x}")).collect();
+    format!("carteiro:mail:{hex}")
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<H: HelpDesk> Ingest<H> {
+    /// An ingest writing to `helpdesk`, remembering in `store`.
+    pub fn new(helpdesk: H, store: Arc<Store>, options: IngestOptions, clock: Arc<dyn Clock>) -> Ingest<H> {
+        Ingest {
+            helpdesk,
+            store,
+            options,
+            clock,
+            users: Mutex::default(),
+            attempts: Mutex::default(),
+            in_flight: Mutex::default(),
+            released: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The helpdesk this ingest writes to.
+    pub fn helpdesk(&self) -> &H {
+        &self.helpdesk
+    }
+
+    /// The store this ingest records in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Processes one raw mail. `Ok` means its outcome is durable and the
+    /// mailbox may mark it; `Err` means try again later (after enough
+    /// failures the mail is quarantined instead).
+    pub async fn process(&self, origin: &Origin<'_>, raw: &[u8]) -> Result<Decision, IngestError> {
+        self.process_inner(origin, raw, None).await
+    }
+
+    /// Tries a quarantined mail again (`carteiro mail quarantine retry`).
+    /// On success the entry is marked resolved; on failure its retry count
+    /// goes up and its reason is updated.
+    pub async fn retry_quarantined(&self, id: i64) -> Result<Decision, IngestError> {
+        let entry = self
+            .store
+            .quarantine_get(id)?
+            .ok_or_else(|| StoreError::NoSuchQuarantineEntry {
+                path: self.store.path().to_owned(),
+                operation: "retry a quarantined mail".to_owned(),
+                id,
+            })?;
+        let raw = entry.raw.clone().unwrap_or_default();
+        let origin = Origin {
+            mailbox: &entry.mailbox,
+            uidvalidity: entry.uidvalidity,
+            uid: entry.uid,
+        };
+        let decision = self.process_inner(&origin, &raw, Some(id)).await;
+        match &decision {
+            Ok(Decision::Quarantined { reason, .. }) => self.store.quarantine_retry_failed(id, reason)?,
+            Ok(other) => self.store.quarantine_resolve(id, &format!("{other:?}"))?,
+            Err(err) => self.store.quarantine_retry_failed(id, &err.to_string())?,
+        }
+        decision
+    }
+
+    async fn process_inner(
+        &self,
+        origin: &Origin<'_>,
+        raw: &[u8],
+        retrying: Option<i64>,
+    ) -> Result<Decision, IngestError> {
+        let mail = parse(raw, &self.options.parse);
+        let _claim = self.claim(&mail.message_id).await;
+        if let Some(done) = self.store.processed(&mail.message_id)? {
+            let quarantined = matches!(done.outcome, Outcome::Quarantined { .. });
+            if !(retrying.is_some() && quarantined) {
+                return Ok(Decision::Duplicate {
+                    ticket_id: done.ticket_id,
+                });
+            }
+        }
+        let span = tracing::info_span!("mail", mailbox = origin.mailbox, uid = origin.uid, message_id = %mail.message_id);
+        let applied = self.apply(&mail, raw).instrument(span.clone()).await;
+        let _enter = span.enter();
+        match applied {
+            Ok((decision, outcome, ticket_id)) => {
+                self.record(origin, &mail, outcome, ticket_id)?;
+                lock(&self.attempts).remove(&mail.message_id);
+                tracing::info!(?decision, "mail processed");
+                Ok(decision)
+            }
+            Err(Failure::Permanent(reason)) => self.quarantine(origin, &mail, raw, reason),
+            Err(Failure::Transient(err)) => {
+                let attempts = {
+                    let mut attempts = lock(&self.attempts);
+                    let count = attempts.entry(mail.message_id.clone()).or_default();
+                    *count += 1;
+                    *count
+                };
+                if attempts >= self.options.max_attempts {
+                    let reason = format!("failed {attempts} times, last: {err}");
+                    lock(&self.attempts).remove(&mail.message_id);
+                    return self.quarantine(origin, &mail, raw, reason);
+                }
+                tracing::warn!(attempts, error = %err, "mail not processed; it will be tried again");
+                Err(err)
+            }
+        }
+    }
+
+    /// Waits until no other task is processing `message_id`, then claims
+    /// it until the returned guard is dropped.
+    async fn claim(&self, message_id: &str) -> Claim<'_, H> {
+        loop {
+            let released = self.released.notified();
+            if lock(&self.in_flight).insert(message_id.to_owned()) {
+                return Claim {
+                    ingest: self,
+                    message_id: message_id.to_owned(),
+                };
+            }
+            released.await;
+        }
+    }
+
+    fn record(
+        &self,
+        origin: &Origin<'_>,
+        mail: &ParsedMail,
+        outcome: Outcome,
+        ticket_id: Option<Id>,
+    ) -> Result<(), StoreError> {
+        self.store.record_processed(&ProcessedMail {
+            message_id: mail.message_id.clone(),
+            raw_sha256: mail.raw_sha256.clone(),
+            mailbox: origin.mailbox.to_owned(),
+            uidvalidity: origin.uidvalidity,
+            uid: origin.uid,
+            outcome,
+            ticket_id,
+            processed_at: self.clock.now(),
+        })
+    }
+
+    fn quarantine(
+        &self,
+        origin: &Origin<'_>,
+        mail: &ParsedMail,
+        raw: &[u8],
+        reason: String,
+    ) -> Result<Decision, IngestError> {
+        tracing::warn!(%reason, "mail quarantined");
+        let id = self.store.quarantine(&NewQuarantine {
+            mailbox: origin.mailbox.to_owned(),
+            uidvalidity: origin.uidvalidity,
+            uid: origin.uid,
+            message_id: Some(mail.message_id.clone()),
+            raw: raw.to_vec(),
+            reason: reason.clone(),
+        })?;
+        self.record(origin, mail, Outcome::Quarantined { quarantine_id: id }, None)?;
+        Ok(Decision::Quarantined { id, reason })
+    }
+
+    /// Decides and writes the effect. Returns the decision, the outcome to
+    /// record and the ticket to link the Message-ID to.
+    async fn apply(&self, mail: &ParsedMail, raw: &[u8]) -> Result<(Decision, Outcome, Option<Id>), Failure> {
+        match &mail.sender {
+            Sender::Own { reason } | Sender::List { reason } | Sender::AutoReply { reason } => {
+                let reason = format!("{}: {reason}", mail.sender.label());
+                tracing::info!(%reason, "machine mail skipped");
+                Ok((
+                    Decision::Skipped {
+                        reason: reason.clone(),
+                    },
+                    Outcome::Skipped { reason },
+                    None,
+                ))
+            }
+            Sender::Bounce { reason, report } => self.note_bounce(mail, reason, report).await,
+            Sender::Person => {
+                // The same rule `mail inspect` shows an admin.
+                if let Some(reason) = verdict(mail).quarantine_reason {
+                    return Err(Failure::Permanent(reason));
+                }
+                match thread(mail, &self.store, &self.helpdesk)
+                    .await
+                    .map_err(Failure::from_threading)?
+                {
+                    Thread::New { note } => {
+                        if let Some(note) = note {
+                            tracing::info!(%note, "not threaded");
+                        }
+                        let ticket = self.create(mail, None).await?;
+                        Ok((
+                            Decision::Created { ticket_id: ticket.id },
+                            Outcome::TicketCreated,
+                            Some(ticket.id),
+                        ))
+                    }
+                    Thread::Existing { ticket, .. } => self.reply(mail, raw, *ticket).await,
+                }
+            }
+        }
+    }
+
+    async fn note_bounce(
+        &self,
+        mail: &ParsedMail,
+        reason: &str,
+        report: &super::BounceReport,
+    ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
+        let by_id = match &report.original_message_id {
+            Some(id) => self
+                .store
+                .ticket_for_message_ids(std::slice::from_ref(id))
+                .map_err(Failure::store)?,
+            None => None,
+        };
+        let Some(ticket_id) = by_id.or(report.original_ticket) else {
+            let reason = format!("bounce for a mail carteiro does not know: {reason}");
+            return Ok((
+                Decision::Skipped {
+                    reason: reason.clone(),
+                },
+                Outcome::Skipped { reason },
+                None,
+            ));
+        };
+        let recipient = report
+            .recipient
+            .as_deref()
+            .unwrap_or("(destinatário desconhecido)");
+        let mut note = format!("Falha na entrega de e-mail para {recipient}.");
+        if let Some(status) = &report.status {
+            note.push_str(&format!("\nStatus: {status}"));
+        }
+        if let Some(diagnostic) = &report.diagnostic {
+            note.push_str(&format!("\nDiagnóstico: {diagnostic}"));
+        }
+        if let Some(subject) = Some(&mail.subject).filter(|s| !s.is_empty()) {
+            note.push_str(&format!("\nAviso recebido: {subject}"));
+        }
+        let ticket = match self.helpdesk.show_ticket(ticket_id).await {
+            Ok(ticket) => ticket,
+            Err(HelpDeskError::NotFound { .. }) => {
+                let reason = format!("bounce for ticket #{ticket_id}, which no longer exists");
+                return Ok((
+                    Decision::Skipped {
+                        reason: reason.clone(),
+                    },
+                    Outcome::Skipped { reason },
+                    None,
+                ));
+            }
+            Err(err) => return Err(Failure::from_helpdesk(err)),
+        };
+        if ticket.status == Status::Closed {
+            let reason = format!("bounce for closed ticket #{ticket_id}: {note}");
+            return Ok((
+                Decision::Skipped {
+                    reason: reason.clone(),
+                },
+                Outcome::Skipped { reason },
+                None,
+            ));
+        }
+        let comment = NewComment::internal(note);
+        self.comment_guarded(mail, ticket, comment, None).await?;
+        Ok((
+            Decision::BounceNoted { ticket_id },
+            Outcome::BounceNoted,
+            Some(ticket_id),
+        ))
+    }
+
+    /// A reply from a person to `ticket`.
+    async fn reply(
+        &self,
+        mail: &ParsedMail,
+        raw: &[u8],
+        ticket: Ticket,
+    ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
+        if ticket.status == Status::Closed {
+            let source_id = ticket.id;
+            let created = self.create(mail, Some(source_id)).await?;
+            return Ok((
+                Decision::FollowUp {
+                    ticket_id: created.id,
+                    source_id,
+                },
+                Outcome::FollowUpCreated,
+                Some(created.id),
+            ));
+        }
+        let author = self.user_id(mail.from.as_ref()).await?;
+        let mut uploads = self.upload_attachments(&mail.attachments).await?;
+        // The full original stays with the comment, for whatever cleaning
+        // took out.
+        let original = NewUpload {
+            file_name: "mensagem-original.eml".to_owned(),
+            content_type: "message/rfc822".to_owned(),
+            bytes: raw.to_vec(),
+        };
+        uploads.push(
+            self.helpdesk
+                .upload(&original)
+                .await
+                .map_err(Failure::from_helpdesk)?
+                .token,
+        );
+        let cap = self.options.parse.max_attachment_bytes;
+        let comment = NewComment {
+            body: Some(with_omissions(
+                strip_quoted(&mail.body_text),
+                &mail.attachments,
+                cap,
+            )),
+            public: true,
+            author_id: author,
+            uploads,
+            ..NewComment::default()
+        };
+        let ticket_id = ticket.id;
+        let reopened = self
+            .comment_guarded(mail, ticket, comment, Some(Status::Open))
+            .await?;
+        Ok((
+            Decision::Commented { ticket_id, reopened },
+            Outcome::CommentAdded,
+            Some(ticket_id),
+        ))
+    }
+
+    /// Adds `comment` to `ticket` with `safe_update`, re-reading and
+    /// re-planning on a conflict; reopens a solved ticket when `reopen` is
+    /// set. Returns whether the ticket was reopened.
+    async fn comment_guarded(
+        &self,
+        mail: &ParsedMail,
+        mut ticket: Ticket,
+        comment: NewComment,
+        reopen: Option<Status>,
+    ) -> Result<bool, Failure> {
+        let body_sha256 = sha256_hex(comment.body.as_deref().unwrap_or_default().as_bytes());
+        if let Some(intent) = self
+            .store
+            .pending_intent(&mail.message_id)
+            .map_err(Failure::store)?
+            && let IntentAction::AddComment { ticket_id, .. } = &intent.action
+            && *ticket_id == ticket.id
+            && self.comment_exists(ticket.id, &body_sha256).await?
+        {
+            tracing::info!(
+                ticket_id = ticket.id,
+                "the comment was added before a restart; not adding it again"
+            );
+            return Ok(false);
+        }
+        for attempt in 0..=self.options.max_replans {
+            if ticket.status == Status::Closed {
+                return Err(Failure::Permanent(format!(
+                    "ticket #{} was closed while the reply was being added",
+                    ticket.id
+                )));
+            }
+            let reopening = reopen.is_some() && ticket.status == Status::Solved;
+            let update = TicketUpdate {
+                comment: Some(comment.clone()),
+                status: if reopening { reopen } else { None },
+                ..TicketUpdate::default()
+            };
+            self.store
+                .begin_intent(&Intent {
+                    message_id: mail.message_id.clone(),
+                    action: IntentAction::AddComment {
+                        ticket_id: ticket.id,
+                        updated_stamp: ticket.updated_at,
+                        body_sha256: body_sha256.clone(),
+                    },
+                    started_at: Utc::now(),
+                })
+                .map_err(Failure::store)?;
+            match self
+                .helpdesk
+                .update_ticket(ticket.id, &update, ticket.updated_at)
+                .await
+            {
+                Ok(_) => return Ok(reopening),
+                Err(HelpDeskError::Conflict { after_retry, .. }) => {
+                    // Our own first attempt may be what moved the ticket on.
+                    if after_retry && self.comment_exists(ticket.id, &body_sha256).await? {
+                        return Ok(reopening);
+                    }
+                    tracing::info!(
+                        ticket_id = ticket.id,
+                        attempt,
+                        "ticket changed meanwhile; re-reading"
+                    );
+                }
+                Err(HelpDeskError::Unprocessable { message, .. }) if attempt < self.options.max_replans => {
+                    tracing::info!(ticket_id = ticket.id, %message, "update refused; re-reading");
+                }
+                Err(err) => return Err(Failure::from_helpdesk(err)),
+            }
+            ticket = self
+                .helpdesk
+                .show_ticket(ticket.id)
+                .await
+                .map_err(Failure::from_helpdesk)?;
+        }
+        Err(Failure::Transient(IngestError::HelpDesk(
+            HelpDeskError::Conflict {
+                endpoint: "PUT /api/v2/tickets/{id}".to_owned(),
+                after_retry: false,
+            },
+        )))
+    }
+
+    /// Whether `ticket_id` already carries a comment with this body.
+    async fn comment_exists(&self, ticket_id: Id, body_sha256: &str) -> Result<bool, Failure> {
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .helpdesk
+                .list_comments_page(ticket_id, cursor.as_deref())
+                .await
+                .map_err(Failure::from_helpdesk)?;
+            if page
+                .items
+                .iter()
+                .any(|c| sha256_hex(c.body.as_bytes()) == body_sha256)
+            {
+                return Ok(true);
+            }
+            match page.after_cursor {
+                Some(next) if page.has_more => cursor = Some(next),
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// Creates the ticket for a new mail, or a follow-up of a closed one.
+    async fn create(&self, mail: &ParsedMail, follow_up_of: Option<Id>) -> Result<Ticket, Failure> {
+        let external_id = external_id_for(&mail.message_id);
+        if let Some(intent) = self
+            .store
+            .pending_intent(&mail.message_id)
+            .map_err(Failure::store)?
+            && matches!(intent.action, IntentAction::CreateTicket { .. })
+        {
+            // A restart after a create whose outcome was never recorded.
+            if let Some(found) = self
+                .helpdesk
+                .find_tickets_by_external_id(&external_id)
+                .await
+                .map_err(Failure::from_helpdesk)?
+                .into_iter()
+                .next()
+            {
+                tracing::info!(
+                    ticket_id = found.id,
+                    "the ticket was created before a restart; not creating it again"
+                );
+                return Ok(found);
+            }
+        }
+        let requester = mail.reply_address().or(mail.from.as_ref());
+        let Some(requester) = requester else {
+            return Err(Failure::Permanent("the mail has no sender address".to_owned()));
+        };
+        let uploads = self.upload_attachments(&mail.attachments).await?;
+        let own = &self.options.parse.own_addresses;
+        let email_ccs: Vec<EmailCc> = mail
+            .to
+            .iter()
+            .chain(&mail.cc)
+            .filter(|a| a.email != requester.email && !own.contains(&a.email))
+            .map(|a| EmailCc::add(a.email.clone(), a.name.clone()))
+            .collect();
+        let subject = if mail.subject.trim().is_empty() {
+            "(sem assunto)".to_owned()
+        } else {
+            mail.subject.clone()
+        };
+        let body = if follow_up_of.is_some() {
+            strip_quoted(&mail.body_text)
+        } else {
+            mail.body_text.clone()
+        };
+        let body = if body.trim().is_empty() {
+            "(mensagem sem texto)".to_owned()
+        } else {
+            body
+        };
+        let cap = self.options.parse.max_attachment_bytes;
+        let ticket = NewTicket {
+            subject: Some(subject),
+            comment: NewComment {
+                body: Some(with_omissions(body, &mail.attachments, cap)),
+                public: true,
+                uploads,
+                ..NewComment::default()
+            },
+            requester: Some(RequesterSpec {
+                email: requester.email.clone(),
+                name: requester.name.clone(),
+                locale_id: None,
+            }),
+            tags: self.options.tags.clone(),
+            email_ccs,
+            external_id: Some(external_id.clone()),
+            via_followup_source_id: follow_up_of,
+            ..NewTicket::default()
+        };
+        self.store
+            .begin_intent(&Intent {
+                message_id: mail.message_id.clone(),
+                action: IntentAction::CreateTicket { external_id },
+                started_at: Utc::now(),
+            })
+            .map_err(Failure::store)?;
+        let created = self
+            .helpdesk
+            .create_ticket(&ticket)
+            .await
+            .map_err(Failure::from_helpdesk)?;
+        if let (Some(id), Some(address)) = (created.requester_id, &ticket.requester) {
+            lock(&self.users).insert(address.email.clone(), id);
+        }
+        Ok(created)
+    }
+
+    /// The helpdesk user for a sender, created on first sight.
+    async fn user_id(&self, address: Option<&Address>) -> Result<Option<Id>, Failure> {
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        if let Some(id) = lock(&self.users).get(&address.email) {
+            return Ok(Some(*id));
+        }
+        let user = self
+            .helpdesk
+            .upsert_user(&UserUpsert {
+                email: address.email.clone(),
+                name: address.name.clone().unwrap_or_else(|| address.email.clone()),
+                ..UserUpsert::default()
+            })
+            .await
+            .map_err(Failure::from_helpdesk)?;
+        lock(&self.users).insert(address.email.clone(), user.id);
+        Ok(Some(user.id))
+    }
+
+    async fn upload_attachments(&self, attachments: &[MailAttachment]) -> Result<Vec<String>, Failure> {
+        let mut tokens = Vec::new();
+        for attachment in attachments {
+            let Some(content) = &attachment.content else {
+                // Above the size cap: the parser noted it in `problems`.
+                continue;
+            };
+            let upload = NewUpload {
+                file_name: attachment.name.clone(),
+                content_type: attachment.content_type.clone(),
+                bytes: content.clone(),
+            };
+            tokens.push(
+                self.helpdesk
+                    .upload(&upload)
+                    .await
+                    .map_err(Failure::from_helpdesk)?
+                    .token,
+            );
+        }
+        Ok(tokens)
+    }
+}
+
+/// The body with a line for each attachment left out for its size, so
+/// the agent knows to ask for it another way.
+fn with_omissions(body: String, attachments: &[MailAttachment], cap: usize) -> String {
+    let omitted: Vec<String> = attachments
+        .iter()
+        .filter(|a| a.content.is_none())
+        .map(|a| {
+            format!(
+                "[Anexo não incluído: {} ({} bytes), acima do limite de {cap} bytes.]",
+                a.name, a.size
+            )
+        })
+        .collect();
+    if omitted.is_empty() {
+        body
+    } else {
+        format!("{}\n\n{}", body.trim_end(), omitted.join("\n"))
+    }
+}
+
+/// A Message-ID being processed; released on drop, also when the task
+/// processing it is cancelled.
+struct Claim<'a, H> {
+    ingest: &'a Ingest<H>,
+    message_id: String,
+}
+
+impl<H> Drop for Claim<'_, H> {
+    fn drop(&mut self) {
+        lock(&self.ingest.in_flight).remove(&self.message_id);
+        self.ingest.released.notify_waiters();
+    }
+}
+
+/// How an attempt went wrong.
+#[derive(Debug)]
+enum Failure {
+    /// Trying again will not help: quarantine now.
+    Permanent(String),
+    /// Try again later.
+    Transient(IngestError),
+}
+
+impl Failure {
+    fn from_helpdesk(err: HelpDeskError) -> Failure {
+        match err {
+            HelpDeskError::Unprocessable { .. } => {
+                Failure::Permanent(format!("the helpdesk refused the mail: {err}"))
+            }
+            other => Failure::Transient(IngestError::HelpDesk(other)),
+        }
+    }
+
+    fn from_threading(err: ThreadingError) -> Failure {
+        match err {
+            ThreadingError::HelpDesk(e) => Failure::from_helpdesk(e),
+            ThreadingError::Store(e) => Failure::store(e),
+        }
+    }
+
+    fn store(err: StoreError) -> Failure {
+        Failure::Transient(IngestError::Store(err))
+    }
+}
