@@ -9,6 +9,9 @@
 //! - `zendesk`: the client against the in-process simulator over loopback
 //!   HTTP: Zendesk calls per ticket mutation (target ≤ 1.05), export pages
 //!   per sweep (target ⌈N/1000⌉), bulk calls, and throughput.
+//! - `ingest`: mail from a real Dovecot into the simulator against `mbsync`
+//!   on the same mailbox in the same run (target ≥ 0.5× its rate), Zendesk
+//!   calls per mail, and SMTP-to-ticket latency with IDLE (see `ingest.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,12 +26,17 @@ use carteiro::helpdesk::*;
 use carteiro::secret::Secret;
 use serde_json::{Value, json};
 
-const USAGE: &str = "usage: bench [zendesk] [--tickets N] [--out FILE]";
+mod ingest;
+
+const USAGE: &str =
+    "usage: bench [zendesk] [ingest] [--tickets N] [--mails N] [--latency-samples N] [--out FILE]";
 
 #[derive(Debug)]
 struct Args {
     suites: Vec<String>,
     tickets: usize,
+    mails: usize,
+    latency_samples: usize,
     out: PathBuf,
 }
 
@@ -36,6 +44,8 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         suites: Vec::new(),
         tickets: 2_000,
+        mails: 5_000,
+        latency_samples: 100,
         out: PathBuf::from("bench-results/figures.json"),
     };
     let mut it = std::env::args().skip(1);
@@ -47,14 +57,26 @@ fn parse_args() -> anyhow::Result<Args> {
                     .parse()
                     .with_context(|| format!("--tickets {value}: not a number"))?;
             }
+            "--mails" => {
+                let value = it.next().context("--mails needs a number")?;
+                args.mails = value
+                    .parse()
+                    .with_context(|| format!("--mails {value}: not a number"))?;
+            }
+            "--latency-samples" => {
+                let value = it.next().context("--latency-samples needs a number")?;
+                args.latency_samples = value
+                    .parse()
+                    .with_context(|| format!("--latency-samples {value}: not a number"))?;
+            }
             "--out" => args.out = PathBuf::from(it.next().context("--out needs a path")?),
-            "zendesk" => args.suites.push(arg),
+            "zendesk" | "ingest" => args.suites.push(arg),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     if args.suites.is_empty() {
-        args.suites.push("zendesk".to_owned());
+        args.suites = vec!["zendesk".to_owned(), "ingest".to_owned()];
     }
     Ok(args)
 }
@@ -81,6 +103,7 @@ fn run() -> anyhow::Result<()> {
     for suite in &args.suites {
         let mut section = match suite.as_str() {
             "zendesk" => runtime.block_on(zendesk_suite(args.tickets))?,
+            "ingest" => runtime.block_on(ingest::ingest_suite(args.mails, args.latency_samples))?,
             other => bail!("unknown suite {other}"),
         };
         // Each suite records its own machine: suites may be rerun apart.
