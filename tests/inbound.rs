@@ -159,6 +159,20 @@ timeout = "10s"
         path
     }
 
+    /// A customer's mail to the support mailbox, through SMTP.
+    async fn send(
+        &self,
+        servers: &MailServers,
+        from: (&str, &str),
+        subject: &str,
+        message_id: &str,
+        headers: &str,
+        body: &str,
+    ) {
+        let raw = mail(from, &self.support.address, subject, message_id, headers, body);
+        servers.send(&raw, from.1, &[&self.support.address]).await;
+    }
+
     fn state(&self) -> Value {
         self.sim.sim.state_json()
     }
@@ -335,36 +349,28 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
     let world = World::new("lifecycle", servers).await;
     let daemon = Daemon::start(&world.config(servers, ""));
     let customer = ("João", "joao@cliente.example");
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Boleto",
-                "s1@cliente.example",
-                "",
-                "Não recebi o boleto.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            customer,
+            "Boleto",
+            "s1@cliente.example",
+            "",
+            "Não recebi o boleto.\r\n",
         )
         .await;
     let ticket_id = id(&world.wait_for_tickets(&daemon, 1).await[0]);
 
     let agent = support::client(world.sim.base_url.clone(), |b| b);
     set_status(&agent, ticket_id, Status::Solved).await;
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Re: Boleto",
-                "s2@cliente.example",
-                "In-Reply-To: <s1@cliente.example>\r\n",
-                "Ainda não chegou.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            customer,
+            "Re: Boleto",
+            "s2@cliente.example",
+            "In-Reply-To: <s1@cliente.example>\r\n",
+            "Ainda não chegou.\r\n",
         )
         .await;
     world.wait_for_comments(&daemon, ticket_id, 2).await;
@@ -376,18 +382,14 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
     assert_eq!(reopened["status"], "open", "a reply to solved reopens");
 
     set_status(&agent, ticket_id, Status::Closed).await;
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Re: Boleto",
-                "s3@cliente.example",
-                "In-Reply-To: <s2@cliente.example>\r\n",
-                "Voltou a acontecer.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            customer,
+            "Re: Boleto",
+            "s3@cliente.example",
+            "In-Reply-To: <s2@cliente.example>\r\n",
+            "Voltou a acontecer.\r\n",
         )
         .await;
     let tickets = world.wait_for_tickets(&daemon, 2).await;
@@ -407,35 +409,27 @@ async fn machines_get_no_ticket_and_a_bounce_becomes_a_note() {
     let world = World::new("machines", servers).await;
     let daemon = Daemon::start(&world.config(servers, ""));
     let customer = ("Ana", "ana@cliente.example");
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Nota fiscal",
-                "b1@cliente.example",
-                "",
-                "Preciso da nota.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            customer,
+            "Nota fiscal",
+            "b1@cliente.example",
+            "",
+            "Preciso da nota.\r\n",
         )
         .await;
     let ticket_id = id(&world.wait_for_tickets(&daemon, 1).await[0]);
 
     // An out-of-office reply: logged, no ticket.
-    servers
+    world
         .send(
-            &mail(
-                ("Ana", "ana@cliente.example"),
-                &world.support.address,
-                "Resposta automática: Nota fiscal",
-                "b2@cliente.example",
-                "Auto-Submitted: auto-replied\r\n",
-                "Estou de férias até segunda.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            ("Ana", "ana@cliente.example"),
+            "Resposta automática: Nota fiscal",
+            "b2@cliente.example",
+            "Auto-Submitted: auto-replied\r\n",
+            "Estou de férias até segunda.\r\n",
         )
         .await;
     // A real bounce: a mail "from carteiro" about this ticket to a recipient
@@ -569,18 +563,14 @@ async fn a_dovecot_restart_is_survived_without_loss() {
     let world = World::new("restart", &servers).await;
     let daemon = Daemon::start(&world.config(&servers, ""));
     let customer = ("Rita", "rita@cliente.example");
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Antes",
-                "r1@cliente.example",
-                "",
-                "Antes do reinício.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            &servers,
+            customer,
+            "Antes",
+            "r1@cliente.example",
+            "",
+            "Antes do reinício.\r\n",
         )
         .await;
     world.wait_for_tickets(&daemon, 1).await;
@@ -590,18 +580,14 @@ async fn a_dovecot_restart_is_survived_without_loss() {
     tokio::task::spawn_blocking(move || restarting.restart_dovecot())
         .await
         .expect("restart Dovecot");
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Depois",
-                "r2@cliente.example",
-                "",
-                "Depois do reinício.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            &servers,
+            customer,
+            "Depois",
+            "r2@cliente.example",
+            "",
+            "Depois do reinício.\r\n",
         )
         .await;
     let tickets = world.wait_for_tickets(&daemon, 2).await;
@@ -723,19 +709,8 @@ async fn sigterm_stops_the_daemon_cleanly() {
     let world = World::new("sigterm", servers).await;
     let mut daemon = Daemon::start(&world.config(servers, ""));
     let customer = ("Lia", "lia@cliente.example");
-    servers
-        .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Oi",
-                "t1@cliente.example",
-                "",
-                "Oi.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
-        )
+    world
+        .send(servers, customer, "Oi", "t1@cliente.example", "", "Oi.\r\n")
         .await;
     world.wait_for_tickets(&daemon, 1).await;
     let status = daemon.stop();
@@ -763,18 +738,14 @@ async fn a_broken_mail_is_quarantined_and_never_blocks_the_mailbox() {
         )
         .await;
     let customer = ("Bia", "bia@cliente.example");
-    servers
+    world
         .send(
-            &mail(
-                customer,
-                &world.support.address,
-                "Depois do quebrado",
-                "q2@cliente.example",
-                "",
-                "Oi.\r\n",
-            ),
-            customer.1,
-            &[&world.support.address],
+            servers,
+            customer,
+            "Depois do quebrado",
+            "q2@cliente.example",
+            "",
+            "Oi.\r\n",
         )
         .await;
     let tickets = world.wait_for_tickets(&daemon, 1).await;

@@ -441,17 +441,9 @@ impl<H: HelpDesk> Ingest<H> {
         let mut uploads = self.upload_attachments(&mail.attachments).await?;
         // The full original stays with the comment, for whatever cleaning
         // took out.
-        let original = NewUpload {
-            file_name: "mensagem-original.eml".to_owned(),
-            content_type: "message/rfc822".to_owned(),
-            bytes: raw.to_vec(),
-        };
         uploads.push(
-            self.helpdesk
-                .upload(&original)
-                .await
-                .map_err(Failure::from_helpdesk)?
-                .token,
+            self.upload("mensagem-original.eml", "message/rfc822", raw.to_vec())
+                .await?,
         );
         let cap = self.options.parse.max_attachment_bytes;
         let comment = NewComment {
@@ -696,6 +688,21 @@ impl<H: HelpDesk> Ingest<H> {
         Ok(Some(user.id))
     }
 
+    /// Uploads one file; returns the token to put on a comment.
+    async fn upload(&self, file_name: &str, content_type: &str, bytes: Vec<u8>) -> Result<String, Failure> {
+        let file = NewUpload {
+            file_name: file_name.to_owned(),
+            content_type: content_type.to_owned(),
+            bytes,
+        };
+        let upload = self
+            .helpdesk
+            .upload(&file)
+            .await
+            .map_err(Failure::from_helpdesk)?;
+        Ok(upload.token)
+    }
+
     async fn upload_attachments(&self, attachments: &[MailAttachment]) -> Result<Vec<String>, Failure> {
         let mut tokens = Vec::new();
         for attachment in attachments {
@@ -703,17 +710,9 @@ impl<H: HelpDesk> Ingest<H> {
                 // Above the size cap: the parser noted it in `problems`.
                 continue;
             };
-            let upload = NewUpload {
-                file_name: attachment.name.clone(),
-                content_type: attachment.content_type.clone(),
-                bytes: content.clone(),
-            };
             tokens.push(
-                self.helpdesk
-                    .upload(&upload)
-                    .await
-                    .map_err(Failure::from_helpdesk)?
-                    .token,
+                self.upload(&attachment.name, &attachment.content_type, content.clone())
+                    .await?,
             );
         }
         Ok(tokens)
