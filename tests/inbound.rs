@@ -794,3 +794,63 @@ async fn a_broken_mail_is_quarantined_and_never_blocks_the_mailbox() {
         "the retry was counted: {listed}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imaps_with_auth_plain_and_starttls_with_login_both_read_mail() {
+    let servers = servers();
+    let world = World::new("tls", servers).await;
+    let starttls = servers.new_mailbox("starttls");
+    // The world's own mailbox is read over IMAPS with AUTHENTICATE PLAIN,
+    // a second one over STARTTLS with LOGIN; both trust the test CA only.
+    let config = world.config(servers, "");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = text
+        .replace(
+            &format!("port = {}\ntls = \"plain\"", servers.imap_port),
+            &format!(
+                "port = {}\ntls = \"implicit\"\nauth = \"plain\"\nca_file = \"{}\"",
+                servers.imaps_port,
+                servers.cert_pem.display()
+            ),
+        )
+        .replace("host = \"127.0.0.1\"", "host = \"localhost\"");
+    let text = format!(
+        "{text}\n[[mailbox]]\nname = \"starttls\"\nkind = \"imap\"\nhost = \"localhost\"\nport = {port}\n\
+         tls = \"starttls\"\nauth = \"login\"\nca_file = \"{ca}\"\nusername = \"{user}\"\n\
+         password_env = \"IMAP_TEST_PASSWORD\"\npoll_interval = \"2s\"\n",
+        port = servers.imap_port,
+        ca = servers.cert_pem.display(),
+        user = starttls.user
+    );
+    assert!(
+        text.contains("tls = \"implicit\""),
+        "the config was rewritten: {text}"
+    );
+    std::fs::write(&config, text).expect("write config");
+    let daemon = Daemon::start(&config);
+
+    let customer = ("Tânia", "tania@cliente.example");
+    world
+        .send(
+            servers,
+            customer,
+            "Por IMAPS",
+            "tls1@cliente.example",
+            "",
+            "Primeiro.\r\n",
+        )
+        .await;
+    let raw = mail(
+        customer,
+        &starttls.address,
+        "Por STARTTLS",
+        "tls2@cliente.example",
+        "",
+        "Segundo.\r\n",
+    );
+    servers.send(&raw, customer.1, &[&starttls.address]).await;
+    let tickets = world.wait_for_tickets(&daemon, 2).await;
+    let mut subjects: Vec<&str> = tickets.iter().filter_map(|t| t["subject"].as_str()).collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, vec!["Por IMAPS", "Por STARTTLS"]);
+}
