@@ -854,3 +854,70 @@ async fn imaps_with_auth_plain_and_starttls_with_login_both_read_mail() {
     subjects.sort_unstable();
     assert_eq!(subjects, vec!["Por IMAPS", "Por STARTTLS"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uidvalidity_change_resyncs_by_message_id_without_reimport() {
+    let servers = MailServers::start_private();
+    let world = World::new("uidvalidity", &servers).await;
+    let config = world.config(&servers, "");
+    let mut daemon = Daemon::start(&config);
+    let customer = ("Vera", "vera@cliente.example");
+    for n in 0..2 {
+        world
+            .send(
+                &servers,
+                customer,
+                &format!("Antes {n}"),
+                &format!("u{n}@cliente.example"),
+                "",
+                "Oi.\r\n",
+            )
+            .await;
+    }
+    world.wait_for_tickets(&daemon, 2).await;
+    wait_for_seen(&servers, &world.support.user, 2, &daemon).await;
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+
+    // Dovecot forgets its UIDs: a new UIDVALIDITY, every mail renumbered.
+    let servers = std::sync::Arc::new(servers);
+    let maildir = servers.maildir(&world.support.user);
+    let restarting = servers.clone();
+    tokio::task::spawn_blocking(move || {
+        restarting.stop_dovecot();
+        for entry in std::fs::read_dir(&maildir)
+            .expect("the Maildir")
+            .filter_map(Result::ok)
+        {
+            if entry.file_name().to_string_lossy().starts_with("dovecot") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        restarting.start_dovecot();
+    })
+    .await
+    .expect("renumber the mailbox");
+
+    world
+        .send(
+            &servers,
+            customer,
+            "Depois",
+            "u2@cliente.example",
+            "",
+            "Oi de novo.\r\n",
+        )
+        .await;
+    let daemon = Daemon::start(&config);
+    world.wait_for_tickets(&daemon, 3).await;
+    wait_for_seen(&servers, &world.support.user, 3, &daemon).await;
+    assert_eq!(
+        world.tickets().len(),
+        3,
+        "the two old mails were not imported again"
+    );
+    assert!(
+        daemon.log_text().contains("UIDVALIDITY changed"),
+        "the resync is logged:\n{}",
+        daemon.log_text()
+    );
+}
