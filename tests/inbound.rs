@@ -282,6 +282,7 @@ async fn a_new_mail_becomes_one_ticket_and_replies_thread_onto_it() {
     );
 
     // A reply by headers, with the quoted history stripped.
+    let before = world.state()["requests"].clone();
     let reply = mail(
         customer,
         &world.support.address,
@@ -303,6 +304,22 @@ async fn a_new_mail_becomes_one_ticket_and_replies_thread_onto_it() {
             .is_some_and(|a| a.iter().any(|f| f["file_name"] == "mensagem-original.eml")),
         "the full original is kept: {:?}",
         comments[1]["attachments"]
+    );
+    // One update adds it, with no read of the ticket or of the sender
+    // (whose id the store kept from the create); the .eml upload is the
+    // only extra call.
+    let after = world.state()["requests"].clone();
+    let calls = |route: &str| after[route].as_u64().unwrap_or(0) - before[route].as_u64().unwrap_or(0);
+    assert_eq!(calls("PUT /api/v2/tickets/{id}"), 1, "{after}");
+    assert_eq!(calls("POST /api/v2/uploads"), 1, "{after}");
+    let total = |v: &Value| {
+        v.as_object()
+            .map_or(0, |m| m.values().filter_map(Value::as_u64).sum::<u64>())
+    };
+    assert_eq!(
+        total(&after) - total(&before),
+        2,
+        "no other call: {before} -> {after}"
     );
 
     // A reply by subject tag from the requester, without thread headers.
@@ -374,12 +391,15 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
         )
         .await;
     world.wait_for_comments(&daemon, ticket_id, 2).await;
-    let reopened = world
-        .tickets()
-        .into_iter()
-        .find(|t| id(t) == ticket_id)
-        .expect("ticket");
-    assert_eq!(reopened["status"], "open", "a reply to solved reopens");
+    world
+        .wait_until(&daemon, "a reply to solved reopens", |s| {
+            s["tickets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| id(t) == ticket_id && t["status"] == "open")
+        })
+        .await;
 
     set_status(&agent, ticket_id, Status::Closed).await;
     world

@@ -90,6 +90,12 @@ pub trait HelpDesk: Send + Sync {
         updated_stamp: DateTime<Utc>,
     ) -> impl Future<Output = Result<Ticket>> + Send;
 
+    /// `PUT /api/v2/tickets/{id}` without `safe_update`, for a change that
+    /// commutes with whatever an agent does meanwhile (adding a comment).
+    /// It saves reading the ticket first. Once the request may have reached
+    /// Zendesk it is not replayed: the caller finds out whether it landed.
+    fn append_to_ticket(&self, id: Id, update: &TicketUpdate) -> impl Future<Output = Result<Ticket>> + Send;
+
     /// `POST /api/v2/tickets/create_many`, 100 per job, each job polled until
     /// it finishes. Returns the per-ticket results in input order.
     fn create_tickets(&self, tickets: &[NewTicket]) -> impl Future<Output = Result<Vec<JobResult>>> + Send;

@@ -120,8 +120,6 @@ pub struct Ingest<H> {
     store: Arc<Store>,
     options: IngestOptions,
     clock: Arc<dyn Clock>,
-    /// Users looked up by e-mail, so a sender costs one upsert per run.
-    users: Mutex<HashMap<String, Id>>,
     /// Failed attempts per Message-ID in this run.
     attempts: Mutex<HashMap<String, u32>>,
     /// Message-IDs being processed right now: the same mail arriving through
@@ -156,7 +154,6 @@ impl<H: HelpDesk> Ingest<H> {
             store,
             options,
             clock,
-            users: Mutex::default(),
             attempts: Mutex::default(),
             in_flight: Mutex::default(),
             released: tokio::sync::Notify::new(),
@@ -313,13 +310,7 @@ impl<H: HelpDesk> Ingest<H> {
             Sender::Own { reason } | Sender::List { reason } | Sender::AutoReply { reason } => {
                 let reason = format!("{}: {reason}", mail.sender.label());
                 tracing::info!(%reason, "machine mail skipped");
-                Ok((
-                    Decision::Skipped {
-                        reason: reason.clone(),
-                    },
-                    Outcome::Skipped { reason },
-                    None,
-                ))
+                Ok(skipped(reason))
             }
             Sender::Bounce { reason, report } => self.note_bounce(mail, reason, report).await,
             Sender::Person => {
@@ -342,7 +333,9 @@ impl<H: HelpDesk> Ingest<H> {
                             Some(ticket.id),
                         ))
                     }
-                    Thread::Existing { ticket, .. } => self.reply(mail, raw, *ticket).await,
+                    Thread::Existing {
+                        ticket_id, ticket, ..
+                    } => self.reply(mail, raw, ticket_id, ticket.as_deref()).await,
                 }
             }
         }
@@ -362,14 +355,9 @@ impl<H: HelpDesk> Ingest<H> {
             None => None,
         };
         let Some(ticket_id) = by_id.or(report.original_ticket) else {
-            let reason = format!("bounce for a mail carteiro does not know: {reason}");
-            return Ok((
-                Decision::Skipped {
-                    reason: reason.clone(),
-                },
-                Outcome::Skipped { reason },
-                None,
-            ));
+            return Ok(skipped(format!(
+                "bounce for a mail carteiro does not know: {reason}"
+            )));
         };
         let recipient = report
             .recipient
@@ -385,57 +373,33 @@ impl<H: HelpDesk> Ingest<H> {
         if let Some(subject) = Some(&mail.subject).filter(|s| !s.is_empty()) {
             note.push_str(&format!("\nAviso recebido: {subject}"));
         }
-        let ticket = match self.helpdesk.show_ticket(ticket_id).await {
-            Ok(ticket) => ticket,
-            Err(HelpDeskError::NotFound { .. }) => {
-                let reason = format!("bounce for ticket #{ticket_id}, which no longer exists");
-                return Ok((
-                    Decision::Skipped {
-                        reason: reason.clone(),
-                    },
-                    Outcome::Skipped { reason },
-                    None,
-                ));
-            }
-            Err(err) => return Err(Failure::from_helpdesk(err)),
-        };
-        if ticket.status == Status::Closed {
-            let reason = format!("bounce for closed ticket #{ticket_id}: {note}");
-            return Ok((
-                Decision::Skipped {
-                    reason: reason.clone(),
-                },
-                Outcome::Skipped { reason },
-                None,
-            ));
+        match self
+            .add_comment(mail, ticket_id, NewComment::internal(note.clone()), false)
+            .await?
+        {
+            Appended::Added { .. } => Ok((
+                Decision::BounceNoted { ticket_id },
+                Outcome::BounceNoted,
+                Some(ticket_id),
+            )),
+            Appended::Closed => Ok(skipped(format!("bounce for closed ticket #{ticket_id}: {note}"))),
+            Appended::Gone => Ok(skipped(format!(
+                "bounce for ticket #{ticket_id}, which no longer exists"
+            ))),
         }
-        let comment = NewComment::internal(note);
-        self.comment_guarded(mail, ticket, comment, None).await?;
-        Ok((
-            Decision::BounceNoted { ticket_id },
-            Outcome::BounceNoted,
-            Some(ticket_id),
-        ))
     }
 
-    /// A reply from a person to `ticket`.
+    /// A reply from a person to ticket `ticket_id`; `known` is the ticket
+    /// when threading had to read it.
     async fn reply(
         &self,
         mail: &ParsedMail,
         raw: &[u8],
-        ticket: Ticket,
+        ticket_id: Id,
+        known: Option<&Ticket>,
     ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
-        if ticket.status == Status::Closed {
-            let source_id = ticket.id;
-            let created = self.create(mail, Some(source_id)).await?;
-            return Ok((
-                Decision::FollowUp {
-                    ticket_id: created.id,
-                    source_id,
-                },
-                Outcome::FollowUpCreated,
-                Some(created.id),
-            ));
+        if known.is_some_and(|ticket| ticket.status == Status::Closed) {
+            return self.follow_up(mail, ticket_id).await;
         }
         let author = self.user_id(mail.from.as_ref()).await?;
         let mut uploads = self.upload_attachments(&mail.attachments).await?;
@@ -457,85 +421,145 @@ impl<H: HelpDesk> Ingest<H> {
             uploads,
             ..NewComment::default()
         };
-        let ticket_id = ticket.id;
-        let reopened = self
-            .comment_guarded(mail, ticket, comment, Some(Status::Open))
-            .await?;
+        match self.add_comment(mail, ticket_id, comment, true).await? {
+            Appended::Added { reopened } => Ok((
+                Decision::Commented { ticket_id, reopened },
+                Outcome::CommentAdded,
+                Some(ticket_id),
+            )),
+            Appended::Closed => self.follow_up(mail, ticket_id).await,
+            Appended::Gone => {
+                tracing::info!(
+                    ticket_id,
+                    message_id = %mail.message_id,
+                    "the threaded ticket no longer exists; opening a new one"
+                );
+                let ticket = self.create(mail, None).await?;
+                Ok((
+                    Decision::Created { ticket_id: ticket.id },
+                    Outcome::TicketCreated,
+                    Some(ticket.id),
+                ))
+            }
+        }
+    }
+
+    /// A reply to a closed ticket becomes a follow-up of it.
+    async fn follow_up(
+        &self,
+        mail: &ParsedMail,
+        source_id: Id,
+    ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
+        let created = self.create(mail, Some(source_id)).await?;
         Ok((
-            Decision::Commented { ticket_id, reopened },
-            Outcome::CommentAdded,
-            Some(ticket_id),
+            Decision::FollowUp {
+                ticket_id: created.id,
+                source_id,
+            },
+            Outcome::FollowUpCreated,
+            Some(created.id),
         ))
     }
 
-    /// Adds `comment` to `ticket` with `safe_update`, re-reading and
-    /// re-planning on a conflict; reopens a solved ticket when `reopen` is
-    /// set. Returns whether the ticket was reopened.
-    async fn comment_guarded(
+    /// Adds `comment` to ticket `ticket_id` in one write, without reading
+    /// the ticket first: a comment commutes with whatever an agent does
+    /// meanwhile, so it needs no `safe_update`. With `reopen`, a ticket the
+    /// write shows as solved is then reopened (the rare second call).
+    ///
+    /// Zendesk refuses every change to a closed ticket with a 422, and a
+    /// deleted one with a 404; those come back as [`Appended::Closed`] and
+    /// [`Appended::Gone`] for the caller to decide.
+    async fn add_comment(
         &self,
         mail: &ParsedMail,
-        mut ticket: Ticket,
+        ticket_id: Id,
         comment: NewComment,
-        reopen: Option<Status>,
-    ) -> Result<bool, Failure> {
+        reopen: bool,
+    ) -> Result<Appended, Failure> {
         let body_sha256 = sha256_hex(comment.body.as_deref().unwrap_or_default().as_bytes());
         if let Some(intent) = self
             .store
             .pending_intent(&mail.message_id)
             .map_err(Failure::store)?
-            && let IntentAction::AddComment { ticket_id, .. } = &intent.action
-            && *ticket_id == ticket.id
-            && self.comment_exists(ticket.id, &body_sha256).await?
+            && let IntentAction::AddComment {
+                ticket_id: planned, ..
+            } = &intent.action
+            && *planned == ticket_id
+            && self.comment_exists(ticket_id, &body_sha256).await?
         {
             tracing::info!(
-                ticket_id = ticket.id,
+                ticket_id,
                 "the comment was added before a restart; not adding it again"
             );
-            return Ok(false);
-        }
-        for attempt in 0..=self.options.max_replans {
-            if ticket.status == Status::Closed {
-                return Err(Failure::Permanent(format!(
-                    "ticket #{} was closed while the reply was being added",
-                    ticket.id
-                )));
-            }
-            let reopening = reopen.is_some() && ticket.status == Status::Solved;
-            let update = TicketUpdate {
-                comment: Some(comment.clone()),
-                status: if reopening { reopen } else { None },
-                ..TicketUpdate::default()
+            let reopened = if reopen {
+                let ticket = self
+                    .helpdesk
+                    .show_ticket(ticket_id)
+                    .await
+                    .map_err(Failure::from_helpdesk)?;
+                self.reopen_if_solved(ticket).await?
+            } else {
+                false
             };
-            self.store
-                .begin_intent(&Intent {
-                    message_id: mail.message_id.clone(),
-                    action: IntentAction::AddComment {
-                        ticket_id: ticket.id,
-                        updated_stamp: ticket.updated_at,
-                        body_sha256: body_sha256.clone(),
-                    },
-                    started_at: Utc::now(),
-                })
-                .map_err(Failure::store)?;
+            return Ok(Appended::Added { reopened });
+        }
+        self.store
+            .begin_intent(&Intent {
+                message_id: mail.message_id.clone(),
+                action: IntentAction::AddComment {
+                    ticket_id,
+                    attempted_at: self.clock.now(),
+                    body_sha256,
+                },
+                started_at: Utc::now(),
+            })
+            .map_err(Failure::store)?;
+        let update = TicketUpdate {
+            comment: Some(comment),
+            ..TicketUpdate::default()
+        };
+        match self.helpdesk.append_to_ticket(ticket_id, &update).await {
+            Ok(ticket) if reopen => Ok(Appended::Added {
+                reopened: self.reopen_if_solved(ticket).await?,
+            }),
+            Ok(_) => Ok(Appended::Added { reopened: false }),
+            Err(HelpDeskError::NotFound { .. }) => Ok(Appended::Gone),
+            Err(refused @ HelpDeskError::Unprocessable { .. }) => {
+                // Closed is the usual reason; anything else is a real error.
+                match self.helpdesk.show_ticket(ticket_id).await {
+                    Ok(ticket) if ticket.status == Status::Closed => Ok(Appended::Closed),
+                    Ok(_) => Err(Failure::from_helpdesk(refused)),
+                    Err(HelpDeskError::NotFound { .. }) => Ok(Appended::Gone),
+                    Err(err) => Err(Failure::from_helpdesk(err)),
+                }
+            }
+            Err(err) => Err(Failure::from_helpdesk(err)),
+        }
+    }
+
+    /// Reopens `ticket` if it is solved, with `safe_update`, re-reading on a
+    /// conflict. Returns whether this call reopened it.
+    async fn reopen_if_solved(&self, mut ticket: Ticket) -> Result<bool, Failure> {
+        let update = TicketUpdate {
+            status: Some(Status::Open),
+            ..TicketUpdate::default()
+        };
+        for attempt in 0..=self.options.max_replans {
+            if ticket.status != Status::Solved {
+                return Ok(false);
+            }
             match self
                 .helpdesk
                 .update_ticket(ticket.id, &update, ticket.updated_at)
                 .await
             {
-                Ok(_) => return Ok(reopening),
-                Err(HelpDeskError::Conflict { after_retry, .. }) => {
-                    // Our own first attempt may be what moved the ticket on.
-                    if after_retry && self.comment_exists(ticket.id, &body_sha256).await? {
-                        return Ok(reopening);
-                    }
+                Ok(_) => return Ok(true),
+                Err(HelpDeskError::Conflict { .. }) => {
                     tracing::info!(
                         ticket_id = ticket.id,
                         attempt,
                         "ticket changed meanwhile; re-reading"
                     );
-                }
-                Err(HelpDeskError::Unprocessable { message, .. }) if attempt < self.options.max_replans => {
-                    tracing::info!(ticket_id = ticket.id, %message, "update refused; re-reading");
                 }
                 Err(err) => return Err(Failure::from_helpdesk(err)),
             }
@@ -662,18 +686,20 @@ impl<H: HelpDesk> Ingest<H> {
             .await
             .map_err(Failure::from_helpdesk)?;
         if let (Some(id), Some(address)) = (created.requester_id, &ticket.requester) {
-            lock(&self.users).insert(address.email.clone(), id);
+            self.remember_user(&address.email, id);
         }
         Ok(created)
     }
 
-    /// The helpdesk user for a sender, created on first sight.
+    /// The helpdesk user for a sender, created on first sight. Ids are kept
+    /// in the store, so a sender seen before costs no call, also after a
+    /// restart.
     async fn user_id(&self, address: Option<&Address>) -> Result<Option<Id>, Failure> {
         let Some(address) = address else {
             return Ok(None);
         };
-        if let Some(id) = lock(&self.users).get(&address.email) {
-            return Ok(Some(*id));
+        if let Some(id) = self.store.helpdesk_user(&address.email).map_err(Failure::store)? {
+            return Ok(Some(id));
         }
         let user = self
             .helpdesk
@@ -684,8 +710,15 @@ impl<H: HelpDesk> Ingest<H> {
             })
             .await
             .map_err(Failure::from_helpdesk)?;
-        lock(&self.users).insert(address.email.clone(), user.id);
+        self.remember_user(&address.email, user.id);
         Ok(Some(user.id))
+    }
+
+    /// Keeps a user id for next time. Failing to is only a lost shortcut.
+    fn remember_user(&self, email: &str, id: Id) {
+        if let Err(err) = self.store.set_helpdesk_user(email, id) {
+            tracing::warn!(%err, email, "could not remember a helpdesk user id");
+        }
     }
 
     /// Uploads one file; returns the token to put on a comment.
@@ -717,6 +750,28 @@ impl<H: HelpDesk> Ingest<H> {
         }
         Ok(tokens)
     }
+}
+
+/// What adding a comment came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    /// The comment is on the ticket; `reopened` when this reopened it.
+    Added { reopened: bool },
+    /// The ticket is closed and takes no more comments.
+    Closed,
+    /// The ticket no longer exists.
+    Gone,
+}
+
+/// A mail logged and left alone, with its reason.
+fn skipped(reason: String) -> (Decision, Outcome, Option<Id>) {
+    (
+        Decision::Skipped {
+            reason: reason.clone(),
+        },
+        Outcome::Skipped { reason },
+        None,
+    )
 }
 
 /// The body with a line for each attachment left out for its size, so

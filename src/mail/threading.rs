@@ -22,8 +22,15 @@ pub enum ThreadedBy {
 /// Where a mail from a person goes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Thread {
-    /// A reply to this ticket (as it is now).
-    Existing { ticket: Box<Ticket>, by: ThreadedBy },
+    /// A reply to ticket `ticket_id`. Threaded by headers, the ticket is not
+    /// read (writing to it tells whether it still takes comments, and saves
+    /// a call); threaded by subject tag, it was read to check the sender,
+    /// and is `ticket` as it was then.
+    Existing {
+        ticket_id: Id,
+        ticket: Option<Box<Ticket>>,
+        by: ThreadedBy,
+    },
     /// A new ticket; `note` says why a reference was not followed.
     New { note: Option<String> },
 }
@@ -58,18 +65,11 @@ pub async fn thread<H: HelpDesk>(
     if !ids.is_empty()
         && let Some(ticket_id) = store.ticket_for_message_ids(&ids)?
     {
-        match helpdesk.show_ticket(ticket_id).await {
-            Ok(ticket) => {
-                return Ok(Thread::Existing {
-                    ticket: Box::new(ticket),
-                    by: ThreadedBy::Headers,
-                });
-            }
-            Err(HelpDeskError::NotFound { .. }) => {
-                tracing::info!(ticket_id, message_id = %mail.message_id, "threaded ticket no longer exists; opening a new one");
-            }
-            Err(err) => return Err(err.into()),
-        }
+        return Ok(Thread::Existing {
+            ticket_id,
+            ticket: None,
+            by: ThreadedBy::Headers,
+        });
     }
 
     let Some(ticket_id) = mail.ticket_ref else {
@@ -93,7 +93,8 @@ pub async fn thread<H: HelpDesk>(
     };
     if is_participant(helpdesk, &ticket, sender).await? {
         Ok(Thread::Existing {
-            ticket: Box::new(ticket),
+            ticket_id,
+            ticket: Some(Box::new(ticket)),
             by: ThreadedBy::SubjectTag,
         })
     } else {

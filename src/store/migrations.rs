@@ -91,6 +91,15 @@ CREATE TABLE cursor (
     updated_at TEXT NOT NULL
 ) STRICT;
 "#,
+    // 2: helpdesk user ids by e-mail, so a sender seen before costs no
+    // lookup, also after a restart.
+    r#"
+CREATE TABLE helpdesk_user (
+    email      TEXT PRIMARY KEY COLLATE NOCASE,
+    user_id    INTEGER NOT NULL CHECK (user_id >= 0),
+    updated_at TEXT NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this carteiro writes.

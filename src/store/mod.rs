@@ -305,13 +305,13 @@ impl Store {
                     }
                     IntentAction::AddComment {
                         ticket_id,
-                        updated_stamp,
+                        attempted_at,
                         body_sha256,
                     } => (
                         "add_comment",
                         None,
                         Some(to_i64(*ticket_id)?),
-                        Some(stamp(*updated_stamp)),
+                        Some(stamp(*attempted_at)),
                         Some(body_sha256.as_str()),
                     ),
                 };
@@ -414,6 +414,32 @@ impl Store {
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             )?
             .execute(params![name, value, now])?;
+            Ok(())
+        })
+    }
+
+    // ----- helpdesk users -----------------------------------------------
+
+    /// The helpdesk user id last seen for `email` (compared without case).
+    pub fn helpdesk_user(&self, email: &str) -> Result<Option<u64>, StoreError> {
+        self.read(&format!("read the user id of {email:?}"), |conn| {
+            let found: Option<i64> = conn
+                .prepare_cached("SELECT user_id FROM helpdesk_user WHERE email = ?1")?
+                .query_row([email], |row| row.get(0))
+                .optional()?;
+            found.map(|id| from_i64(id, "user id")).transpose()
+        })
+    }
+
+    /// Remembers the helpdesk user id of `email`.
+    pub fn set_helpdesk_user(&self, email: &str, user_id: u64) -> Result<(), StoreError> {
+        let now = stamp(self.clock.now());
+        self.write(&format!("save the user id of {email:?}"), |tx| {
+            tx.prepare_cached(
+                "INSERT INTO helpdesk_user (email, user_id, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (email) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at",
+            )?
+            .execute(params![email, to_i64(user_id)?, now])?;
             Ok(())
         })
     }
@@ -713,7 +739,7 @@ impl RawIntent {
             ("add_comment", _, Some(ticket_id), Some(updated_stamp), Some(body_sha256)) => {
                 IntentAction::AddComment {
                     ticket_id: from_i64(ticket_id, "ticket id")?,
-                    updated_stamp: parse_stamp(&updated_stamp)?,
+                    attempted_at: parse_stamp(&updated_stamp)?,
                     body_sha256,
                 }
             }

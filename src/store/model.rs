@@ -87,11 +87,13 @@ pub enum IntentAction {
     /// Create a ticket carrying this `external_id`; a search by it tells
     /// whether the create went through.
     CreateTicket { external_id: String },
-    /// Add a comment to a ticket last seen at `updated_stamp`; a ticket that
-    /// moved on and carries a comment with `body_sha256` got it.
+    /// Add a comment to a ticket, attempted at `attempted_at`; a ticket
+    /// that carries a comment with `body_sha256` got it. (`attempted_at`
+    /// lives in the `updated_stamp` column, named when the write was a
+    /// `safe_update` against the ticket's stamp.)
     AddComment {
         ticket_id: u64,
-        updated_stamp: DateTime<Utc>,
+        attempted_at: DateTime<Utc>,
         body_sha256: String,
     },
 }

@@ -13,9 +13,54 @@ fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
 #[test]
 fn a_new_store_is_at_the_latest_version() {
     let store = Store::open_in_memory().expect("open");
-    assert_eq!(store.schema_version().expect("version"), 1);
-    assert_eq!(Store::latest_schema_version(), 1);
+    assert_eq!(Store::latest_schema_version(), 2);
+    assert_eq!(store.schema_version().expect("version"), 2);
     assert_eq!(store.path(), Path::new(":memory:"));
+}
+
+#[test]
+fn a_version_1_file_migrates_to_the_latest_and_keeps_its_rows() {
+    let dir = std::env::temp_dir().join(format!("carteiro-store-v1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("v1.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let mut conn = Connection::open(&path).expect("open");
+        migrations::migrate(&mut conn, &migrations::MIGRATIONS[..1]).expect("version 1");
+        conn.execute(
+            "INSERT INTO cursor (name, value, updated_at) VALUES ('export', 'abc', '2026-01-01T00:00:00.000000000Z')",
+            [],
+        )
+        .expect("row");
+    }
+    let store = Store::open(&path).expect("reopen");
+    assert_eq!(
+        store.schema_version().expect("version"),
+        Store::latest_schema_version()
+    );
+    assert_eq!(store.cursor("export").expect("cursor").as_deref(), Some("abc"));
+    store.set_helpdesk_user("a@example.com", 7).expect("user");
+    assert_eq!(store.helpdesk_user("a@example.com").expect("read"), Some(7));
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn helpdesk_users_are_found_without_case_and_updated_in_place() {
+    let store = Store::open_in_memory().expect("open");
+    assert_eq!(store.helpdesk_user("Maria@Example.com").expect("read"), None);
+    store.set_helpdesk_user("maria@example.com", 11).expect("save");
+    assert_eq!(store.helpdesk_user("Maria@Example.COM").expect("read"), Some(11));
+    store
+        .set_helpdesk_user("MARIA@example.com", 12)
+        .expect("save again");
+    assert_eq!(store.helpdesk_user("maria@example.com").expect("read"), Some(12));
+    let rows: i64 = store
+        .read("count", |conn| {
+            Ok(conn.query_row("SELECT count(*) FROM helpdesk_user", [], |row| row.get(0))?)
+        })
+        .expect("count");
+    assert_eq!(rows, 1, "one row per address, whatever its case");
 }
 
 #[test]
@@ -51,7 +96,7 @@ fn migrations_refuse_newer_and_foreign_files() {
     conn.pragma_update(None, "user_version", 9).expect("bump");
     match migrations::migrate(&mut conn, migrations::MIGRATIONS) {
         Err(migrations::MigrateError::TooNew { found, supported }) => {
-            assert_eq!((found, supported), (9, 1));
+            assert_eq!((found, supported), (9, Store::latest_schema_version()));
         }
         other => panic!("expected TooNew, got {other:?}"),
     }

@@ -247,6 +247,19 @@ impl HelpDesk for ZendeskClient {
         Ok(self.fetch::<TicketEnvelope>(&call).await?.ticket)
     }
 
+    async fn append_to_ticket(&self, id: Id, update: &TicketUpdate) -> Result<Ticket> {
+        const ENDPOINT: &str = "PUT /api/v2/tickets/{id}";
+        let mut update = update.clone();
+        update.id = None;
+        update.safe_update = None;
+        update.updated_stamp = None;
+        // Without a stamp a replay of an applied comment adds it twice.
+        let call = Call::new(Method::PUT, ENDPOINT, format!("/api/v2/tickets/{id}"))
+            .json(&TicketUpdateEnvelope { ticket: update })?
+            .replay(Replay::OnlyIfUnsent);
+        Ok(self.fetch::<TicketEnvelope>(&call).await?.ticket)
+    }
+
     async fn create_tickets(&self, tickets: &[NewTicket]) -> Result<Vec<JobResult>> {
         let mut out = Vec::with_capacity(tickets.len());
         for (n, chunk) in tickets.chunks(BATCH).enumerate() {

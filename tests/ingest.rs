@@ -1,0 +1,227 @@
+//! Ingest against the simulator, without mail servers: which Zendesk calls
+//! each kind of mail costs, and what happens when the ticket a reply
+//! threads to was deleted, or when the answer to a comment was lost.
+//! The whole path through IMAP is in `tests/inbound.rs`.
+
+mod support;
+
+use std::sync::Arc;
+
+use carteiro::clock::SystemClock;
+use carteiro::helpdesk::sim::SimOptions;
+use carteiro::helpdesk::zendesk::ZendeskClient;
+use carteiro::helpdesk::{HelpDesk, Status, TicketUpdate};
+use carteiro::mail::ingest::{Decision, Ingest, IngestOptions, Origin};
+use carteiro::store::Store;
+use serde_json::{Value, json};
+use support::{AGENT, Sim, plain_http};
+
+fn origin(uid: u32) -> Origin<'static> {
+    Origin {
+        mailbox: "suporte",
+        uidvalidity: 1,
+        uid,
+    }
+}
+
+fn mail(message_id: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Maria <maria@cliente.example>\r\nTo: suporte@empresa.example\r\nSubject: Boleto\r\n\
+         Message-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 -0300\r\n{headers}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+fn ingest(sim: &Sim) -> Ingest<ZendeskClient> {
+    let store = Arc::new(Store::open_in_memory().expect("store"));
+    Ingest::new(
+        sim.client.clone(),
+        store,
+        IngestOptions::default(),
+        Arc::new(SystemClock),
+    )
+}
+
+/// Requests per route since `before`, leaving out routes with none.
+fn calls_since(before: &Value, after: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (route, count) in after["requests"].as_object().into_iter().flatten() {
+        let was = before["requests"][route].as_u64().unwrap_or(0);
+        let now = count.as_u64().unwrap_or(0);
+        if now > was {
+            out.insert(route.clone(), json!(now - was));
+        }
+    }
+    Value::Object(out)
+}
+
+fn comment_count(state: &Value, ticket_id: u64) -> usize {
+    state["comments"][ticket_id.to_string()]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+async fn created(ingest: &Ingest<ZendeskClient>, uid: u32, message_id: &str) -> u64 {
+    match ingest
+        .process(&origin(uid), &mail(message_id, "", "Não recebi o boleto."))
+        .await
+        .expect("processed")
+    {
+        Decision::Created { ticket_id } => ticket_id,
+        other => panic!("expected a new ticket, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_reply_costs_one_update_and_a_reply_to_solved_one_more_to_reopen() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let ingest = ingest(&sim);
+    let before = sim.state().await;
+    let ticket_id = created(&ingest, 1, "n1@cliente.example").await;
+    let after_create = sim.state().await;
+    assert_eq!(
+        calls_since(&before, &after_create),
+        json!({"POST /api/v2/tickets": 1}),
+        "a new mail is one create"
+    );
+
+    let decision = ingest
+        .process(
+            &origin(2),
+            &mail(
+                "n2@cliente.example",
+                "In-Reply-To: <n1@cliente.example>\r\n",
+                "Ainda não chegou.",
+            ),
+        )
+        .await
+        .expect("processed");
+    assert_eq!(
+        decision,
+        Decision::Commented {
+            ticket_id,
+            reopened: false
+        }
+    );
+    let after_reply = sim.state().await;
+    assert_eq!(
+        calls_since(&after_create, &after_reply),
+        json!({"POST /api/v2/uploads": 1, "PUT /api/v2/tickets/{id}": 1}),
+        "a reply is the .eml upload and one update: no read of the ticket or the sender"
+    );
+
+    let ticket = sim.client.show_ticket(ticket_id).await.expect("ticket");
+    let solve = TicketUpdate {
+        status: Some(Status::Solved),
+        ..TicketUpdate::default()
+    };
+    sim.client
+        .update_ticket(ticket_id, &solve, ticket.updated_at)
+        .await
+        .expect("an agent solves it");
+    let after_solve = sim.state().await;
+    let decision = ingest
+        .process(
+            &origin(3),
+            &mail(
+                "n3@cliente.example",
+                "In-Reply-To: <n2@cliente.example>\r\n",
+                "Continua sem chegar.",
+            ),
+        )
+        .await
+        .expect("processed");
+    assert_eq!(
+        decision,
+        Decision::Commented {
+            ticket_id,
+            reopened: true
+        }
+    );
+    let after_reopen = sim.state().await;
+    assert_eq!(
+        calls_since(&after_solve, &after_reopen),
+        json!({"POST /api/v2/uploads": 1, "PUT /api/v2/tickets/{id}": 2}),
+        "the comment, then the reopen"
+    );
+    let ticket = sim.client.show_ticket(ticket_id).await.expect("ticket");
+    assert_eq!(ticket.status, Status::Open);
+    assert_eq!(comment_count(&after_reopen, ticket_id), 3);
+}
+
+#[tokio::test]
+async fn a_reply_to_a_deleted_ticket_opens_a_new_one() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let ingest = ingest(&sim);
+    let ticket_id = created(&ingest, 1, "d1@cliente.example").await;
+    let url = sim
+        .handle
+        .base_url
+        .join(&format!("/api/v2/tickets/{ticket_id}"))
+        .expect("url");
+    let response = plain_http()
+        .delete(url)
+        .basic_auth(format!("{AGENT}/token"), Some("test-token"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let decision = ingest
+        .process(
+            &origin(2),
+            &mail(
+                "d2@cliente.example",
+                "In-Reply-To: <d1@cliente.example>\r\n",
+                "Alguém aí?",
+            ),
+        )
+        .await
+        .expect("processed");
+    let Decision::Created { ticket_id: new_id } = decision else {
+        panic!("expected a new ticket, got {decision:?}");
+    };
+    assert_ne!(new_id, ticket_id);
+    let state = sim.state().await;
+    assert_eq!(state["comments"][new_id.to_string()][0]["body"], "Alguém aí?");
+}
+
+#[tokio::test]
+async fn a_comment_whose_answer_was_lost_is_not_added_twice() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let ingest = ingest(&sim);
+    let ticket_id = created(&ingest, 1, "t1@cliente.example").await;
+    sim.faults(json!([{
+        "kind": "timeout", "after_commit": true, "count": 1, "match": "PUT /api/v2/tickets/{id}"
+    }]))
+    .await;
+    let reply = mail(
+        "t2@cliente.example",
+        "In-Reply-To: <t1@cliente.example>\r\n",
+        "Segue o comprovante.",
+    );
+    let first = ingest.process(&origin(2), &reply).await;
+    assert!(
+        first.is_err(),
+        "the outcome is unknown, so the mail stays unprocessed: {first:?}"
+    );
+    assert_eq!(
+        comment_count(&sim.state().await, ticket_id),
+        2,
+        "the update landed although its answer was lost"
+    );
+
+    let second = ingest.process(&origin(2), &reply).await.expect("processed");
+    assert_eq!(
+        second,
+        Decision::Commented {
+            ticket_id,
+            reopened: false
+        }
+    );
+    assert_eq!(
+        comment_count(&sim.state().await, ticket_id),
+        2,
+        "the retry found the comment and did not add it again"
+    );
+}
