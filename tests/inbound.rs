@@ -114,8 +114,32 @@ impl World {
         World { sim, support, dir }
     }
 
-    /// Writes a config for `carteiro run` reading this world's mailbox.
+    /// Writes a config for `carteiro run` reading this world's mailbox
+    /// over IMAP.
     fn config(&self, servers: &MailServers, extra_mail: &str) -> PathBuf {
+        let imap = format!(
+            r#"
+[[mailbox]]
+name = "suporte"
+kind = "imap"
+host = "127.0.0.1"
+port = {port}
+tls = "plain"
+username = "{user}"
+password_env = "IMAP_TEST_PASSWORD"
+idle = true
+poll_interval = "2s"
+timeout = "10s"
+"#,
+            port = servers.imap_port,
+            user = self.support.user,
+        );
+        self.config_with(extra_mail, &imap)
+    }
+
+    /// Writes a config for `carteiro run` with `mailboxes` as its
+    /// `[[mailbox]]` entries.
+    fn config_with(&self, extra_mail: &str, mailboxes: &str) -> PathBuf {
         let text = format!(
             r#"
 [zendesk]
@@ -135,24 +159,11 @@ path = "{state}"
 own_addresses = ["{own}"]
 message_id_domain = "carteiro.example.test"
 {extra_mail}
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
+{mailboxes}
 "#,
             base = self.sim.base_url.as_str().trim_end_matches('/'),
             state = self.dir.join("carteiro.db").display(),
             own = self.support.address,
-            port = servers.imap_port,
-            user = self.support.user,
         );
         let path = self.dir.join("carteiro.toml");
         std::fs::write(&path, text).expect("write the config");
@@ -939,5 +950,68 @@ async fn a_uidvalidity_change_resyncs_by_message_id_without_reimport() {
         daemon.log_text().contains("UIDVALIDITY changed"),
         "the resync is logged:\n{}",
         daemon.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maildir_written_by_local_delivery_is_read_and_moved_once() {
+    let servers = servers();
+    let world = World::new("maildir", servers).await;
+    // Dovecot's LMTP delivers into this Maildir; carteiro reads it from disk.
+    let maildir = servers.maildir(&world.support.user);
+    let mailbox = format!(
+        r#"
+[[mailbox]]
+name = "local"
+kind = "maildir"
+path = "{}"
+after = "move"
+move_to = "Processados"
+poll_interval = "200ms"
+"#,
+        maildir.display()
+    );
+    let config = world.config_with("", &mailbox);
+    let customer = ("Rita", "rita@cliente.example");
+    world
+        .send(
+            servers,
+            customer,
+            "Troca de endereço",
+            "md1@cliente.example",
+            "",
+            "Mudamos de sede.\r\n",
+        )
+        .await;
+    servers.wait_for_messages(&world.support.user, 1, DELIVERY).await;
+
+    let mut daemon = Daemon::start(&config);
+    let tickets = world.wait_for_tickets(&daemon, 1).await;
+    let ticket_id = id(&tickets[0]);
+    assert_eq!(tickets[0]["subject"], "Troca de endereço");
+    assert_eq!(world.comments(ticket_id)[0]["body"], "Mudamos de sede.");
+
+    // A reply arriving while carteiro runs threads onto the ticket.
+    world
+        .send(
+            servers,
+            customer,
+            "Re: Troca de endereço",
+            "md2@cliente.example",
+            "In-Reply-To: <md1@cliente.example>\r\n",
+            "O CEP novo é 01310-100.\r\n",
+        )
+        .await;
+    world.wait_for_comments(&daemon, ticket_id, 2).await;
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+
+    // Both mails left new/ for the configured folder, after their writes.
+    let count = |dir: PathBuf| std::fs::read_dir(&dir).map_or(0, |d| d.count());
+    let moved = maildir.join(".Processados");
+    assert_eq!(count(maildir.join("new")), 0, "nothing is left in new/");
+    assert_eq!(
+        count(moved.join("cur")) + count(moved.join("new")),
+        2,
+        "both mails are in .Processados"
     );
 }
