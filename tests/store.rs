@@ -364,6 +364,72 @@ fn record_processed_links_and_clears_the_intent_all_or_nothing() {
 }
 
 #[test]
+fn a_batch_of_records_is_one_transaction_that_leaves_out_only_the_refused() {
+    let dir = scratch("batch");
+    let path = dir.join("carteiro.db");
+    let clock = FixedClock::at(t0());
+    let store = open_at(&path, &clock);
+    store
+        .record_processed(&mail("old@x", 1, Outcome::TicketCreated, Some(100)))
+        .expect("earlier record");
+    for id in ["a@x", "b@x"] {
+        store.begin_intent(&create_intent(id)).expect("intent");
+    }
+    let batch = [
+        mail("a@x", 2, Outcome::TicketCreated, Some(101)),
+        // Already recorded with another ticket: refused, alone.
+        mail("old@x", 3, Outcome::TicketCreated, Some(999)),
+        mail("b@x", 4, Outcome::CommentAdded, Some(100)),
+    ];
+    let users = [("Maria@Cliente.example".to_owned(), 7)];
+    let outcomes = store.record_processed_many(&batch, &users).expect("written");
+    assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[1], Err(StoreError::AlreadyProcessed { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        store.processed("old@x").expect("read").and_then(|p| p.ticket_id),
+        Some(100)
+    );
+    assert_eq!(
+        store.ticket_for_message_ids(&["a@x".into()]).expect("read"),
+        Some(101)
+    );
+    assert_eq!(
+        store.ticket_for_message_ids(&["b@x".into()]).expect("read"),
+        Some(100)
+    );
+    assert_eq!(
+        store.pending_intents().expect("intents"),
+        vec![],
+        "both intents cleared"
+    );
+    assert_eq!(
+        store.helpdesk_user("maria@cliente.example").expect("read"),
+        Some(7)
+    );
+
+    // Any other failure writes none of them.
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER fail_link BEFORE INSERT ON message_ticket WHEN NEW.message_id = 'd@x'
+             BEGIN SELECT RAISE(ABORT, 'injected failure: link'); END;",
+        )
+        .expect("trigger");
+    let batch = [
+        mail("c@x", 5, Outcome::TicketCreated, Some(102)),
+        mail("d@x", 6, Outcome::TicketCreated, Some(103)),
+    ];
+    store.record_processed_many(&batch, &[]).expect_err("injected");
+    assert_eq!(
+        store.processed("c@x").expect("read"),
+        None,
+        "c was rolled back with d"
+    );
+}
+
+#[test]
 fn a_mail_is_recorded_once_unless_its_record_is_a_quarantine() {
     let store = Store::open_in_memory().expect("open");
     let quarantine_id = store

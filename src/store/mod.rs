@@ -234,60 +234,57 @@ impl Store {
     pub fn record_processed(&self, mail: &ProcessedMail) -> Result<(), StoreError> {
         let now = stamp(self.clock.now());
         let operation = format!("record mail {:?} as {}", mail.message_id, mail.outcome.name());
-        self.write(&operation, |tx| {
-            let ticket_id = mail.ticket_id.map(to_i64).transpose()?;
-            let earlier: Option<(String, Option<i64>)> = tx
-                .prepare_cached("SELECT outcome, ticket_id FROM processed_mail WHERE message_id = ?1")?
-                .query_row([&mail.message_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            match earlier {
-                Some((outcome, _)) if outcome == "quarantined" => {}
-                Some((outcome, earlier_ticket)) => {
-                    if outcome == mail.outcome.name() && earlier_ticket == ticket_id {
-                        return Ok(());
+        self.write(&operation, |tx| record_in(tx, mail, &now))
+    }
+
+    /// Records many mails in one transaction: one commit for a whole batch
+    /// instead of one per mail. Each is recorded as by
+    /// [`Store::record_processed`]; one refused as already processed is left
+    /// out (and answered in its slot) without failing the others. Any other
+    /// error writes none of them.
+    ///
+    /// `users` are helpdesk user ids to remember, as by
+    /// [`Store::set_helpdesk_user`], in the same transaction.
+    pub fn record_processed_many(
+        &self,
+        mails: &[ProcessedMail],
+        users: &[(String, u64)],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let now = stamp(self.clock.now());
+        let operation = format!("record {} mails", mails.len());
+        let outcomes = self.write(&operation, |tx| {
+            for (email, user_id) in users {
+                save_user(tx, email, *user_id, &now)?;
+            }
+            let mut outcomes = Vec::with_capacity(mails.len());
+            for mail in mails {
+                tx.execute_batch("SAVEPOINT one_mail")?;
+                match record_in(tx, mail, &now) {
+                    Ok(()) => {
+                        tx.execute_batch("RELEASE one_mail")?;
+                        outcomes.push(Ok(()));
                     }
-                    let earlier = match earlier_ticket {
-                        Some(ticket) => format!("{outcome} (ticket {ticket})"),
-                        None => outcome,
-                    };
-                    return Err(Fault::AlreadyProcessed(earlier));
+                    Err(Fault::AlreadyProcessed(earlier)) => {
+                        tx.execute_batch("ROLLBACK TO one_mail; RELEASE one_mail")?;
+                        outcomes.push(Err(Fault::AlreadyProcessed(earlier)));
+                    }
+                    Err(other) => return Err(other),
                 }
-                None => {}
             }
-            let (reason, quarantine_id) = match &mail.outcome {
-                Outcome::Skipped { reason } => (Some(reason.as_str()), None),
-                Outcome::Quarantined { quarantine_id } => (None, Some(*quarantine_id)),
-                _ => (None, None),
-            };
-            tx.prepare_cached(
-                "INSERT INTO processed_mail (message_id, raw_sha256, mailbox, uidvalidity, uid, outcome,
-                     reason, quarantine_id, ticket_id, processed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (message_id) DO UPDATE SET raw_sha256 = excluded.raw_sha256,
-                     mailbox = excluded.mailbox, uidvalidity = excluded.uidvalidity, uid = excluded.uid,
-                     outcome = excluded.outcome, reason = excluded.reason,
-                     quarantine_id = excluded.quarantine_id, ticket_id = excluded.ticket_id,
-                     processed_at = excluded.processed_at",
-            )?
-            .execute(params![
-                mail.message_id,
-                mail.raw_sha256,
-                mail.mailbox,
-                mail.uidvalidity,
-                mail.uid,
-                mail.outcome.name(),
-                reason,
-                quarantine_id,
-                ticket_id,
-                stamp(mail.processed_at),
-            ])?;
-            if let Some(ticket_id) = ticket_id {
-                link(tx, &mail.message_id, ticket_id, Direction::In, &now)?;
-            }
-            tx.prepare_cached("DELETE FROM intent WHERE message_id = ?1")?
-                .execute([&mail.message_id])?;
-            Ok(())
-        })
+            Ok(outcomes)
+        })?;
+        Ok(outcomes
+            .into_iter()
+            .zip(mails)
+            .map(|(outcome, mail)| {
+                outcome.map_err(|fault| {
+                    fault.into_error(
+                        self.path.clone(),
+                        format!("record mail {:?} as {}", mail.message_id, mail.outcome.name()),
+                    )
+                })
+            })
+            .collect())
     }
 
     // ----- intents ------------------------------------------------------
@@ -435,12 +432,7 @@ impl Store {
     pub fn set_helpdesk_user(&self, email: &str, user_id: u64) -> Result<(), StoreError> {
         let now = stamp(self.clock.now());
         self.write(&format!("save the user id of {email:?}"), |tx| {
-            tx.prepare_cached(
-                "INSERT INTO helpdesk_user (email, user_id, updated_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (email) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at",
-            )?
-            .execute(params![email, to_i64(user_id)?, now])?;
-            Ok(())
+            save_user(tx, email, user_id, &now)
         })
     }
 
@@ -588,6 +580,72 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Remembers a helpdesk user id inside `tx`.
+fn save_user(tx: &Transaction<'_>, email: &str, user_id: u64, now: &str) -> Result<(), Fault> {
+    tx.prepare_cached(
+        "INSERT INTO helpdesk_user (email, user_id, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (email) DO UPDATE SET user_id = excluded.user_id, updated_at = excluded.updated_at",
+    )?
+    .execute(params![email, to_i64(user_id)?, now])?;
+    Ok(())
+}
+
+/// Records one processed mail inside `tx` (see [`Store::record_processed`]).
+fn record_in(tx: &Transaction<'_>, mail: &ProcessedMail, now: &str) -> Result<(), Fault> {
+    let ticket_id = mail.ticket_id.map(to_i64).transpose()?;
+    let earlier: Option<(String, Option<i64>)> = tx
+        .prepare_cached("SELECT outcome, ticket_id FROM processed_mail WHERE message_id = ?1")?
+        .query_row([&mail.message_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    match earlier {
+        Some((outcome, _)) if outcome == "quarantined" => {}
+        Some((outcome, earlier_ticket)) => {
+            if outcome == mail.outcome.name() && earlier_ticket == ticket_id {
+                return Ok(());
+            }
+            let earlier = match earlier_ticket {
+                Some(ticket) => format!("{outcome} (ticket {ticket})"),
+                None => outcome,
+            };
+            return Err(Fault::AlreadyProcessed(earlier));
+        }
+        None => {}
+    }
+    let (reason, quarantine_id) = match &mail.outcome {
+        Outcome::Skipped { reason } => (Some(reason.as_str()), None),
+        Outcome::Quarantined { quarantine_id } => (None, Some(*quarantine_id)),
+        _ => (None, None),
+    };
+    tx.prepare_cached(
+        "INSERT INTO processed_mail (message_id, raw_sha256, mailbox, uidvalidity, uid, outcome,
+             reason, quarantine_id, ticket_id, processed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (message_id) DO UPDATE SET raw_sha256 = excluded.raw_sha256,
+             mailbox = excluded.mailbox, uidvalidity = excluded.uidvalidity, uid = excluded.uid,
+             outcome = excluded.outcome, reason = excluded.reason,
+             quarantine_id = excluded.quarantine_id, ticket_id = excluded.ticket_id,
+             processed_at = excluded.processed_at",
+    )?
+    .execute(params![
+        mail.message_id,
+        mail.raw_sha256,
+        mail.mailbox,
+        mail.uidvalidity,
+        mail.uid,
+        mail.outcome.name(),
+        reason,
+        quarantine_id,
+        ticket_id,
+        stamp(mail.processed_at),
+    ])?;
+    if let Some(ticket_id) = ticket_id {
+        link(tx, &mail.message_id, ticket_id, Direction::In, now)?;
+    }
+    tx.prepare_cached("DELETE FROM intent WHERE message_id = ?1")?
+        .execute([&mail.message_id])?;
+    Ok(())
 }
 
 /// Links inside a transaction (shared by `link_message_id` and
