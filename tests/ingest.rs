@@ -225,3 +225,109 @@ async fn a_comment_whose_answer_was_lost_is_not_added_twice() {
         "the retry found the comment and did not add it again"
     );
 }
+
+/// A Maildir under the test's temp folder holding `mails` in `new/`, in order.
+fn maildir_with(name: &str, mails: &[Vec<u8>]) -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "ingest-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    for sub in ["new", "cur", "tmp"] {
+        std::fs::create_dir_all(root.join(sub)).expect("maildir");
+    }
+    for (n, raw) in mails.iter().enumerate() {
+        std::fs::write(
+            root.join("new")
+                .join(format!("{}.M{n}P1.test", 1_700_000_000 + n)),
+            raw,
+        )
+        .expect("mail");
+    }
+    root
+}
+
+async fn drain(sim: &Sim, root: &std::path::Path) -> Arc<Ingest<ZendeskClient>> {
+    use carteiro::config::AfterProcessing;
+    use carteiro::mail::maildir::Maildir;
+    use carteiro::mail::poll::{PollOptions, drain_once};
+    let ingest = Arc::new(ingest(sim));
+    let mut mailbox = Maildir::new(
+        "local",
+        root,
+        AfterProcessing::Seen,
+        std::time::Duration::from_millis(10),
+    );
+    drain_once(
+        &mut mailbox,
+        &ingest,
+        &PollOptions::default(),
+        &tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("drained");
+    ingest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_in_the_same_batch_as_its_first_mail_threads_onto_its_ticket() {
+    let sim = Sim::start(SimOptions::default()).await;
+    // Unrelated mails around them, so that they are processed concurrently
+    // with others.
+    let mut mails: Vec<Vec<u8>> = (0..6)
+        .map(|n| mail(&format!("other{n}@cliente.example"), "", "Outro assunto."))
+        .collect();
+    mails.insert(2, mail("first@cliente.example", "", "Segue o pedido."));
+    mails.insert(
+        3,
+        mail(
+            "again@cliente.example",
+            "In-Reply-To: <first@cliente.example>\r\nReferences: <first@cliente.example>\r\n",
+            "Esqueci o anexo.",
+        ),
+    );
+    let root = maildir_with("same-batch", &mails);
+    let ingest = drain(&sim, &root).await;
+
+    let state = sim.state().await;
+    let tickets = state["tickets"].as_array().expect("tickets");
+    assert_eq!(tickets.len(), 7, "six others and one for the first mail");
+    let first = ingest
+        .store()
+        .processed("first@cliente.example")
+        .expect("read")
+        .and_then(|p| p.ticket_id)
+        .expect("the first mail made a ticket");
+    let reply = ingest
+        .store()
+        .processed("again@cliente.example")
+        .expect("read")
+        .expect("the reply was recorded");
+    assert_eq!(
+        reply.ticket_id,
+        Some(first),
+        "the reply is on the first mail's ticket"
+    );
+    assert_eq!(comment_count(&state, first), 2);
+    assert_eq!(
+        std::fs::read_dir(root.join("new")).expect("new").count(),
+        0,
+        "all marked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_mail_twice_in_one_batch_makes_one_ticket() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let twice = mail("twice@cliente.example", "", "Mandei duas vezes.");
+    let root = maildir_with("twice", &[twice.clone(), twice]);
+    drain(&sim, &root).await;
+    let state = sim.state().await;
+    assert_eq!(state["tickets"].as_array().map_or(0, Vec::len), 1);
+    assert_eq!(state["requests"]["POST /api/v2/tickets"], 1);
+    assert_eq!(
+        std::fs::read_dir(root.join("new")).expect("new").count(),
+        0,
+        "both marked"
+    );
+}

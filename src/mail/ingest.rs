@@ -13,7 +13,7 @@
 //! (a ticket by its `external_id`; a comment by its body among the
 //! ticket's comments).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Utc;
@@ -120,12 +120,16 @@ pub struct Ingest<H> {
     store: Arc<Store>,
     options: IngestOptions,
     clock: Arc<dyn Clock>,
+    /// Helpdesk user ids learnt since the last write, by lower-case
+    /// e-mail, written with the next batch of records.
+    unsaved_users: Mutex<HashMap<String, Id>>,
     /// Failed attempts per Message-ID in this run.
     attempts: Mutex<HashMap<String, u32>>,
-    /// Message-IDs being processed right now: the same mail arriving through
-    /// two mailboxes at once is processed by one, then seen as a duplicate
-    /// by the other.
-    in_flight: Mutex<HashSet<String>>,
+    /// Message-IDs being processed right now, or decided and waiting for a
+    /// [`RecordBatch`] to be written: the same mail arriving through two
+    /// mailboxes at once (or twice in one batch) is processed by one, then
+    /// seen as a duplicate by the other.
+    in_flight: Mutex<HashMap<String, Flight>>,
     /// Wakes those waiting for a Message-ID to leave `in_flight`.
     released: tokio::sync::Notify,
 }
@@ -154,6 +158,7 @@ impl<H: HelpDesk> Ingest<H> {
             store,
             options,
             clock,
+            unsaved_users: Mutex::default(),
             attempts: Mutex::default(),
             in_flight: Mutex::default(),
             released: tokio::sync::Notify::new(),
@@ -174,7 +179,52 @@ impl<H: HelpDesk> Ingest<H> {
     /// mailbox may mark it; `Err` means try again later (after enough
     /// failures the mail is quarantined instead).
     pub async fn process(&self, origin: &Origin<'_>, raw: &[u8]) -> Result<Decision, IngestError> {
-        self.process_inner(origin, raw, None).await
+        let mail = self.parse(raw);
+        self.process_inner(origin, raw, mail, None, None).await
+    }
+
+    /// Parses a raw mail with this ingest's options.
+    pub fn parse(&self, raw: &[u8]) -> ParsedMail {
+        parse(raw, &self.options.parse)
+    }
+
+    /// Like [`Ingest::process`] for a mail already parsed, except that the
+    /// outcome is kept in `batch` instead of written: [`Ingest::write_batch`]
+    /// then records a whole batch in one transaction. Until it has, the
+    /// mail must not be marked in its mailbox. (A crash before that is
+    /// covered by the intent written before each helpdesk write.)
+    pub async fn process_into(
+        &self,
+        batch: &RecordBatch,
+        origin: &Origin<'_>,
+        raw: &[u8],
+        mail: ParsedMail,
+    ) -> Result<Decision, IngestError> {
+        self.process_inner(origin, raw, mail, None, Some(batch)).await
+    }
+
+    /// Writes the outcomes kept in `batch` in one transaction, and lets
+    /// other mails with the same Message-IDs go on (as duplicates). `Ok`
+    /// means every outcome in it is durable.
+    pub fn write_batch(&self, batch: &RecordBatch) -> Result<(), IngestError> {
+        let records = std::mem::take(&mut *lock(&batch.records));
+        if records.is_empty() {
+            return Ok(());
+        }
+        let users: Vec<(String, Id)> = lock(&self.unsaved_users).drain().collect();
+        let written = self.store.record_processed_many(&records, &users);
+        {
+            let mut flights = lock(&self.in_flight);
+            for record in &records {
+                flights.remove(&record.message_id);
+            }
+        }
+        self.released.notify_waiters();
+        for refused in written?.into_iter().filter_map(Result::err) {
+            // Recorded before with another outcome: processed all the same.
+            tracing::warn!(error = %refused, "mail already recorded");
+        }
+        Ok(())
     }
 
     /// Tries a quarantined mail again (`carteiro mail quarantine retry`).
@@ -195,7 +245,8 @@ impl<H: HelpDesk> Ingest<H> {
             uidvalidity: entry.uidvalidity,
             uid: entry.uid,
         };
-        let decision = self.process_inner(&origin, &raw, Some(id)).await;
+        let mail = self.parse(&raw);
+        let decision = self.process_inner(&origin, &raw, mail, Some(id), None).await;
         match &decision {
             Ok(Decision::Quarantined { reason, .. }) => self.store.quarantine_retry_failed(id, reason)?,
             Ok(other) => self.store.quarantine_resolve(id, &format!("{other:?}"))?,
@@ -208,10 +259,14 @@ impl<H: HelpDesk> Ingest<H> {
         &self,
         origin: &Origin<'_>,
         raw: &[u8],
+        mail: ParsedMail,
         retrying: Option<i64>,
+        batch: Option<&RecordBatch>,
     ) -> Result<Decision, IngestError> {
-        let mail = parse(raw, &self.options.parse);
-        let _claim = self.claim(&mail.message_id).await;
+        let claim = match self.claim(&mail.message_id).await {
+            Ok(claim) => claim,
+            Err(ticket_id) => return Ok(Decision::Duplicate { ticket_id }),
+        };
         if let Some(done) = self.store.processed(&mail.message_id)? {
             let quarantined = matches!(done.outcome, Outcome::Quarantined { .. });
             if !(retrying.is_some() && quarantined) {
@@ -221,16 +276,41 @@ impl<H: HelpDesk> Ingest<H> {
             }
         }
         let span = tracing::info_span!("mail", mailbox = origin.mailbox, uid = origin.uid, message_id = %mail.message_id);
-        let applied = self.apply(&mail, raw).instrument(span.clone()).await;
+        let (decision, record) = self.decide(origin, &mail, raw).instrument(span.clone()).await?;
         let _enter = span.enter();
-        match applied {
-            Ok((decision, outcome, ticket_id)) => {
-                self.record(origin, &mail, outcome, ticket_id)?;
-                lock(&self.attempts).remove(&mail.message_id);
-                tracing::info!(?decision, "mail processed");
-                Ok(decision)
+        match batch {
+            Some(batch) => {
+                claim.settle(record.ticket_id);
+                lock(&batch.records).push(record);
             }
-            Err(Failure::Permanent(reason)) => self.quarantine(origin, &mail, raw, reason),
+            None => {
+                self.store.record_processed(&record)?;
+                let users: Vec<(String, Id)> = lock(&self.unsaved_users).drain().collect();
+                for (email, id) in users {
+                    if let Err(err) = self.store.set_helpdesk_user(&email, id) {
+                        tracing::warn!(%err, email, "could not remember a helpdesk user id");
+                    }
+                }
+            }
+        }
+        tracing::info!(?decision, "mail processed");
+        Ok(decision)
+    }
+
+    /// Writes the effect of `mail` and answers the decision with the record
+    /// to keep; a mail that failed for good is put in quarantine first.
+    async fn decide(
+        &self,
+        origin: &Origin<'_>,
+        mail: &ParsedMail,
+        raw: &[u8],
+    ) -> Result<(Decision, ProcessedMail), IngestError> {
+        match self.apply(mail, raw).await {
+            Ok((decision, outcome, ticket_id)) => {
+                lock(&self.attempts).remove(&mail.message_id);
+                Ok((decision, self.record_of(origin, mail, outcome, ticket_id)))
+            }
+            Err(Failure::Permanent(reason)) => self.quarantine(origin, mail, raw, reason),
             Err(Failure::Transient(err)) => {
                 let attempts = {
                     let mut attempts = lock(&self.attempts);
@@ -241,7 +321,7 @@ impl<H: HelpDesk> Ingest<H> {
                 if attempts >= self.options.max_attempts {
                     let reason = format!("failed {attempts} times, last: {err}");
                     lock(&self.attempts).remove(&mail.message_id);
-                    return self.quarantine(origin, &mail, raw, reason);
+                    return self.quarantine(origin, mail, raw, reason);
                 }
                 tracing::warn!(attempts, error = %err, "mail not processed; it will be tried again");
                 Err(err)
@@ -250,28 +330,39 @@ impl<H: HelpDesk> Ingest<H> {
     }
 
     /// Waits until no other task is processing `message_id`, then claims
-    /// it until the returned guard is dropped.
-    async fn claim(&self, message_id: &str) -> Claim<'_, H> {
+    /// it until the returned guard is dropped or settled. When another task
+    /// has already decided the mail (its record not yet written), answers
+    /// that decision's ticket instead.
+    async fn claim(&self, message_id: &str) -> Result<Claim<'_, H>, Option<Id>> {
         loop {
             let released = self.released.notified();
-            if lock(&self.in_flight).insert(message_id.to_owned()) {
-                return Claim {
-                    ingest: self,
-                    message_id: message_id.to_owned(),
-                };
+            {
+                let mut flights = lock(&self.in_flight);
+                match flights.get(message_id) {
+                    None => {
+                        flights.insert(message_id.to_owned(), Flight::Processing);
+                        return Ok(Claim {
+                            ingest: self,
+                            message_id: message_id.to_owned(),
+                            settled: false,
+                        });
+                    }
+                    Some(Flight::Decided { ticket_id }) => return Err(*ticket_id),
+                    Some(Flight::Processing) => {}
+                }
             }
             released.await;
         }
     }
 
-    fn record(
+    fn record_of(
         &self,
         origin: &Origin<'_>,
         mail: &ParsedMail,
         outcome: Outcome,
         ticket_id: Option<Id>,
-    ) -> Result<(), StoreError> {
-        self.store.record_processed(&ProcessedMail {
+    ) -> ProcessedMail {
+        ProcessedMail {
             message_id: mail.message_id.clone(),
             raw_sha256: mail.raw_sha256.clone(),
             mailbox: origin.mailbox.to_owned(),
@@ -280,7 +371,7 @@ impl<H: HelpDesk> Ingest<H> {
             outcome,
             ticket_id,
             processed_at: self.clock.now(),
-        })
+        }
     }
 
     fn quarantine(
@@ -289,7 +380,7 @@ impl<H: HelpDesk> Ingest<H> {
         mail: &ParsedMail,
         raw: &[u8],
         reason: String,
-    ) -> Result<Decision, IngestError> {
+    ) -> Result<(Decision, ProcessedMail), IngestError> {
         tracing::warn!(%reason, "mail quarantined");
         let id = self.store.quarantine(&NewQuarantine {
             mailbox: origin.mailbox.to_owned(),
@@ -299,8 +390,8 @@ impl<H: HelpDesk> Ingest<H> {
             raw: raw.to_vec(),
             reason: reason.clone(),
         })?;
-        self.record(origin, mail, Outcome::Quarantined { quarantine_id: id }, None)?;
-        Ok(Decision::Quarantined { id, reason })
+        let record = self.record_of(origin, mail, Outcome::Quarantined { quarantine_id: id }, None);
+        Ok((Decision::Quarantined { id, reason }, record))
     }
 
     /// Decides and writes the effect. Returns the decision, the outcome to
@@ -698,6 +789,9 @@ impl<H: HelpDesk> Ingest<H> {
         let Some(address) = address else {
             return Ok(None);
         };
+        if let Some(id) = lock(&self.unsaved_users).get(&address.email.to_lowercase()) {
+            return Ok(Some(*id));
+        }
         if let Some(id) = self.store.helpdesk_user(&address.email).map_err(Failure::store)? {
             return Ok(Some(id));
         }
@@ -714,11 +808,14 @@ impl<H: HelpDesk> Ingest<H> {
         Ok(Some(user.id))
     }
 
-    /// Keeps a user id for next time. Failing to is only a lost shortcut.
+    /// Keeps a user id for next time: it is written with the next records
+    /// (a read first, so a returning sender costs no write). Losing it to a
+    /// crash only costs a lookup later.
     fn remember_user(&self, email: &str, id: Id) {
-        if let Err(err) = self.store.set_helpdesk_user(email, id) {
-            tracing::warn!(%err, email, "could not remember a helpdesk user id");
+        if matches!(self.store.helpdesk_user(email), Ok(Some(known)) if known == id) {
+            return;
         }
+        lock(&self.unsaved_users).insert(email.to_lowercase(), id);
     }
 
     /// Uploads one file; returns the token to put on a comment.
@@ -799,12 +896,57 @@ fn with_omissions(body: String, attachments: &[MailAttachment], cap: usize) -> S
 struct Claim<'a, H> {
     ingest: &'a Ingest<H>,
     message_id: String,
+    /// Decided, with its record in a batch: the batch's write releases it.
+    settled: bool,
+}
+
+impl<H> Claim<'_, H> {
+    /// The mail is decided and its record waits in a [`RecordBatch`]:
+    /// until that is written, the same Message-ID is a duplicate of it.
+    fn settle(mut self, ticket_id: Option<Id>) {
+        lock(&self.ingest.in_flight).insert(self.message_id.clone(), Flight::Decided { ticket_id });
+        self.settled = true;
+        self.ingest.released.notify_waiters();
+    }
 }
 
 impl<H> Drop for Claim<'_, H> {
     fn drop(&mut self) {
-        lock(&self.ingest.in_flight).remove(&self.message_id);
-        self.ingest.released.notify_waiters();
+        if !self.settled {
+            lock(&self.ingest.in_flight).remove(&self.message_id);
+            self.ingest.released.notify_waiters();
+        }
+    }
+}
+
+/// Where a Message-ID stands in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flight {
+    /// A task is deciding it.
+    Processing,
+    /// Decided, its record waiting in a batch.
+    Decided { ticket_id: Option<Id> },
+}
+
+/// Outcomes decided but not yet written, to be written together by
+/// [`Ingest::write_batch`].
+#[derive(Debug, Default)]
+pub struct RecordBatch {
+    records: Mutex<Vec<ProcessedMail>>,
+}
+
+impl RecordBatch {
+    pub fn new() -> RecordBatch {
+        RecordBatch::default()
+    }
+
+    /// How many outcomes wait to be written.
+    pub fn len(&self) -> usize {
+        lock(&self.records).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -4,14 +4,17 @@
 //! trouble is met with backoff and a reconnect; nothing is marked or
 //! skipped until its outcome is durable in the store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::ingest::{Decision, Ingest, Origin};
-use super::mailbox::{Mailbox, MailboxError};
+use super::ParsedMail;
+use super::ingest::{Decision, Ingest, Origin, RecordBatch};
+use super::mailbox::{Fetched, Mailbox, MailboxError};
+use super::threading::referenced_ids;
 use crate::helpdesk::HelpDesk;
 use crate::store::MailboxState;
 
@@ -40,7 +43,7 @@ impl Default for PollOptions {
 
 /// Drains `mailbox` until `shutdown` is cancelled. A mail being processed
 /// when shutdown comes is finished first.
-pub async fn run_mailbox<M: Mailbox, H: HelpDesk>(
+pub async fn run_mailbox<M: Mailbox, H: HelpDesk + 'static>(
     mut mailbox: M,
     ingest: Arc<Ingest<H>>,
     options: PollOptions,
@@ -86,9 +89,9 @@ pub enum RoundError {
 
 /// Processes every mail currently waiting. Returns when the mailbox has
 /// nothing new, or on the first error.
-pub async fn drain_once<M: Mailbox, H: HelpDesk>(
+pub async fn drain_once<M: Mailbox, H: HelpDesk + 'static>(
     mailbox: &mut M,
-    ingest: &Ingest<H>,
+    ingest: &Arc<Ingest<H>>,
     options: &PollOptions,
     shutdown: &CancellationToken,
 ) -> Result<(), RoundError> {
@@ -121,28 +124,7 @@ pub async fn drain_once<M: Mailbox, H: HelpDesk>(
             return Ok(());
         }
         let full = batch.len() == options.batch_size;
-        // Several mails at once: each waits mostly on the helpdesk. Results
-        // come back in UID order.
-        let validity = uidvalidity.unwrap_or(0);
-        let results: Vec<(u32, Result<Decision, String>)> = futures::stream::iter(batch)
-            .map(|fetched| {
-                let name = name.clone();
-                async move {
-                    let origin = Origin {
-                        mailbox: &name,
-                        uidvalidity: validity,
-                        uid: fetched.uid,
-                    };
-                    let result = ingest
-                        .process(&origin, &fetched.raw)
-                        .await
-                        .map_err(|e| e.to_string());
-                    (fetched.uid, result)
-                }
-            })
-            .buffered(options.concurrency.max(1))
-            .collect()
-            .await;
+        let results = process_batch(&name, uidvalidity.unwrap_or(0), batch, ingest, options).await;
         let mut done = Vec::with_capacity(results.len());
         let mut stopped: Option<String> = None;
         // The position moves only over an unbroken run of durable outcomes;
@@ -186,6 +168,118 @@ pub async fn drain_once<M: Mailbox, H: HelpDesk>(
             return Ok(());
         }
     }
+}
+
+/// Processes one fetched batch and writes its outcomes; answers each
+/// mail's result in UID order. A mail's `Ok` is durable when this returns.
+///
+/// Mails are parsed first, each in a task of its own. A mail that refers
+/// (`In-Reply-To`, `References`) to an earlier mail of the same batch goes
+/// in a later *wave*, after that mail's ticket is known, so that a quick
+/// "forgot the attachment" reply threads onto the ticket its first mail
+/// opens instead of racing it. Within a wave mails run concurrently, each
+/// in a task (they wait mostly on the helpdesk, and parsing and encoding
+/// spread over the runtime's threads), and the wave's outcomes are written
+/// in one transaction.
+async fn process_batch<H: HelpDesk + 'static>(
+    name: &str,
+    uidvalidity: u32,
+    batch: Vec<Fetched>,
+    ingest: &Arc<Ingest<H>>,
+    options: &PollOptions,
+) -> Vec<(u32, Result<Decision, String>)> {
+    let concurrency = options.concurrency.max(1);
+    let parsed: Vec<Result<(Fetched, ParsedMail), (u32, String)>> = futures::stream::iter(batch)
+        .map(|fetched| {
+            let uid = fetched.uid;
+            let ingest = Arc::clone(ingest);
+            async move {
+                tokio::spawn(async move {
+                    let mail = ingest.parse(&fetched.raw);
+                    (fetched, mail)
+                })
+                .await
+                .map_err(|err| (uid, format!("parsing mail {uid} failed: {err}")))
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let mut by_uid: Vec<(u32, Result<Decision, String>)> = Vec::with_capacity(parsed.len());
+    let mut mails = Vec::with_capacity(parsed.len());
+    for item in parsed {
+        match item {
+            Ok(mail) => mails.push(mail),
+            Err((uid, reason)) => by_uid.push((uid, Err(reason))),
+        }
+    }
+    let waves = waves(mails.iter().map(|(_, mail)| mail));
+    let mut slots: Vec<Option<(Fetched, ParsedMail)>> = mails.into_iter().map(Some).collect();
+    let last_wave = waves.iter().copied().max().unwrap_or(0);
+    for wave in 0..=last_wave {
+        let records = Arc::new(RecordBatch::new());
+        let members: Vec<(Fetched, ParsedMail)> = slots
+            .iter_mut()
+            .zip(&waves)
+            .filter(|(_, w)| **w == wave)
+            .filter_map(|(slot, _)| slot.take())
+            .collect();
+        let results: Vec<(u32, Result<Decision, String>)> = futures::stream::iter(members)
+            .map(|(fetched, mail)| {
+                let uid = fetched.uid;
+                let name = name.to_owned();
+                let ingest = Arc::clone(ingest);
+                let records = Arc::clone(&records);
+                let task = tokio::spawn(async move {
+                    let origin = Origin {
+                        mailbox: &name,
+                        uidvalidity,
+                        uid,
+                    };
+                    ingest
+                        .process_into(&records, &origin, &fetched.raw, mail)
+                        .await
+                        .map_err(|e| e.to_string())
+                });
+                async move {
+                    let result = task
+                        .await
+                        .unwrap_or_else(|err| Err(format!("processing mail {uid} failed: {err}")));
+                    (uid, result)
+                }
+            })
+            .buffered(concurrency)
+            .collect()
+            .await;
+        match ingest.write_batch(&records) {
+            Ok(()) => by_uid.extend(results),
+            Err(err) => {
+                // None of this wave's outcomes is durable: none may be marked.
+                let reason = format!("recording the batch failed: {err}");
+                by_uid.extend(results.into_iter().map(|(uid, _)| (uid, Err(reason.clone()))));
+            }
+        }
+    }
+    by_uid.sort_by_key(|(uid, _)| *uid);
+    by_uid
+}
+
+/// The wave of each mail: 0, or one more than the latest wave of an
+/// earlier mail in the batch that it refers to.
+fn waves<'a>(mails: impl Iterator<Item = &'a ParsedMail>) -> Vec<usize> {
+    let mut wave_of: HashMap<&'a str, usize> = HashMap::new();
+    let mut out = Vec::new();
+    for mail in mails {
+        let wave = referenced_ids(mail)
+            .iter()
+            .filter_map(|id| wave_of.get(id.as_str()))
+            .map(|w| w + 1)
+            .max()
+            .unwrap_or(0);
+        wave_of.entry(mail.message_id.as_str()).or_insert(wave);
+        out.push(wave);
+    }
+    out
 }
 
 fn backoff(options: &PollOptions, failures: u32) -> Duration {
