@@ -9,3 +9,4 @@ pub mod helpdesk;
 pub mod mail;
 pub mod secret;
 pub mod store;
+pub mod template;
