@@ -253,3 +253,55 @@ fn a_folder_loads_from_disk_and_skips_other_files() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_shipped_templates_check_clean_and_read_well() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/templates");
+    let options = TemplateOptions::default();
+    assert_eq!(lines(&check_dir(&dir, &options)), Vec::<String>::new());
+    let templates = Templates::load_dir(&dir, &options).expect("loads");
+    assert_eq!(
+        templates.names().collect::<Vec<_>>(),
+        ["confirmacao", "encaminhamento"]
+    );
+    let rendered = templates
+        .render("confirmacao", &TemplateContext::sample())
+        .expect("renders");
+    assert!(
+        rendered
+            .text
+            .starts_with("Olá, Maria da Conceição!\n\nRecebemos sua mensagem"),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered
+            .text
+            .contains("Nosso prazo para responder é 4 de junho de 2019.\n\nPara"),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered.text.contains("recebida em 28/05/2019 14:29:"),
+        "{}",
+        rendered.text
+    );
+    let html = rendered.html.unwrap_or_default();
+    assert!(html.contains("<strong>#123</strong>"), "{html}");
+    let forwarded = templates
+        .render("encaminhamento", &TemplateContext::sample())
+        .expect("renders");
+    assert!(
+        forwarded.text.contains("CNPJ: 11.222.333/0001-81\n"),
+        "{}",
+        forwarded.text
+    );
+    assert!(
+        forwarded
+            .text
+            .starts_with("Ordem de serviço encaminhada ao setor Financeiro\n"),
+        "{}",
+        forwarded.text
+    );
+    assert_eq!(forwarded.html, None);
+}
