@@ -14,6 +14,9 @@
 //! of an instant is the calendar day in that zone, so 01:00 UTC on the 29th
 //! is still "28 de maio" in São Paulo.
 //!
+//! The formatted dates and CNPJs are marked safe (digits, punctuation and
+//! month names), so HTML templates show `28/05/2019`, not `28&#x2f;05…`.
+//!
 //! A value the filter cannot read is an error (the template fails, and
 //! `carteiro check` says where), except for `cnpj`, whose input comes from
 //! customers: a value that is not 14 characters long is shown as it was
@@ -89,7 +92,7 @@ pub fn date_long(day: NaiveDate) -> String {
 }
 
 /// The `data_extenso` filter, with `default` as the zone when none is given.
-pub fn data_extenso(value: &Value, zone_name: Option<&str>, default: Tz) -> Result<String, Error> {
+pub fn data_extenso(value: &Value, zone_name: Option<&str>, default: Tz) -> Result<Value, Error> {
     let day = match read_when(value, "data_extenso")? {
         When::Day(day) => day,
         When::Instant(instant) => {
@@ -97,15 +100,17 @@ pub fn data_extenso(value: &Value, zone_name: Option<&str>, default: Tz) -> Resu
             instant.with_timezone(&tz).date_naive()
         }
     };
-    Ok(date_long(day))
+    Ok(Value::from_safe_string(date_long(day)))
 }
 
 /// The `data_hora` filter: `28/05/2019 14:30` in the zone.
-pub fn data_hora(value: &Value, zone_name: Option<&str>, default: Tz) -> Result<String, Error> {
+pub fn data_hora(value: &Value, zone_name: Option<&str>, default: Tz) -> Result<Value, Error> {
     match read_when(value, "data_hora")? {
         When::Instant(instant) => {
             let tz = zone(zone_name, default, "data_hora")?;
-            Ok(instant.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string())
+            Ok(Value::from_safe_string(
+                instant.with_timezone(&tz).format("%d/%m/%Y %H:%M").to_string(),
+            ))
         }
         When::Day(_) => Err(Error::new(
             ErrorKind::InvalidOperation,
@@ -117,8 +122,8 @@ pub fn data_hora(value: &Value, zone_name: Option<&str>, default: Tz) -> Result<
 /// The `cnpj` filter: `00.000.000/0000-00`. Accepts the numeric CNPJ and
 /// the alphanumeric one in use since July 2026 (12 letters or digits, then
 /// 2 check digits), with or without punctuation; anything else is returned
-/// trimmed, unchanged.
-pub fn cnpj(value: &Value) -> String {
+/// trimmed, unchanged (and then not marked safe: it is customer text).
+pub fn cnpj(value: &Value) -> Value {
     let text = match value.as_str() {
         Some(text) => text.to_owned(),
         None => value.to_string(),
@@ -132,17 +137,17 @@ pub fn cnpj(value: &Value) -> String {
         && chars[..12].iter().all(char::is_ascii_alphanumeric)
         && chars[12..].iter().all(char::is_ascii_digit);
     if !valid {
-        return text.trim().to_owned();
+        return Value::from(text.trim());
     }
     let part = |range: std::ops::Range<usize>| chars[range].iter().collect::<String>();
-    format!(
+    Value::from_safe_string(format!(
         "{}.{}.{}/{}-{}",
         part(0..2),
         part(2..5),
         part(5..8),
         part(8..12),
         part(12..14)
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -155,22 +160,31 @@ mod tests {
     fn long_dates_are_in_portuguese() {
         let v = Value::from("2019-05-28");
         assert_eq!(
-            data_extenso(&v, None, SP).ok().as_deref(),
+            data_extenso(&v, None, SP).ok().map(|v| v.to_string()).as_deref(),
             Some("28 de maio de 2019")
         );
         let march = Value::from("2024-03-01");
         assert_eq!(
-            data_extenso(&march, None, SP).ok().as_deref(),
+            data_extenso(&march, None, SP)
+                .ok()
+                .map(|v| v.to_string())
+                .as_deref(),
             Some("1 de março de 2024")
         );
         // 01:00 UTC on the 29th is still the 28th in São Paulo (UTC-3).
         let late = Value::from("2019-05-29T01:00:00Z");
         assert_eq!(
-            data_extenso(&late, None, SP).ok().as_deref(),
+            data_extenso(&late, None, SP)
+                .ok()
+                .map(|v| v.to_string())
+                .as_deref(),
             Some("28 de maio de 2019")
         );
         assert_eq!(
-            data_extenso(&late, Some("UTC"), SP).ok().as_deref(),
+            data_extenso(&late, Some("UTC"), SP)
+                .ok()
+                .map(|v| v.to_string())
+                .as_deref(),
             Some("29 de maio de 2019")
         );
     }
@@ -178,9 +192,15 @@ mod tests {
     #[test]
     fn datetimes_are_shown_in_the_zone() {
         let v = Value::from("2019-05-28T17:30:00Z");
-        assert_eq!(data_hora(&v, None, SP).ok().as_deref(), Some("28/05/2019 14:30"));
         assert_eq!(
-            data_hora(&v, Some("America/Manaus"), SP).ok().as_deref(),
+            data_hora(&v, None, SP).ok().as_ref().and_then(Value::as_str),
+            Some("28/05/2019 14:30")
+        );
+        assert_eq!(
+            data_hora(&v, Some("America/Manaus"), SP)
+                .ok()
+                .map(|v| v.to_string())
+                .as_deref(),
             Some("28/05/2019 13:30")
         );
         let err = data_hora(&v, Some("Brasil/Recife"), SP)
@@ -202,10 +222,22 @@ mod tests {
 
     #[test]
     fn cnpjs_are_punctuated() {
-        assert_eq!(cnpj(&Value::from("11222333000181")), "11.222.333/0001-81");
-        assert_eq!(cnpj(&Value::from(" 11.222.333/0001-81 ")), "11.222.333/0001-81");
-        assert_eq!(cnpj(&Value::from("12abc34501de35")), "12.ABC.345/01DE-35");
-        assert_eq!(cnpj(&Value::from(" 123 ")), "123");
-        assert_eq!(cnpj(&Value::from(11_222_333_000_181_u64)), "11.222.333/0001-81");
+        assert_eq!(
+            cnpj(&Value::from("11222333000181")).as_str(),
+            Some("11.222.333/0001-81")
+        );
+        assert_eq!(
+            cnpj(&Value::from(" 11.222.333/0001-81 ")).as_str(),
+            Some("11.222.333/0001-81")
+        );
+        assert_eq!(
+            cnpj(&Value::from("12abc34501de35")).as_str(),
+            Some("12.ABC.345/01DE-35")
+        );
+        assert_eq!(cnpj(&Value::from(" 123 ")).as_str(), Some("123"));
+        assert_eq!(
+            cnpj(&Value::from(11_222_333_000_181_u64)).as_str(),
+            Some("11.222.333/0001-81")
+        );
     }
 }

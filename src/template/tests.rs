@@ -113,6 +113,26 @@ fn html_templates_escape_and_text_templates_do_not() {
         rendered.html.as_deref(),
         Some("<p>&lt;script&gt;alert(&#x27;x&#x27;)&lt;&#x2f;script&gt; &amp; &quot;aspas&quot;</p>")
     );
+
+    // Our filters' output is safe as is; a CNPJ field that is not one is
+    // customer text and stays escaped.
+    let templates = loaded(&[
+        ("f.txt.j2", "x"),
+        (
+            "f.html.j2",
+            "{{ ticket.created_at | data_hora }} {{ ticket.fields.cnpj | cnpj }} {{ ticket.fields.outro | cnpj }}",
+        ),
+    ]);
+    let mut context = TemplateContext::sample();
+    context
+        .ticket
+        .fields
+        .insert("outro".to_owned(), "<b>123</b>".to_owned());
+    let rendered = templates.render("f", &context).expect("renders");
+    assert_eq!(
+        rendered.html.as_deref(),
+        Some("28/05/2019 14:30 11.222.333/0001-81 &lt;b&gt;123&lt;&#x2f;b&gt;")
+    );
 }
 
 #[test]
@@ -288,6 +308,16 @@ fn the_shipped_templates_check_clean_and_read_well() {
     );
     let html = rendered.html.unwrap_or_default();
     assert!(html.contains("<strong>#123</strong>"), "{html}");
+    // Our own formatted dates are not escaped into &#x2f; soup.
+    assert!(html.contains("recebida em 28/05/2019 14:29:"), "{html}");
+    let mut no_due = TemplateContext::sample();
+    no_due.ticket.due_at = None;
+    let rendered = templates.render("confirmacao", &no_due).expect("renders");
+    assert!(
+        rendered.text.contains("\"Impressora parada\".\n\nPara"),
+        "{}",
+        rendered.text
+    );
     let forwarded = templates
         .render("encaminhamento", &TemplateContext::sample())
         .expect("renders");
