@@ -8,11 +8,13 @@
 //! whether the mail was sent, should be retried, or was refused for good.
 
 pub mod compose;
+pub mod sender;
 
 pub use compose::{
     Attachment, ComposeError, ComposeOptions, ComposedMail, MailAddress, MailKind, OutgoingMail,
     TICKET_HEADER, compose, new_message_id, tag_subject,
 };
+pub use sender::{Delivered, MailSender, SendError, SenderSetupError, SmtpSender, Stage};
 
 /// The SMTP envelope: who bounces go to, and who receives the mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
