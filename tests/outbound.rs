@@ -490,3 +490,93 @@ async fn starttls_verifies_the_certificate_and_plain_works_on_loopback() {
     );
     let _: &Envelope = &composed.envelope;
 }
+
+/// `carteiro check` with `mail.templates` pointing at `templates`.
+fn check_with_templates(name: &str, templates: &[(&str, &str)]) -> std::process::Output {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("outbound-check-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("modelos")).expect("create the templates folder");
+    for (file, source) in templates {
+        std::fs::write(dir.join("modelos").join(file), source).expect("write a template");
+    }
+    std::fs::write(
+        dir.join("carteiro.toml"),
+        "[zendesk]\nsubdomain = \"empresa\"\nemail = \"bot@empresa.com.br\"\n\n[mail]\ntemplates = \"modelos\"\n",
+    )
+    .expect("write the config");
+    std::process::Command::new(env!("CARGO_BIN_EXE_carteiro"))
+        .args(["check", "--config", "carteiro.toml"])
+        .current_dir(&dir)
+        .env_clear()
+        .env("CARTEIRO__ZENDESK__API_TOKEN", "t0ken")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run carteiro check")
+}
+
+#[test]
+fn carteiro_check_reports_template_errors_with_file_and_line() {
+    let out = check_with_templates(
+        "errors",
+        &[
+            (
+                "confirmacao.txt.j2",
+                "Olá, {{ requester.name }}!\n\nChamado {{ ticket.numero }}\n",
+            ),
+            (
+                "confirmacao.html.j2",
+                "<p>Olá</p>\n{% for c in ticket.comentarios %}{{ c }}{% endfor %}\n",
+            ),
+            ("quebrado.txt.j2", "linha 1\n{% if ticket.id %}\n"),
+            ("bom.txt.j2", "Prazo: {{ ticket.due_at | data_extenso }}"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "a syntax error stops the folder's load: {stdout}");
+    assert!(
+        lines[0].starts_with("modelos/quebrado.txt.j2:2: syntax error"),
+        "{stdout}"
+    );
+    assert_eq!(stderr, "error: the mail templates have 1 problem\n");
+
+    let out = check_with_templates(
+        "undefined",
+        &[
+            (
+                "confirmacao.txt.j2",
+                "Olá, {{ requester.name }}!\n\nChamado {{ ticket.numero }}\n",
+            ),
+            (
+                "confirmacao.html.j2",
+                "<p>Olá</p>\n{% for c in ticket.comentarios %}{{ c }}{% endfor %}\n",
+            ),
+            ("bom.txt.j2", "Prazo: {{ ticket.due_at | data_extenso }}"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("modelos/confirmacao.txt.j2:3: undefined value: `ticket.numero` is undefined"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("modelos/confirmacao.html.j2:2: undefined value"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("ticket.comentarios"), "{stdout}");
+
+    let out = check_with_templates(
+        "clean",
+        &[("bom.txt.j2", "Prazo: {{ ticket.due_at | data_extenso }}")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: configuration is valid (read carteiro.toml); mail templates in modelos render\n"
+    );
+}

@@ -387,7 +387,8 @@ fn problem_from(
         .zip(error.range())
         .and_then(|(source, range)| source.get(range))
         .map(|text| text.trim())
-        .filter(|text| !text.is_empty() && !text.contains('\n'));
+        .filter(|text| !text.is_empty() && !text.contains('\n'))
+        .filter(|text| !message.contains(&format!("`{text}`")));
     if let Some(text) = quoted {
         message = format!("{message} in `{text}`");
     }
