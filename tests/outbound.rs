@@ -12,7 +12,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use carteiro::config::{SmtpConfig, TlsMode};
+use carteiro::config::{AuthMech, SmtpAuth, SmtpConfig, TlsMode};
 use carteiro::mail::parse::{ParseOptions, parse};
 use carteiro::mail::threading::referenced_ids;
 use carteiro::mail::{ParsedMail, Sender};
@@ -301,6 +301,106 @@ fn reply_to(
             .collect::<Vec<_>>()
             .join(" "),
     )
+}
+
+/// Submission or SMTPS with AUTH as `user`.
+fn authenticated(
+    servers: &MailServers,
+    from: &TestMailbox,
+    tls: TlsMode,
+    mechanism: AuthMech,
+    password: &str,
+) -> SmtpConfig {
+    SmtpConfig {
+        port: match tls {
+            TlsMode::Implicit => servers.smtps_port,
+            _ => servers.submission_port,
+        },
+        tls,
+        auth: Some(SmtpAuth {
+            mechanism,
+            username: from.user.clone(),
+            password: carteiro::secret::Secret::new(password),
+        }),
+        ..smtp(servers, from)
+    }
+}
+
+/// Postfix's log line for a client that authenticated as `user`: the
+/// mechanism really used, as the server saw it. Postfix logs through its
+/// own log daemon, so the line may trail the `250` a little: wait for it.
+async fn sasl_method_logged(servers: &MailServers, user: &str) -> Option<String> {
+    let needle = format!("sasl_username={user}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(servers.root.join("postfix.log")).unwrap_or_default();
+        let method = log
+            .lines()
+            .find(|line| line.contains(&needle))
+            .and_then(|line| line.split("sasl_method=").nth(1))
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_owned);
+        if method.is_some() || std::time::Instant::now() >= deadline {
+            return method;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn implicit_tls_with_auth_plain_and_starttls_with_auth_login_deliver() {
+    let servers = servers();
+    let customer = servers.new_mailbox("cliente");
+    let cases = [
+        (TlsMode::Implicit, AuthMech::Plain, "PLAIN"),
+        (TlsMode::StartTls, AuthMech::Login, "LOGIN"),
+    ];
+    let mut sent = Vec::new();
+    for (tls, mechanism, logged) in cases {
+        let ours = servers.new_mailbox("suporte");
+        let config = authenticated(servers, &ours, tls, mechanism, support::mail::PASSWORD);
+        let composed = compose(&simple(&customer.address), &compose_options(&ours)).expect("compose");
+        let delivered = SmtpSender::new(&config)
+            .expect("sender")
+            .send(&composed.envelope, &composed.raw)
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?} with {mechanism:?}: {e}\n{}", servers.log_tails()));
+        assert_eq!(delivered.code, 250);
+        assert_eq!(
+            sasl_method_logged(servers, &ours.user).await.as_deref(),
+            Some(logged),
+            "{tls:?}"
+        );
+        sent.push(composed.message_id);
+    }
+    let arrived = servers.wait_for_messages(&customer.user, 2, DELIVERY).await;
+    let ids: Vec<String> = arrived
+        .iter()
+        .map(|raw| parse(raw, &ParseOptions::default()).message_id)
+        .collect();
+    assert_eq!(ids, sent);
+}
+
+#[tokio::test]
+async fn a_refused_password_is_temporary_so_the_mail_waits_for_the_fix() {
+    let servers = servers();
+    let ours = servers.new_mailbox("suporte");
+    let config = authenticated(servers, &ours, TlsMode::Implicit, AuthMech::Plain, "senha errada");
+    let composed = compose(&simple("x@example.test"), &compose_options(&ours)).expect("compose");
+    let error = SmtpSender::new(&config)
+        .expect("sender")
+        .send(&composed.envelope, &composed.raw)
+        .await
+        .expect_err("a wrong password");
+    match &error {
+        SendError::Temporary { stage, code, message } => {
+            assert_eq!(stage, &Stage::Auth);
+            assert_eq!(*code, Some(535), "{message}");
+        }
+        other => panic!("expected a temporary failure at AUTH, got {other:?}"),
+    }
+    // The password never shows in the error.
+    assert!(!error.to_string().contains("senha errada"), "{error}");
 }
 
 #[tokio::test]
