@@ -35,7 +35,7 @@ use mail_builder::headers::message_id::MessageId;
 use mail_builder::headers::raw::Raw;
 use mail_builder::headers::text::Text;
 
-use crate::config::{MailConfig, SubjectTag};
+use crate::config::{MailConfig, SmtpConfig, SubjectTag};
 
 use super::Envelope;
 
@@ -212,6 +212,18 @@ impl ComposeOptions {
             loop_header: mail.loop_header.clone(),
             subject_tag: Some(mail.subject_tag.clone()),
         }
+    }
+}
+
+impl ComposeOptions {
+    /// The options for sending through `smtp`: `From:` is its
+    /// `from_address` and `from_name`.
+    pub fn for_smtp(mail: &MailConfig, smtp: &SmtpConfig) -> ComposeOptions {
+        let from = MailAddress {
+            name: smtp.from_name.clone(),
+            email: smtp.from_address.clone(),
+        };
+        ComposeOptions::new(mail, from)
     }
 }
 

@@ -327,3 +327,36 @@ fn attachments_come_from_inside_the_rules_folder_only() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn options_come_from_the_mail_and_smtp_settings() {
+    let loaded = crate::config::load(&crate::config::LoadOptions {
+        file: None,
+        default_file: None,
+        env: [
+            ("CARTEIRO__ZENDESK__SUBDOMAIN", "empresa"),
+            ("CARTEIRO__ZENDESK__EMAIL", "bot@empresa.com.br"),
+            ("CARTEIRO__ZENDESK__API_TOKEN", "t"),
+            ("CARTEIRO__MAIL__OWN_ADDRESSES", "suporte@empresa.com.br"),
+            ("CARTEIRO__SMTP__HOST", "smtp.empresa.com.br"),
+            ("CARTEIRO__SMTP__FROM_ADDRESS", "suporte@empresa.com.br"),
+            ("CARTEIRO__SMTP__FROM_NAME", "Suporte Empresa"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    })
+    .expect("valid");
+    let smtp = loaded.config.smtp.as_ref().expect("smtp");
+    let options = ComposeOptions::for_smtp(&loaded.config.mail, smtp);
+    assert_eq!(
+        options.from,
+        MailAddress::named("Suporte Empresa", "suporte@empresa.com.br")
+    );
+    assert_eq!(options.message_id_domain, "empresa.com.br");
+    assert_eq!(options.loop_header, "X-Carteiro-Loop");
+    assert_eq!(
+        options.subject_tag.map(|t| t.pattern()).as_deref(),
+        Some("[#{id}]")
+    );
+}
