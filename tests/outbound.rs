@@ -553,7 +553,7 @@ async fn a_server_that_never_answers_is_a_temporary_failure_after_the_timeout() 
 }
 
 #[tokio::test]
-async fn starttls_verifies_the_certificate_and_plain_works_on_loopback() {
+async fn tls_verifies_the_certificate_and_plain_works_on_loopback() {
     let servers = servers();
     let ours = servers.new_mailbox("suporte");
     let customer = servers.new_mailbox("cliente");
@@ -566,6 +566,18 @@ async fn starttls_verifies_the_certificate_and_plain_works_on_loopback() {
         ..smtp(servers, &ours)
     };
     let error = SmtpSender::new(&untrusted)
+        .expect("sender")
+        .send(&composed.envelope, &composed.raw)
+        .await
+        .expect_err("an untrusted certificate");
+    assert!(error.is_temporary(), "{error:?}");
+    assert_eq!(error.stage(), &Stage::Tls, "{error:?}");
+    let implicit_untrusted = SmtpConfig {
+        port: servers.smtps_port,
+        tls: TlsMode::Implicit,
+        ..untrusted
+    };
+    let error = SmtpSender::new(&implicit_untrusted)
         .expect("sender")
         .send(&composed.envelope, &composed.raw)
         .await

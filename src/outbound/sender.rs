@@ -59,7 +59,8 @@ pub struct Delivered {
 pub enum Stage {
     /// TCP connect and the greeting (and, for implicit TLS, the handshake).
     Connect,
-    /// STARTTLS and its handshake.
+    /// The TLS handshake (implicit TLS, or after STARTTLS) and STARTTLS
+    /// itself.
     Tls,
     /// AUTH.
     Auth,
@@ -404,6 +405,12 @@ impl StepError {
             }
             StepError::Smtp(error) => error,
         };
+        // With implicit TLS the handshake is part of connecting; say so.
+        let stage = if stage == Stage::Connect && (error.is_tls() || caused_by_tls(&error)) {
+            Stage::Tls
+        } else {
+            stage
+        };
         let code = error.status().map(u16::from);
         let message = format!("{server}: {error}");
         let in_transaction = matches!(stage, Stage::Sender | Stage::Recipient(_) | Stage::Data);
@@ -413,4 +420,23 @@ impl StepError {
             SendError::Temporary { stage, code, message }
         }
     }
+}
+
+/// Whether a rustls error (a certificate refused, a failed handshake) is
+/// somewhere in `error`'s chain; lettre reports a failed implicit-TLS
+/// handshake as a connection error.
+fn caused_by_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
