@@ -5,7 +5,7 @@
 #
 #   scripts/mailservers.sh start            # (re)start both; prints READY
 #   scripts/mailservers.sh stop             # stop both, wait for the ports to close
-#   scripts/mailservers.sh status           # exit 0 iff all four ports answer
+#   scripts/mailservers.sh status           # exit 0 iff every port answers
 #   scripts/mailservers.sh restart-dovecot  # Dovecot alone (mail on disk is kept)
 #   scripts/mailservers.sh stop-dovecot | start-dovecot
 #   scripts/mailservers.sh stop-smtp | start-smtp   # Postfix alone (its queue is kept)
@@ -16,6 +16,10 @@
 #   MAIL_IMAPS_PORT  [10993]  IMAP over TLS
 #   MAIL_SMTP_PORT   [10025]  Postfix SMTP (no auth; STARTTLS offered, not required)
 #   MAIL_LMTP_PORT   [10024]  Dovecot LMTP (Postfix delivers here)
+#   MAIL_SUBMISSION_PORT [10587]  Postfix submission: STARTTLS required, then AUTH
+#                    (PLAIN or LOGIN, checked by Dovecot) required to send
+#   MAIL_SMTPS_PORT  [10465]  Postfix SMTPS: TLS from the first byte, then AUTH required
+#   MAIL_AUTH_PORT   [10026]  Dovecot's SASL service for Postfix (loopback only)
 #   MAIL_FAST=1      Dovecot `mail_fsync = never` (for the benchmark) [Dovecot's default]
 #   MAIL_OWNER_PID   when set, a detached watcher stops the servers once that
 #                    process has exited (the Rust tests pass their own pid)
@@ -23,7 +27,8 @@
 # MAIL_ROOT ($MAIL_ROOT/ports.env), else the environment, else the defaults.
 #
 # Conventions:
-#   - Any user exists, with password `pw`: log in as `LOCAL` or `LOCAL@example.test`.
+#   - Any user exists, with password `pw`: log in as `LOCAL` or `LOCAL@example.test`,
+#     to IMAP and to SMTP submission/SMTPS alike.
 #     Its Maildir is $MAIL_ROOT/vmail/LOCAL/Maildir (LOCAL lower-cased), created
 #     on first delivery or login.
 #   - SMTP accepts recipients @example.test only (others: 554 Relay access denied
@@ -60,9 +65,10 @@ say() { echo "mailservers.sh: $*" >&2; }
 
 # ---------------------------------------------------------------- ports
 
-# resolve_ports start|recorded: sets IMAP_PORT IMAPS_PORT SMTP_PORT LMTP_PORT.
+# resolve_ports start|recorded: sets IMAP_PORT IMAPS_PORT SMTP_PORT LMTP_PORT
+# SUBMISSION_PORT SMTPS_PORT AUTH_PORT.
 resolve_ports() {
-    local rec_imap='' rec_imaps='' rec_smtp='' rec_lmtp='' key value
+    local rec_imap='' rec_imaps='' rec_smtp='' rec_lmtp='' rec_sub='' rec_smtps='' rec_auth='' key value
     if [[ $1 == recorded && -f $ROOT/ports.env ]]; then
         while IFS='=' read -r key value; do
             case $key in
@@ -70,6 +76,9 @@ resolve_ports() {
                 MAIL_IMAPS_PORT) rec_imaps=$value ;;
                 MAIL_SMTP_PORT) rec_smtp=$value ;;
                 MAIL_LMTP_PORT) rec_lmtp=$value ;;
+                MAIL_SUBMISSION_PORT) rec_sub=$value ;;
+                MAIL_SMTPS_PORT) rec_smtps=$value ;;
+                MAIL_AUTH_PORT) rec_auth=$value ;;
             esac
         done <"$ROOT/ports.env"
     fi
@@ -77,8 +86,11 @@ resolve_ports() {
     IMAPS_PORT=${rec_imaps:-${MAIL_IMAPS_PORT:-10993}}
     SMTP_PORT=${rec_smtp:-${MAIL_SMTP_PORT:-10025}}
     LMTP_PORT=${rec_lmtp:-${MAIL_LMTP_PORT:-10024}}
+    SUBMISSION_PORT=${rec_sub:-${MAIL_SUBMISSION_PORT:-10587}}
+    SMTPS_PORT=${rec_smtps:-${MAIL_SMTPS_PORT:-10465}}
+    AUTH_PORT=${rec_auth:-${MAIL_AUTH_PORT:-10026}}
     local port
-    for port in "$IMAP_PORT" "$IMAPS_PORT" "$SMTP_PORT" "$LMTP_PORT"; do
+    for port in "$IMAP_PORT" "$IMAPS_PORT" "$SMTP_PORT" "$LMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" "$AUTH_PORT"; do
         if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
             say "invalid port: '$port'"
             exit 2
@@ -173,7 +185,7 @@ stop_dovecot() {
         kill -TERM "$pid" 2>/dev/null || true
         wait_gone "$pid"
         kill_session "$pid"
-        wait_ports closed "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT"
+        wait_ports closed "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" "$AUTH_PORT"
     fi
 }
 
@@ -184,7 +196,7 @@ stop_postfix() {
             kill -TERM "$pid" 2>/dev/null || true
         wait_gone "$pid"
         kill_session "$pid"
-        wait_ports closed "$SMTP_PORT"
+        wait_ports closed "$SMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT"
     fi
 }
 
@@ -298,6 +310,9 @@ MAIL_IMAP_PORT=$IMAP_PORT
 MAIL_IMAPS_PORT=$IMAPS_PORT
 MAIL_SMTP_PORT=$SMTP_PORT
 MAIL_LMTP_PORT=$LMTP_PORT
+MAIL_SUBMISSION_PORT=$SUBMISSION_PORT
+MAIL_SMTPS_PORT=$SMTPS_PORT
+MAIL_AUTH_PORT=$AUTH_PORT
 EOF
 
     # A self-signed leaf certificate (CA:FALSE, so rustls accepts it as its
@@ -378,6 +393,13 @@ service lmtp {
     port = $LMTP_PORT
   }
 }
+# Postfix asks this one whether a submission client's AUTH is right.
+service auth {
+  inet_listener {
+    address = 127.0.0.1
+    port = $AUTH_PORT
+  }
+}
 EOF
 
     cat >"$ROOT/postfix-conf/main.cf" <<EOF
@@ -414,6 +436,18 @@ maximal_backoff_time = 5s
 EOF
     cat >"$ROOT/postfix-conf/master.cf" <<EOF
 127.0.0.1:$SMTP_PORT inet n - n - - smtpd
+127.0.0.1:$SUBMISSION_PORT inet n - n - - smtpd
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=inet:127.0.0.1:$AUTH_PORT
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
+127.0.0.1:$SMTPS_PORT inet n - n - - smtpd
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_sasl_type=dovecot
+  -o smtpd_sasl_path=inet:127.0.0.1:$AUTH_PORT
+  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n -  0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -447,7 +481,7 @@ start_dovecot() {
         # Detached stdio: a daemon holding the caller's pipe hangs `… | tee`.
         dovecot -c "$ROOT/dovecot.conf" </dev/null >>"$ROOT/daemons.out" 2>&1 || fail "dovecot did not start"
     fi
-    wait_ports open "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" || fail "Dovecot is not listening"
+    wait_ports open "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" "$AUTH_PORT" || fail "Dovecot is not listening"
 }
 
 start_postfix() {
@@ -456,7 +490,7 @@ start_postfix() {
     else
         postfix -c "$ROOT/postfix-conf" start </dev/null >>"$ROOT/daemons.out" 2>&1 || fail "postfix did not start"
     fi
-    wait_ports open "$SMTP_PORT" || fail "Postfix is not listening"
+    wait_ports open "$SMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" || fail "Postfix is not listening"
 }
 
 # A watcher that stops the servers when MAIL_OWNER_PID has exited. It runs
@@ -496,9 +530,9 @@ start() {
     fi
     resolve_ports start
     local port
-    for port in "$IMAP_PORT" "$IMAPS_PORT" "$SMTP_PORT" "$LMTP_PORT"; do
+    for port in "$IMAP_PORT" "$IMAPS_PORT" "$SMTP_PORT" "$LMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" "$AUTH_PORT"; do
         if port_open "$port"; then
-            say "port $port on 127.0.0.1 is already in use by another program; choose other ports with MAIL_IMAP_PORT, MAIL_IMAPS_PORT, MAIL_SMTP_PORT, MAIL_LMTP_PORT"
+            say "port $port on 127.0.0.1 is already in use by another program; choose other ports with MAIL_IMAP_PORT, MAIL_IMAPS_PORT, MAIL_SMTP_PORT, MAIL_LMTP_PORT, MAIL_SUBMISSION_PORT, MAIL_SMTPS_PORT, MAIL_AUTH_PORT"
             exit 1
         fi
     done
@@ -510,13 +544,13 @@ start() {
     start_dovecot
     start_postfix
     start_watcher
-    echo "root=$ROOT imap=$IMAP_PORT imaps=$IMAPS_PORT smtp=$SMTP_PORT lmtp=$LMTP_PORT cert=$ROOT/cert.pem"
+    echo "root=$ROOT imap=$IMAP_PORT imaps=$IMAPS_PORT smtp=$SMTP_PORT lmtp=$LMTP_PORT submission=$SUBMISSION_PORT smtps=$SMTPS_PORT auth=$AUTH_PORT cert=$ROOT/cert.pem"
     echo READY
 }
 
 status() {
     local port rc=0 name
-    for name in IMAP IMAPS SMTP LMTP; do
+    for name in IMAP IMAPS SMTP LMTP SUBMISSION SMTPS AUTH; do
         port=${name}_PORT
         port=${!port}
         if port_open "$port"; then

@@ -35,7 +35,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the Zendesk-compatible simulator (in memory, for tests and trials).
     Sim(SimArgs),
-    /// Validate the configuration; print one line per problem on stdout.
+    /// Validate the configuration and render every mail template against a
+    /// sample; print one line per problem on stdout.
     Check(CheckArgs),
     /// Work with mail offline.
     Mail {
@@ -196,11 +197,34 @@ fn check(args: CheckArgs) -> ExitCode {
                 Some(path) => format!("read {}", path.display()),
                 None => "no config file; built-in defaults and environment".to_owned(),
             };
+            // Every template is rendered against the full sample context, so
+            // an undefined name fails here, with its file and line.
+            let template_problems = match &loaded.config.mail.templates {
+                Some(dir) => crate::template::check_dir(dir, &crate::template::TemplateOptions::default()),
+                None => Vec::new(),
+            };
+            if !template_problems.is_empty() {
+                let count = template_problems.len();
+                let warnings = loaded.warnings.iter().map(|w| format!("warning: {w}"));
+                let problems = template_problems.iter().map(ToString::to_string);
+                let written = stdout_lines(warnings.chain(problems)).and_then(|()| {
+                    stderr_line(&format!(
+                        "error: the mail templates have {count} problem{}",
+                        if count == 1 { "" } else { "s" }
+                    ))
+                });
+                let _ = finish(written);
+                return ExitCode::FAILURE;
+            }
+            let templates = match &loaded.config.mail.templates {
+                Some(dir) => format!("; mail templates in {} render", dir.display()),
+                None => String::new(),
+            };
             let lines = loaded
                 .warnings
                 .iter()
                 .map(|w| format!("warning: {w}"))
-                .chain([format!("ok: configuration is valid ({source})")]);
+                .chain([format!("ok: configuration is valid ({source}){templates}")]);
             finish(stdout_lines(lines))
         }
         Err(invalid) => {

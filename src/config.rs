@@ -37,6 +37,7 @@ mod mail;
 mod problem;
 mod schema;
 mod size;
+mod smtp;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,7 @@ pub use mail::{
 pub use problem::{InvalidConfig, Location, Problem};
 pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS};
 pub use size::{SizeError, parse_size};
+pub use smtp::{SmtpAuth, SmtpConfig, default_smtp_port};
 
 /// The validated configuration. Nothing starts without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +69,8 @@ pub struct Config {
     pub state: StateConfig,
     /// `[mail]`: what every mailbox shares.
     pub mail: MailConfig,
+    /// `[smtp]`: where mail is sent through; `None` when not configured.
+    pub smtp: Option<SmtpConfig>,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
 }
@@ -321,6 +325,7 @@ mod tests {
         assert_eq!(fields::<validate::RawLog>(), keys_of("log"));
         assert_eq!(fields::<validate::RawState>(), keys_of("state"));
         assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
+        assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
     }
 

@@ -7,5 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod helpdesk;
 pub mod mail;
+pub mod outbound;
 pub mod secret;
 pub mod store;
+pub mod template;

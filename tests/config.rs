@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use carteiro::config::{
     self, AfterProcessing, AuthMech, ImapConfig, InvalidConfig, KEYS, LoadOptions, Location, LogFormat,
-    MailboxConfig, MailboxSource, MaildirConfig, TlsMode,
+    MailboxConfig, MailboxSource, MaildirConfig, SmtpAuth, SmtpConfig, TlsMode,
 };
 use carteiro::helpdesk::zendesk::Auth;
 use carteiro::secret::Secret;
@@ -112,10 +112,32 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
         &[
             ("CARTEIRO__ZENDESK__API_TOKEN", "example-token-123"),
             ("IMAP_PASSWORD_SUPORTE", "senha secreta"),
+            ("CARTEIRO__SMTP__PASSWORD", "senha smtp"),
         ],
     ))
     .expect("example.toml is valid");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.mail.templates,
+        Some(PathBuf::from("rules/templates"))
+    );
+    assert_eq!(
+        loaded.config.smtp,
+        Some(SmtpConfig {
+            host: "smtp.empresa.com.br".into(),
+            port: 587,
+            tls: TlsMode::StartTls,
+            ca_file: None,
+            auth: Some(SmtpAuth {
+                mechanism: AuthMech::Plain,
+                username: "suporte@empresa.com.br".into(),
+                password: Secret::new("senha smtp"),
+            }),
+            timeout: Duration::from_secs(30),
+            from_address: "suporte@empresa.com.br".into(),
+            from_name: Some("Suporte Empresa".into()),
+        })
+    );
     assert_eq!(
         loaded.config.zendesk.base_url.as_str(),
         "https://empresa.zendesk.com/"
@@ -1009,4 +1031,127 @@ fn the_state_directory_is_created_private_when_missing() {
     // And the store opens there.
     let store = carteiro::store::Store::open(&state.path).expect("open");
     assert_eq!(store.schema_version().expect("version"), 1);
+}
+
+#[test]
+fn smtp_problems_are_located_and_an_absent_section_means_no_smtp() {
+    let loaded = config::load(&options(None, &SITE)).expect("valid");
+    assert_eq!(loaded.config.smtp, None);
+    assert_eq!(loaded.config.mail.templates, None);
+
+    let dir = scratch("smtp-problems");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        concat!(
+            "[mail]\n",
+            "templates = \"nao-existe\"\n",
+            "\n",
+            "[smtp]\n",
+            "host = \"smtp.empresa.com.br\"\n",
+            "tls = \"plain\"\n",
+            "port = 0\n",
+            "password = \"x\"\n",
+            "timeout = \"0s\"\n",
+            "from_address = \"suporte\"\n",
+        ),
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    let p = file.display();
+    assert_eq!(
+        lines(err),
+        [
+            format!(
+                "{p}:2:1: mail.templates: cannot read the templates folder \"nao-existe\": No such file or \
+                 directory (os error 2)"
+            ),
+            format!(
+                "{p}:6:1: smtp.tls: \"plain\" sends the password and the mail unencrypted, so it is allowed only \
+                 for a loopback host (localhost, 127.0.0.1, ::1); smtp.host is \"smtp.empresa.com.br\": use \
+                 \"implicit\" or \"starttls\""
+            ),
+            format!("{p}:7:1: smtp.port: expected a whole number from 1 to 65535; got \"0\""),
+            format!(
+                "{p}:8:1: smtp.password: set, but smtp.username is missing; set smtp.username to log in, or \
+                 remove it to send without AUTH"
+            ),
+            format!("{p}:9:1: smtp.timeout: expected a duration above zero, e.g. \"30s\"; got \"0s\""),
+            format!(
+                "{p}:10:1: smtp.from_address: expected an e-mail address, e.g. \"suporte@empresa.com.br\"; got \"suporte\""
+            ),
+        ]
+    );
+
+    // Any key makes the section present, and then host is required (a
+    // missing key of a table section has no position, as for [zendesk]).
+    let file = write(&dir, "only-name.toml", "[smtp]\nfrom_name = \"Suporte\"\n");
+    let err = config::load(&options(Some(file), &SITE)).expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [
+            "smtp.host: missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\"",
+            "smtp.from_address: missing; [smtp] needs the address carteiro sends from, e.g. \
+             \"suporte@empresa.com.br\" (one of mail.own_addresses)",
+        ]
+    );
+}
+
+#[test]
+fn smtp_takes_defaults_a_password_file_and_warns_about_a_foreign_from() {
+    let dir = scratch("smtp-defaults");
+    let secret = write(&dir, "smtp-password", "s3nha\n");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        &format!(
+            concat!(
+                "[smtp]\n",
+                "host = \"127.0.0.1\"\n",
+                "tls = \"plain\"\n",
+                "username = \"bot\"\n",
+                "auth = \"login\"\n",
+                "password_file = {:?}\n",
+                "from_address = \"bot@empresa.com.br\"\n",
+            ),
+            secret.display().to_string()
+        ),
+    );
+    let loaded = config::load(&options(Some(file.clone()), &SITE)).expect("valid");
+    assert_eq!(
+        loaded.config.smtp,
+        Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: TlsMode::Plain,
+            ca_file: None,
+            auth: Some(SmtpAuth {
+                mechanism: AuthMech::Login,
+                username: "bot".into(),
+                password: Secret::new("s3nha"),
+            }),
+            timeout: Duration::from_secs(30),
+            from_address: "bot@empresa.com.br".into(),
+            from_name: None,
+        })
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [format!(
+            "{}:7:1: smtp.from_address: \"bot@empresa.com.br\" is not in mail.own_addresses: replies and \
+             bounces to it would not be recognised as answers to carteiro's own mail; add it there",
+            file.display()
+        )]
+    );
+
+    let env = with_site(&[
+        ("CARTEIRO__SMTP__HOST", "smtp.empresa.com.br"),
+        ("CARTEIRO__SMTP__TLS", "implicit"),
+        ("CARTEIRO__SMTP__FROM_ADDRESS", "suporte@empresa.com.br"),
+        ("CARTEIRO__MAIL__OWN_ADDRESSES", "suporte@empresa.com.br"),
+    ]);
+    let loaded = config::load(&options(None, &env)).expect("valid");
+    let smtp = loaded.config.smtp.expect("smtp");
+    assert_eq!((smtp.port, smtp.tls, smtp.auth), (465, TlsMode::Implicit, None));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }

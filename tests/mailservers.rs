@@ -321,7 +321,7 @@ fn the_script_starts_idempotently_reports_status_and_stops() {
     let root = std::env::temp_dir()
         .join("carteiro-mail-tests")
         .join(format!("{}-script", std::process::id()));
-    let ports: Vec<String> = (0..4)
+    let ports: Vec<String> = (0..7)
         .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a free port"))
         .collect::<Vec<_>>()
         .iter()
@@ -336,6 +336,9 @@ fn the_script_starts_idempotently_reports_status_and_stops() {
             .env("MAIL_IMAPS_PORT", &ports[1])
             .env("MAIL_SMTP_PORT", &ports[2])
             .env("MAIL_LMTP_PORT", &ports[3])
+            .env("MAIL_SUBMISSION_PORT", &ports[4])
+            .env("MAIL_SMTPS_PORT", &ports[5])
+            .env("MAIL_AUTH_PORT", &ports[6])
             .env("MAIL_OWNER_PID", std::process::id().to_string())
             .env("CI", "true")
             .stdin(Stdio::null())
@@ -357,15 +360,18 @@ fn the_script_starts_idempotently_reports_status_and_stops() {
         assert_eq!(stdout.lines().last(), Some("READY"), "{stdout}{stderr}");
         assert!(
             stdout.contains(&format!(
-                "imap={} imaps={} smtp={} lmtp={}",
-                ports[0], ports[1], ports[2], ports[3]
+                "imap={} imaps={} smtp={} lmtp={} submission={} smtps={} auth={}",
+                ports[0], ports[1], ports[2], ports[3], ports[4], ports[5], ports[6]
             )),
             "{stdout}"
         );
     }
     let (code, stdout, _) = run("status");
     assert_eq!(code, Some(0), "{stdout}");
-    for (name, port) in ["IMAP", "IMAPS", "SMTP", "LMTP"].iter().zip(&ports) {
+    for (name, port) in ["IMAP", "IMAPS", "SMTP", "LMTP", "SUBMISSION", "SMTPS", "AUTH"]
+        .iter()
+        .zip(&ports)
+    {
         assert!(
             stdout.contains(&format!("{name} 127.0.0.1:{port} up")),
             "{stdout}"
@@ -376,7 +382,7 @@ fn the_script_starts_idempotently_reports_status_and_stops() {
     assert_eq!((code, stdout.trim()), (Some(0), "STOPPED"), "{stderr}");
     let (code, stdout, _) = run("status");
     assert_eq!(code, Some(1), "{stdout}");
-    assert_eq!(stdout.matches(" down").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches(" down").count(), 7, "{stdout}");
     for port in &ports {
         let port: u16 = port.parse().expect("a port");
         assert!(

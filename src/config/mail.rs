@@ -54,6 +54,10 @@ pub struct MailConfig {
     /// How many automatic retries a quarantined mail gets before it waits
     /// for `carteiro mail quarantine retry`.
     pub quarantine_max_retries: u32,
+    /// The folder of the mail templates (`NAME.txt.j2`, `NAME.html.j2`),
+    /// checked to be a folder; `carteiro check` renders every template in
+    /// it. `None`: no templates, so no mail from templates.
+    pub templates: Option<PathBuf>,
 }
 
 /// The ticket-number tag in subjects: `"[#{id}]"` is prefix `[#` and

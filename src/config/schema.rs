@@ -78,7 +78,7 @@ pub const ENV_PREFIX: &str = "CARTEIRO__";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The configuration's sections, in documentation order.
-pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "mailbox"];
+pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "smtp", "mailbox"];
 
 /// The sections written as arrays of tables (`[[mailbox]]`), zero or more
 /// entries each. Array entries have no stable path (an index shifts when an
@@ -127,6 +127,18 @@ pub const KEYS: &[KeySpec] = &[
     key("mail", "subject_tag", Kind::Text),
     key("mail", "max_attachment_bytes", Kind::Size),
     key("mail", "quarantine_max_retries", Kind::Count),
+    key("mail", "templates", Kind::Text),
+    key("smtp", "host", Kind::Text),
+    key("smtp", "port", Kind::Count),
+    key("smtp", "tls", Kind::Text),
+    key("smtp", "ca_file", Kind::Text),
+    key("smtp", "auth", Kind::Text),
+    key("smtp", "username", Kind::Text),
+    key("smtp", "password", Kind::Secret),
+    key("smtp", "password_file", Kind::SecretFile),
+    key("smtp", "timeout", Kind::Duration),
+    key("smtp", "from_address", Kind::Text),
+    key("smtp", "from_name", Kind::Text),
     key("mailbox", "name", Kind::Text),
     key("mailbox", "kind", Kind::Text),
     key("mailbox", "host", Kind::Text),

@@ -9,6 +9,7 @@
 //! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`].
 
 mod mail;
+mod smtp;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +26,7 @@ use crate::helpdesk::zendesk::{Auth, ClientSettings};
 use crate::secret::Secret;
 
 pub(super) use mail::{RawMail, RawMailbox, RawState};
+pub(super) use smtp::RawSmtp;
 
 /// The configuration as merged by the `config` crate, before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +36,7 @@ pub(super) struct RawConfig {
     pub log: RawLog,
     pub state: RawState,
     pub mail: RawMail,
+    pub smtp: RawSmtp,
     pub mailbox: Vec<RawMailbox>,
 }
 
@@ -417,12 +420,28 @@ impl<'a> Checker<'a> {
         let log = self.log(&raw.log);
         let state = self.state(&raw.state);
         let mail = self.mail(&raw.mail);
+        let smtp = self.smtp(&raw.smtp);
         let mailboxes = self.mailboxes(&raw.mailbox);
+        if let (Some(mail), Some(Some(smtp))) = (&mail, &smtp) {
+            let from = smtp.from_address.to_lowercase();
+            if !mail.own_addresses.contains(&from) {
+                let location = self.layers.origin("smtp.from_address");
+                self.warnings.push(Problem::at(
+                    location,
+                    "smtp.from_address",
+                    format!(
+                        "{from:?} is not in mail.own_addresses: replies and bounces to it would not be \
+                         recognised as answers to carteiro's own mail; add it there"
+                    ),
+                ));
+            }
+        }
         Some(Config {
             zendesk: zendesk?,
             log: log?,
             state: state?,
             mail: mail?,
+            smtp: smtp?,
             mailboxes: mailboxes?,
         })
     }

@@ -1,5 +1,6 @@
-//! Real mail servers for integration tests: Dovecot (IMAP, IMAPS, LMTP) and
-//! Postfix (SMTP relaying `@example.test` to Dovecot), started by
+//! Real mail servers for integration tests: Dovecot (IMAP, IMAPS, LMTP, and
+//! SASL for Postfix) and Postfix (SMTP relaying `@example.test` to Dovecot,
+//! plus submission and SMTPS ports that require AUTH), started by
 //! `scripts/mailservers.sh` in a per-process directory on free loopback ports.
 //!
 //! - [`servers`] starts one shared set per test process, on first use. Tests
@@ -71,6 +72,11 @@ pub struct MailServers {
     pub smtp_port: u16,
     /// Dovecot LMTP, where Postfix delivers.
     pub lmtp_port: u16,
+    /// Postfix submission: STARTTLS required, then AUTH PLAIN or LOGIN as
+    /// any user with [`PASSWORD`] required to send.
+    pub submission_port: u16,
+    /// Postfix SMTPS: TLS from the first byte, then AUTH required.
+    pub smtps_port: u16,
     /// `MAIL_ROOT`: configuration, logs and `vmail/USER/Maildir`.
     pub root: PathBuf,
     /// The self-signed certificate of IMAPS and STARTTLS (CN and SAN
@@ -230,7 +236,7 @@ impl MailServers {
         self.disrupt("start-smtp");
     }
 
-    /// Whether all four ports answer (`scripts/mailservers.sh status`).
+    /// Whether every port answers (`scripts/mailservers.sh status`).
     pub fn is_up(&self) -> bool {
         script(&self.root, "status", &[]).status.success()
     }
@@ -489,14 +495,17 @@ fn launch(private: bool) -> Result<MailServers, String> {
     // Free ports are probed, then released for the servers; another
     // process can take one meanwhile, so a clash gets new ports.
     for _attempt in 0..3 {
-        let ports = free_ports::<4>()?;
-        let [imap, imaps, smtp, lmtp] = ports.map(|p| p.to_string());
+        let ports = free_ports::<7>()?;
+        let [imap, imaps, smtp, lmtp, submission, smtps, auth] = ports.map(|p| p.to_string());
         let owner = pid.to_string();
         let env = [
             ("MAIL_IMAP_PORT", imap.as_str()),
             ("MAIL_IMAPS_PORT", imaps.as_str()),
             ("MAIL_SMTP_PORT", smtp.as_str()),
             ("MAIL_LMTP_PORT", lmtp.as_str()),
+            ("MAIL_SUBMISSION_PORT", submission.as_str()),
+            ("MAIL_SMTPS_PORT", smtps.as_str()),
+            ("MAIL_AUTH_PORT", auth.as_str()),
             ("MAIL_OWNER_PID", owner.as_str()),
         ];
         let output = script(&root, "start", &env);
@@ -506,6 +515,8 @@ fn launch(private: bool) -> Result<MailServers, String> {
                 imaps_port: ports[1],
                 smtp_port: ports[2],
                 lmtp_port: ports[3],
+                submission_port: ports[4],
+                smtps_port: ports[5],
                 cert_pem: root.join("cert.pem"),
                 root,
                 private,

@@ -76,6 +76,7 @@ pub(in crate::config) struct RawMail {
     pub subject_tag: Option<String>,
     pub max_attachment_bytes: Option<String>,
     pub quarantine_max_retries: Option<String>,
+    pub templates: Option<String>,
 }
 
 /// One `[[mailbox]]` before validation.
@@ -266,7 +267,13 @@ impl Checker<'_> {
             raw.quarantine_max_retries.as_deref(),
             MAX_QUARANTINE_RETRIES,
         );
+        let templates = raw.templates.as_deref().and_then(|path| self.templates_dir(path));
+        let templates_valid = raw.templates.is_none() || templates.is_some();
+        if !templates_valid {
+            return None;
+        }
         Some(MailConfig {
+            templates,
             own_addresses: own_addresses?,
             message_id_domain: message_id_domain?,
             loop_header: loop_header?,
@@ -311,6 +318,34 @@ impl Checker<'_> {
             ),
         );
         None
+    }
+
+    fn templates_dir(&mut self, path: &str) -> Option<PathBuf> {
+        const KEY: &str = "mail.templates";
+        let dir = PathBuf::from(path);
+        if path.trim().is_empty() || path.contains('\0') {
+            self.problem(
+                KEY,
+                format!(
+                    "expected the folder holding the mail templates, e.g. \"rules/templates\"; got {path:?}"
+                ),
+            );
+            return None;
+        }
+        match std::fs::metadata(&dir) {
+            Ok(meta) if meta.is_dir() => Some(dir),
+            Ok(_) => {
+                self.problem(
+                    KEY,
+                    format!("{path:?} is not a folder; expected the folder holding NAME.txt.j2 files"),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(KEY, format!("cannot read the templates folder {path:?}: {e}"));
+                None
+            }
+        }
     }
 
     fn loop_header(&mut self, name: &str) -> Option<String> {
@@ -568,7 +603,7 @@ impl Checker<'_> {
     }
 
     /// A host name or IP address, and whether it is loopback.
-    fn host(&mut self, key: &str, text: &str) -> Option<(String, bool)> {
+    pub(super) fn host(&mut self, key: &str, text: &str) -> Option<(String, bool)> {
         let bare = text
             .strip_prefix('[')
             .and_then(|t| t.strip_suffix(']'))
@@ -586,7 +621,8 @@ impl Checker<'_> {
                     key,
                     format!(
                         "expected a host name or IP address alone (no scheme or port), e.g. \
-                         \"imap.empresa.com.br\"; got {text:?}"
+                         \"{}.empresa.com.br\"; got {text:?}",
+                        if key.starts_with("smtp") { "smtp" } else { "imap" }
                     ),
                 );
                 None
@@ -594,7 +630,7 @@ impl Checker<'_> {
         }
     }
 
-    fn ca_file(&mut self, prefix: &str, path: &str, tls: Option<TlsMode>) -> Option<PathBuf> {
+    pub(super) fn ca_file(&mut self, prefix: &str, path: &str, tls: Option<TlsMode>) -> Option<PathBuf> {
         let key = format!("{prefix}.ca_file");
         if tls == Some(TlsMode::Plain) {
             self.problem(

@@ -1,0 +1,200 @@
+//! What a mail template may use. Every variable below exists in every
+//! render, so `carteiro check` renders each template against
+//! [`TemplateContext::sample`] and a misspelt name fails there, not when
+//! the mail is due.
+//!
+//! | variable | meaning | example |
+//! |---|---|---|
+//! | `ticket.id` | the ticket number | `123` |
+//! | `ticket.subject` | its subject (customer text) | `Impressora parada` |
+//! | `ticket.status` | `new`, `open`, `pending`, `hold`, `solved`, `closed` | `open` |
+//! | `ticket.created_at` | when it was opened (RFC 3339, UTC) | `2019-05-28T17:30:00Z` |
+//! | `ticket.due_at` | its due date (RFC 3339), or `none` | `2019-06-04T20:00:00Z` |
+//! | `ticket.url` | where an agent opens it, or `none` | `https://empresa.zendesk.com/agent/tickets/123` |
+//! | `ticket.fields` | custom fields by name, values as text | `ticket.fields.cnpj` |
+//! | `requester.name` | the customer's name | `Maria da Conceição` |
+//! | `requester.email` | the customer's address | `maria@cliente.com.br` |
+//! | `requester.organization` | the customer's organisation, or `none` | `Padaria São João` |
+//! | `mail.subject` | the subject of the mail being answered (customer text) | `Impressora parada` |
+//! | `mail.body` | its text (customer text) | `Bom dia, …` |
+//! | `mail.from` | its sender's address | `maria@cliente.com.br` |
+//! | `mail.received_at` | when it arrived (RFC 3339) | `2019-05-28T17:29:12Z` |
+//! | `vars` | values the rule or command passes, by name, as text | `vars.setor` |
+//!
+//! Instants are RFC 3339 strings: show them with the `data_hora` and
+//! `data_extenso` filters. Customer text is a value, never template source:
+//! `{{ mail.body }}` prints `{{ 7*7 }}` as those characters, and in
+//! `.html.j2` templates it is HTML-escaped.
+//!
+//! For a mail that answers no mail (a digest, a survey), the caller fills
+//! `mail` with empty strings; a template that must work for both tests
+//! `{% if mail.subject %}`.
+//!
+//! `vars` and `ticket.fields` differ per rule and per Zendesk account, so
+//! the sample answers any name in them with a placeholder (`⟨vars.setor⟩`);
+//! a real render still fails on a name its context lacks.
+
+use std::collections::BTreeMap;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use minijinja::context;
+use minijinja::value::{Enumerator, Object, Value};
+
+/// The whole context of one render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateContext {
+    pub ticket: TicketVars,
+    pub requester: RequesterVars,
+    pub mail: MailVars,
+    /// Values from the rule or command, by name.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `ticket.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketVars {
+    pub id: u64,
+    pub subject: String,
+    pub status: String,
+    /// RFC 3339, see [`instant`].
+    pub created_at: String,
+    pub due_at: Option<String>,
+    pub url: Option<String>,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// `requester.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequesterVars {
+    pub name: String,
+    pub email: String,
+    pub organization: Option<String>,
+}
+
+/// `mail.*`: the mail being answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailVars {
+    pub subject: String,
+    pub body: String,
+    pub from: String,
+    pub received_at: String,
+}
+
+/// An instant as templates receive it: RFC 3339 in UTC, whole seconds.
+pub fn instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl TemplateContext {
+    /// The context as the template engine sees it.
+    pub fn to_value(&self) -> Value {
+        self.value(false)
+    }
+
+    /// With `any_key`, `vars` and `ticket.fields` answer every name (for
+    /// the sample); otherwise they hold exactly their entries.
+    fn value(&self, any_key: bool) -> Value {
+        let map = |name: &'static str, entries: &BTreeMap<String, String>| {
+            if any_key {
+                Value::from_object(AnyKey {
+                    name,
+                    entries: entries.clone(),
+                })
+            } else {
+                Value::from(entries.clone())
+            }
+        };
+        let t = &self.ticket;
+        let r = &self.requester;
+        let m = &self.mail;
+        context! {
+            ticket => context! {
+                id => t.id,
+                subject => t.subject.clone(),
+                status => t.status.clone(),
+                created_at => t.created_at.clone(),
+                due_at => t.due_at.clone(),
+                url => t.url.clone(),
+                fields => map("ticket.fields", &t.fields),
+            },
+            requester => context! {
+                name => r.name.clone(),
+                email => r.email.clone(),
+                organization => r.organization.clone(),
+            },
+            mail => context! {
+                subject => m.subject.clone(),
+                body => m.body.clone(),
+                from => m.from.clone(),
+                received_at => m.received_at.clone(),
+            },
+            vars => map("vars", &self.vars),
+        }
+    }
+
+    /// [`TemplateContext::sample`] as `carteiro check` renders it: `vars`
+    /// and `ticket.fields` answer any name.
+    pub fn sample_value() -> Value {
+        TemplateContext::sample().value(true)
+    }
+
+    /// A context with every documented variable set to a plausible value
+    /// (the examples in the module documentation), for `carteiro check`.
+    pub fn sample() -> TemplateContext {
+        let fields = BTreeMap::from([
+            ("cnpj".to_owned(), "11222333000181".to_owned()),
+            ("setor".to_owned(), "Financeiro".to_owned()),
+        ]);
+        TemplateContext {
+            ticket: TicketVars {
+                id: 123,
+                subject: "Impressora parada".to_owned(),
+                status: "open".to_owned(),
+                created_at: "2019-05-28T17:30:00Z".to_owned(),
+                due_at: Some("2019-06-04T20:00:00Z".to_owned()),
+                url: Some("https://empresa.zendesk.com/agent/tickets/123".to_owned()),
+                fields,
+            },
+            requester: RequesterVars {
+                name: "Maria da Conceição".to_owned(),
+                email: "maria@cliente.com.br".to_owned(),
+                organization: Some("Padaria São João".to_owned()),
+            },
+            mail: MailVars {
+                subject: "Impressora parada".to_owned(),
+                body: "Bom dia,\n\na impressora do balcão não liga desde ontem.\n\nObrigada,\nMaria"
+                    .to_owned(),
+                from: "maria@cliente.com.br".to_owned(),
+                received_at: "2019-05-28T17:29:12Z".to_owned(),
+            },
+            vars: BTreeMap::from([("setor".to_owned(), "Financeiro".to_owned())]),
+        }
+    }
+}
+
+/// A map that answers every key: its own entries, else a placeholder that
+/// names the key. Only for the check's sample context.
+#[derive(Debug)]
+struct AnyKey {
+    name: &'static str,
+    entries: BTreeMap<String, String>,
+}
+
+impl Object for AnyKey {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(Value::from(
+            self.entries
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| format!("⟨{}.{key}⟩", self.name)),
+        ))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys: Vec<Value> = self.entries.keys().map(|k| Value::from(k.as_str())).collect();
+        Enumerator::Iter(Box::new(keys.into_iter()))
+    }
+}
