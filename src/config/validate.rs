@@ -6,8 +6,10 @@
 //! anyway), so file and environment values go through the same checks and
 //! the same messages.
 //!
-//! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`].
+//! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`],
+//! `[calendars.NAME]` in [`calendar`].
 
+mod calendar;
 mod mail;
 
 use std::collections::BTreeMap;
@@ -24,6 +26,7 @@ use super::{Config, LogConfig, LogFormat};
 use crate::helpdesk::zendesk::{Auth, ClientSettings};
 use crate::secret::Secret;
 
+pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
 
 /// The configuration as merged by the `config` crate, before validation.
@@ -35,6 +38,7 @@ pub(super) struct RawConfig {
     pub state: RawState,
     pub mail: RawMail,
     pub mailbox: Vec<RawMailbox>,
+    pub calendars: BTreeMap<String, RawCalendar>,
 }
 
 /// `[zendesk]` before validation.
@@ -418,12 +422,14 @@ impl<'a> Checker<'a> {
         let state = self.state(&raw.state);
         let mail = self.mail(&raw.mail);
         let mailboxes = self.mailboxes(&raw.mailbox);
+        let calendars = self.calendars(&raw.calendars);
         Some(Config {
             zendesk: zendesk?,
             log: log?,
             state: state?,
             mail: mail?,
             mailboxes: mailboxes?,
+            calendars: calendars?,
         })
     }
 }
