@@ -7,9 +7,11 @@
 //! those instants, so a working interval that spans a DST change is an
 //! hour shorter or longer, as the people working it experience.
 
-use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
+};
 
-use super::{Calendar, Duration, Interval};
+use super::{Calendar, Duration};
 
 /// The most consecutive days [`Calendar::add`] walks without finding
 /// working time before it gives up (a calendar whose holidays close every
@@ -67,16 +69,37 @@ impl Calendar {
         instant.with_timezone(&self.zone()).naive_local()
     }
 
-    /// The instant an interval of `date` starts and ends.
-    fn bounds(&self, date: NaiveDate, interval: Interval) -> (DateTime<Utc>, DateTime<Utc>) {
-        (self.at(date, interval.start()), self.at(date, interval.end()))
+    /// The instant `seconds` after local midnight of `date` (86 400 is the
+    /// next midnight); `offset` is the day's steady UTC offset, when it has
+    /// one.
+    pub(super) fn at(&self, date: NaiveDate, seconds: u32, offset: Option<i32>) -> DateTime<Utc> {
+        match offset {
+            Some(offset) => {
+                let local = date.and_time(NaiveTime::MIN) + TimeDelta::seconds(i64::from(seconds));
+                (local - TimeDelta::seconds(i64::from(offset))).and_utc()
+            }
+            None => self.resolve(date.and_time(NaiveTime::MIN) + TimeDelta::seconds(i64::from(seconds))),
+        }
     }
 
-    /// The instant `seconds` after local midnight of `date` (86 400 is the
-    /// next midnight).
-    fn at(&self, date: NaiveDate, seconds: u32) -> DateTime<Utc> {
-        let local = date.and_time(NaiveTime::MIN) + TimeDelta::seconds(i64::from(seconds));
-        self.resolve(local)
+    /// [`Self::at`] in nanoseconds since the epoch, the hot loops' unit:
+    /// with a steady offset it is integer arithmetic.
+    pub(super) fn at_nanos(&self, date: NaiveDate, seconds: u32, offset: Option<i32>) -> i128 {
+        match offset {
+            Some(offset) => {
+                let day = i64::from(date.num_days_from_ce()) - EPOCH_DAYS_FROM_CE;
+                i128::from(day * 86_400 + i64::from(seconds) - i64::from(offset)) * NANOS
+            }
+            None => nanos(self.at(date, seconds, None)),
+        }
+    }
+
+    /// The instant of local `time` on `date`, as [`Self::resolve`] reads it.
+    fn at_time(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        match self.day(date).1 {
+            Some(offset) => (date.and_time(time) - TimeDelta::seconds(i64::from(offset))).and_utc(),
+            None => self.resolve(date.and_time(time)),
+        }
     }
 
     /// `t + d`:
@@ -97,7 +120,7 @@ impl Calendar {
             Duration::BusinessDays(n) => {
                 let local = self.local(t);
                 let date = self.nth_business_day_after(local.date(), n)?;
-                Ok(self.resolve(date.and_time(local.time())))
+                Ok(self.at_time(date, local.time()))
             }
             Duration::BusinessTime(delta) if delta <= TimeDelta::zero() => Ok(t),
             Duration::BusinessTime(delta) => self.add_business_time(t, delta),
@@ -134,22 +157,24 @@ impl Calendar {
     }
 
     fn add_business_time(&self, t: DateTime<Utc>, delta: TimeDelta) -> Result<DateTime<Utc>, AddError> {
-        let mut remaining = delta;
+        let mut remaining = delta_nanos(delta);
+        let t_nanos = nanos(t);
         let start = self.local(t).date();
         let mut date = start;
         let mut closed = 0;
         loop {
             let mut open = false;
-            for interval in self.hours(date).iter() {
+            let (hours, offset) = self.day(date);
+            for interval in hours.iter() {
                 open = true;
-                let (start, end) = self.bounds(date, interval);
-                if end <= t {
+                let end = self.at_nanos(date, interval.end(), offset);
+                if end <= t_nanos {
                     continue;
                 }
-                let from = start.max(t);
+                let from = self.at_nanos(date, interval.start(), offset).max(t_nanos);
                 let available = end - from;
                 if remaining <= available {
-                    return Ok(from + remaining);
+                    return from_nanos(from + remaining).ok_or(AddError::OutOfRange);
                 }
                 remaining -= available;
             }
@@ -194,7 +219,8 @@ impl Calendar {
         }
         let start = self.local(from);
         let end_date = self.local(to).date();
-        let mut business_time = TimeDelta::zero();
+        let (from_nanos, to_nanos) = (nanos(from), nanos(to));
+        let mut business_nanos: i128 = 0;
         let mut business_days = 0;
         // The last two business dates after `from`'s date, for the check
         // on the time of day at the end.
@@ -202,12 +228,13 @@ impl Calendar {
         let mut date = start.date();
         loop {
             let mut open = false;
-            for interval in self.hours(date).iter() {
+            let (hours, offset) = self.day(date);
+            for interval in hours.iter() {
                 open = true;
-                let (s, e) = self.bounds(date, interval);
-                let (s, e) = (s.max(from), e.min(to));
+                let s = self.at_nanos(date, interval.start(), offset).max(from_nanos);
+                let e = self.at_nanos(date, interval.end(), offset).min(to_nanos);
                 if s < e {
-                    business_time += e - s;
+                    business_nanos += e - s;
                 }
             }
             if open && date > start.date() {
@@ -226,7 +253,7 @@ impl Calendar {
         // day, which may still be after `to` on the last date (or, across
         // a DST gap, the one before).
         for date in last.into_iter().rev().flatten() {
-            if business_days > 0 && self.resolve(date.and_time(start.time())) > to {
+            if business_days > 0 && self.at_time(date, start.time()) > to {
                 business_days -= 1;
             } else {
                 break;
@@ -234,10 +261,41 @@ impl Calendar {
         }
         Elapsed {
             business_days,
-            business_time,
+            business_time: nanos_delta(business_nanos),
             calendar: to - from,
         }
     }
+}
+
+/// Nanoseconds in a second.
+const NANOS: i128 = 1_000_000_000;
+
+/// 1970-01-01 in days from 0001-01-01 (chrono's day 1).
+const EPOCH_DAYS_FROM_CE: i64 = 719_163;
+
+/// An instant in nanoseconds since the epoch (i128: any chrono date fits).
+fn nanos(t: DateTime<Utc>) -> i128 {
+    i128::from(t.timestamp()) * NANOS + i128::from(t.timestamp_subsec_nanos())
+}
+
+/// The instant `n` nanoseconds after the epoch, when chrono can hold it.
+fn from_nanos(n: i128) -> Option<DateTime<Utc>> {
+    let seconds = i64::try_from(n.div_euclid(NANOS)).ok()?;
+    let sub = u32::try_from(n.rem_euclid(NANOS)).ok()?;
+    DateTime::from_timestamp(seconds, sub)
+}
+
+/// A span of time in nanoseconds.
+fn delta_nanos(d: TimeDelta) -> i128 {
+    i128::from(d.num_seconds()) * NANOS + i128::from(d.subsec_nanos())
+}
+
+/// Nanoseconds as a span of time (saturating at chrono's limits, which
+/// are far beyond any calendar walk).
+fn nanos_delta(n: i128) -> TimeDelta {
+    let seconds = i64::try_from(n.div_euclid(NANOS)).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX });
+    let sub = u32::try_from(n.rem_euclid(NANOS)).unwrap_or_default();
+    TimeDelta::new(seconds, sub).unwrap_or(if n < 0 { TimeDelta::MIN } else { TimeDelta::MAX })
 }
 
 /// A due date that cannot be computed.

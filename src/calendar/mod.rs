@@ -17,6 +17,7 @@ mod arith;
 mod duration;
 mod holidays;
 mod hours;
+mod table;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -125,6 +126,8 @@ pub enum SpecError {
 pub struct Calendar {
     name: String,
     spec: CalendarSpec,
+    /// The spec's days worked out ahead of time (derived from `spec`).
+    table: table::DayTable,
 }
 
 /// What a date is, in a calendar.
@@ -169,18 +172,24 @@ impl Calendar {
         if spec.week.iter().all(Vec::is_empty) {
             return Err(SpecError::NoHours);
         }
-        Ok(Calendar {
-            name: name.into(),
-            spec,
-        })
+        Ok(Calendar::build(name.into(), spec))
     }
 
     /// The default calendar `br` (see [`CalendarSpec::br`]).
     pub fn br() -> Calendar {
-        Calendar {
-            name: DEFAULT_CALENDAR.to_owned(),
-            spec: CalendarSpec::br(),
-        }
+        Calendar::build(DEFAULT_CALENDAR.to_owned(), CalendarSpec::br())
+    }
+
+    fn build(name: String, spec: CalendarSpec) -> Calendar {
+        let mut calendar = Calendar {
+            name,
+            spec,
+            table: table::DayTable::default(),
+        };
+        calendar.table = table::DayTable::build(calendar.spec.zone, |date| {
+            calendar.computed_hours(date).iter().collect()
+        });
+        calendar
     }
 
     /// Its name, e.g. `br`.
@@ -236,8 +245,28 @@ impl Calendar {
         DayKind::Regular
     }
 
+    /// The working hours of `date`, in local time, and the zone's UTC
+    /// offset when it holds all day (from the table when it has the day).
+    pub(crate) fn day(&self, date: NaiveDate) -> (DayHours<'_>, Option<i32>) {
+        match self.table.get(date) {
+            Some((intervals, offset)) => (
+                DayHours {
+                    intervals,
+                    opens_at: 0,
+                },
+                offset,
+            ),
+            None => (self.computed_hours(date), None),
+        }
+    }
+
     /// The working hours of `date`, in local time.
     pub(crate) fn hours(&self, date: NaiveDate) -> DayHours<'_> {
+        self.day(date).0
+    }
+
+    /// The working hours of `date` worked out from the spec's rules.
+    fn computed_hours(&self, date: NaiveDate) -> DayHours<'_> {
         if self.holiday(date).is_some() {
             return DayHours::CLOSED;
         }

@@ -504,3 +504,69 @@ fn a_week_without_hours_is_refused_and_a_calendar_that_never_opens_is_an_error()
     );
     assert!(closed.add(start, dur("7d")).is_ok());
 }
+
+/// The table a calendar builds for speed says the same as the rules, for
+/// every day it holds, in a zone with DST and with regional days.
+#[test]
+fn the_day_table_agrees_with_the_rules_every_day() {
+    let sp = Calendar::new(
+        "sp",
+        CalendarSpec {
+            extra_holidays: vec![(DateRule::Yearly { month: 1, day: 25 }, "Aniversário".to_owned())],
+            half_days: vec![HalfDay {
+                when: DateRule::Yearly { month: 12, day: 24 },
+                hours: hours(&["08:00-12:00"]),
+                name: "Véspera de Natal".to_owned(),
+            }],
+            ..CalendarSpec::br()
+        },
+    )
+    .expect("valid");
+    let ny = Calendar::new(
+        "ny",
+        CalendarSpec {
+            zone: chrono_tz::America::New_York,
+            ..CalendarSpec::br()
+        },
+    )
+    .expect("valid");
+    for cal in [&sp, &ny, &always_open(chrono_tz::America::Sao_Paulo)] {
+        let mut varying = Vec::new();
+        let mut day = date("2016-01-01");
+        while day <= date("2045-12-31") {
+            let (from_table, offset) = cal.day(day);
+            let from_rules: Vec<Interval> = cal.computed_hours(day).iter().collect();
+            assert_eq!(
+                from_table.iter().collect::<Vec<_>>(),
+                from_rules,
+                "{} {day}",
+                cal.name()
+            );
+            match offset {
+                Some(offset) => {
+                    for seconds in [0, 8 * 3600, 12 * 3600 + 1800, DAY_SECONDS] {
+                        let midnight = day.and_hms_opt(0, 0, 0).expect("time");
+                        let local = midnight + TimeDelta::seconds(i64::from(seconds));
+                        let resolved = cal.resolve(local);
+                        assert_eq!(cal.at(day, seconds, Some(offset)), resolved, "{day} {seconds}");
+                        let nanos = i128::from(resolved.timestamp()) * 1_000_000_000;
+                        assert_eq!(cal.at_nanos(day, seconds, Some(offset)), nanos, "{day} {seconds}");
+                    }
+                }
+                None => varying.push(day),
+            }
+            day = day.succ_opt().expect("date");
+        }
+        let in_2018: Vec<String> = varying
+            .iter()
+            .filter(|d| d.year() == 2018)
+            .map(ToString::to_string)
+            .collect();
+        let expected: &[&str] = if cal.zone() == chrono_tz::America::New_York {
+            &["2018-03-11", "2018-11-04"]
+        } else {
+            &["2018-02-17", "2018-11-03", "2018-11-04"]
+        };
+        assert_eq!(in_2018, expected, "{}", cal.name());
+    }
+}
