@@ -338,7 +338,8 @@ impl fmt::Display for Calendar {
 /// always exists; a configured `br` replaces the built-in one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendars {
-    by_name: BTreeMap<String, Calendar>,
+    br: Calendar,
+    others: BTreeMap<String, Calendar>,
 }
 
 impl Default for Calendars {
@@ -350,32 +351,38 @@ impl Default for Calendars {
 impl Calendars {
     /// Only the default `br`.
     pub fn new() -> Calendars {
-        let mut by_name = BTreeMap::new();
-        by_name.insert(DEFAULT_CALENDAR.to_owned(), Calendar::br());
-        Calendars { by_name }
+        Calendars {
+            br: Calendar::br(),
+            others: BTreeMap::new(),
+        }
     }
 
     /// Adds `calendar`, replacing one of the same name.
     pub fn insert(&mut self, calendar: Calendar) {
-        self.by_name.insert(calendar.name.clone(), calendar);
+        if calendar.name == DEFAULT_CALENDAR {
+            self.br = calendar;
+        } else {
+            self.others.insert(calendar.name.clone(), calendar);
+        }
     }
 
     /// The calendar called `name`.
     pub fn get(&self, name: &str) -> Option<&Calendar> {
-        self.by_name.get(name)
+        if name == DEFAULT_CALENDAR {
+            Some(&self.br)
+        } else {
+            self.others.get(name)
+        }
     }
 
     /// The default calendar, `br`.
     pub fn default_calendar(&self) -> &Calendar {
-        match self.by_name.get(DEFAULT_CALENDAR) {
-            Some(calendar) => calendar,
-            None => unreachable!("Calendars always holds br: new() adds it and nothing removes it"),
-        }
+        &self.br
     }
 
-    /// The names, in order.
+    /// The names: `br` first, then the others in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
+        std::iter::once(DEFAULT_CALENDAR).chain(self.others.keys().map(String::as_str))
     }
 }
 
