@@ -1,5 +1,5 @@
 //! The command line: `carteiro sim`, `carteiro check`, `carteiro mail`,
-//! `carteiro version`.
+//! `carteiro calendar`, `carteiro version`.
 //!
 //! `main` parses [`Cli`] and hands it to [`run`]; everything else lives
 //! here so it can be read and tested as library code. Output meant for
@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+
+pub mod calendar;
 
 use crate::config::{self, LoadOptions, LogConfig, LogFormat};
 use crate::helpdesk::sim::{RateLimit, Seed, SimOptions, Simulator};
@@ -38,6 +40,12 @@ pub enum Command {
     /// Validate the configuration and render every mail template against a
     /// sample; print one line per problem on stdout.
     Check(CheckArgs),
+    /// Business calendars: holidays, due dates, elapsed business time.
+    Calendar {
+        /// What to compute.
+        #[command(subcommand)]
+        command: calendar::CalendarCommand,
+    },
     /// Work with mail offline.
     Mail {
         /// What to do with mail.
@@ -134,6 +142,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Version => version(),
         Command::Check(args) => check(args),
         Command::Mail { command } => mail(command),
+        Command::Calendar { command } => calendar::run(command),
         Command::Sim(args) => sim(args),
         Command::Run(args) => run_daemon(args),
     }

@@ -24,6 +24,12 @@
 //! are held as [`crate::secret::Secret`]. One written literally in the file
 //! is accepted with a warning.
 //!
+//! `[calendars.NAME]` sections are business calendars (see
+//! [`crate::calendar`]); each starts from the default `br` and changes what
+//! it sets, and `br` exists even when not configured. Like mailboxes they
+//! are read from the file only, and their problems name the calendar:
+//! `calendars.os.monday[1]`.
+//!
 //! `[[mailbox]]` entries are the exception to layering: an array entry has
 //! no stable `CARTEIRO__…` name (its index shifts when a mailbox is added),
 //! so they are read from the file only, and an IMAP password is given by
@@ -54,7 +60,7 @@ pub use mail::{
     StateConfig, SubjectTag, TlsMode,
 };
 pub use problem::{InvalidConfig, Location, Problem};
-pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS};
+pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS, TABLE_SECTIONS};
 pub use size::{SizeError, parse_size};
 pub use smtp::{SmtpAuth, SmtpConfig, default_smtp_port};
 
@@ -73,6 +79,9 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
+    /// `[calendars.NAME]`: the business calendars rules refer to by name;
+    /// always holds `br`.
+    pub calendars: crate::calendar::Calendars,
 }
 
 impl Config {
@@ -213,6 +222,32 @@ pub fn load_log(options: &LoadOptions) -> Result<LogConfig, InvalidConfig> {
     }
 }
 
+/// Loads only `[calendars.NAME]`, for commands that need nothing else
+/// (`carteiro calendar`): problems in other sections are ignored; a file
+/// that cannot be read or parsed is still an error.
+pub fn load_calendars(options: &LoadOptions) -> Result<crate::calendar::Calendars, InvalidConfig> {
+    let file = options.chosen_file();
+    let (layers, raw) = merge(options, file.as_deref())?;
+    let mut checker = validate::Checker::new(&layers, &options.env);
+    let calendars = checker.calendars(&raw.calendars);
+    let in_calendars = |p: &Problem| {
+        p.key
+            .as_deref()
+            .is_some_and(|k| k == "calendars" || k.starts_with("calendars."))
+    };
+    let problems: Vec<Problem> = layers
+        .problems
+        .iter()
+        .chain(&checker.problems)
+        .filter(|p| in_calendars(p))
+        .cloned()
+        .collect();
+    match calendars {
+        Some(calendars) if problems.is_empty() => Ok(calendars),
+        _ => Err(InvalidConfig { problems }),
+    }
+}
+
 /// Reads the layers and merges them with the `config` crate.
 fn merge(
     options: &LoadOptions,
@@ -327,6 +362,7 @@ mod tests {
         assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
         assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
+        assert_eq!(fields::<validate::RawCalendar>(), keys_of("calendars"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! carteiro: a daemon beside Zendesk that runs support procedures from
 //! declarative rule files, over the Zendesk API and e-mail.
 
+pub mod calendar;
 pub mod cli;
 pub mod clock;
 pub mod config;

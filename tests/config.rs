@@ -54,15 +54,17 @@ fn repo_file(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-/// The lines of `text` inside sections called `section` (`[state]`, or
-/// every `[[mailbox]]` entry), with their line indexes.
+/// The lines of `text` inside sections called `section` (`[state]`,
+/// every `[[mailbox]]` entry, or every `[calendars.NAME]` table), with
+/// their line indexes.
 fn section_lines<'a>(lines: &[&'a str], section: &str) -> Vec<(usize, &'a str)> {
     let headers = [format!("[{section}]"), format!("[[{section}]]")];
+    let named = format!("[{section}.");
     let mut inside = false;
     let mut found = Vec::new();
     for (index, line) in lines.iter().enumerate() {
         if line.starts_with('[') {
-            inside = headers.iter().any(|h| line.trim() == h);
+            inside = headers.iter().any(|h| line.trim() == h) || line.starts_with(&named);
             continue;
         }
         if inside {
@@ -1030,7 +1032,7 @@ fn the_state_directory_is_created_private_when_missing() {
     .expect("nothing to create");
     // And the store opens there.
     let store = carteiro::store::Store::open(&state.path).expect("open");
-    assert_eq!(store.schema_version().expect("version"), 1);
+    assert_eq!(store.schema_version().expect("version"), carteiro::store::Store::latest_schema_version());
 }
 
 #[test]

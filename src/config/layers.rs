@@ -12,6 +12,9 @@
 //! layer, one table per entry even when none of its keys survived, so that
 //! entry `i` in the file is entry `i` after the merge. Its keys are located
 //! as `mailbox[i].key`, and the entry itself as `mailbox[i]` (its header).
+//!
+//! A named-table section (`[calendars.NAME]`) becomes one table of tables,
+//! and its keys are located as `calendars.NAME.key`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -64,6 +67,9 @@ pub(super) struct FileSource {
     values: Entries,
     /// Array sections: the section's name and each entry's keys (undotted).
     arrays: Vec<(String, Vec<Entries>)>,
+    /// Named-table sections: the section's name and each table's name and
+    /// keys (undotted).
+    tables: Vec<(String, Vec<(String, Entries)>)>,
 }
 
 impl fmt::Debug for FileSource {
@@ -82,6 +88,14 @@ impl fmt::Debug for FileSource {
                     .arrays
                     .iter()
                     .map(|(section, list)| (section, entries(list)))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "tables",
+                &self
+                    .tables
+                    .iter()
+                    .map(|(section, named)| (section, named.iter().map(|(n, _)| n).collect::<Vec<_>>()))
                     .collect::<Vec<_>>(),
             )
             .finish()
@@ -115,7 +129,26 @@ impl Source for FileSource {
                 Value::new(Some(&origin.to_owned()), ValueKind::Array(tables)),
             )
         });
-        Ok(plain.chain(arrays).collect())
+        let tables = self.tables.iter().map(|(section, named)| {
+            let children: Map<String, Value> = named
+                .iter()
+                .map(|(name, entry)| {
+                    let table: Map<String, Value> = entry
+                        .iter()
+                        .map(|(key, scalar)| (key.clone(), scalar.clone().into_value(origin)))
+                        .collect();
+                    (
+                        name.clone(),
+                        Value::new(Some(&origin.to_owned()), ValueKind::Table(table)),
+                    )
+                })
+                .collect();
+            (
+                section.clone(),
+                Value::new(Some(&origin.to_owned()), ValueKind::Table(children)),
+            )
+        });
+        Ok(plain.chain(arrays).chain(tables).collect())
     }
 }
 
@@ -195,6 +228,7 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<FileSource, Problem> {
 
     let mut values = Vec::new();
     let mut arrays = Vec::new();
+    let mut named_tables = Vec::new();
     let root = document.as_table();
     for (section, item) in root.iter() {
         let section_at = at(root.key(section).and_then(|k| k.span()));
@@ -235,6 +269,12 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<FileSource, Problem> {
             arrays.push((section.to_owned(), entries));
             continue;
         }
+        if schema::is_table_section(section) {
+            if let Some(named) = read_named_tables(section, section_at, item, &at, layers) {
+                named_tables.push((section.to_owned(), named));
+            }
+            continue;
+        }
         let Some(table) = item.as_table_like() else {
             layers.problems.push(Problem::at(
                 Some(section_at),
@@ -258,7 +298,71 @@ fn read_file(path: &Path, layers: &mut Layers) -> Result<FileSource, Problem> {
         origin: path.display().to_string(),
         values,
         arrays,
+        tables: named_tables,
     })
+}
+
+/// The longest name of a named table (`[calendars.NAME]`).
+const MAX_TABLE_NAME: usize = 64;
+
+/// The tables of a named-table section (`[calendars.br]`, `[calendars.os]`),
+/// each with its name and its keys. Problems name them `calendars.br.key`.
+/// `None` when the section is not a table at all.
+fn read_named_tables(
+    section: &str,
+    section_at: Location,
+    item: &Item,
+    at: &dyn Fn(Span) -> Location,
+    layers: &mut Layers,
+) -> Option<Vec<(String, Entries)>> {
+    let Some(parent) = item.as_table_like() else {
+        layers.problems.push(Problem::at(
+            Some(section_at),
+            section,
+            format!(
+                "expected named tables ([{section}.NAME], one per entry); got {}",
+                article(item.type_name())
+            ),
+        ));
+        return None;
+    };
+    let mut named = Vec::new();
+    for (name, child) in parent.iter() {
+        let prefix = format!("{section}.{name}");
+        let location = at(parent.key(name).and_then(|k| k.span()));
+        let valid_name = (1..=MAX_TABLE_NAME).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid_name {
+            layers.problems.push(Problem::at(
+                Some(location),
+                prefix,
+                format!(
+                    "expected a name of up to {MAX_TABLE_NAME} lowercase letters, digits, '_' or '-', \
+                     e.g. [{section}.suporte]; got {name:?}"
+                ),
+            ));
+            continue;
+        }
+        let Some(table) = child.as_table_like() else {
+            layers.problems.push(Problem::at(
+                Some(location),
+                prefix.clone(),
+                format!(
+                    "expected a table ([{prefix}]) of {} keys; got {}",
+                    section,
+                    article(child.type_name())
+                ),
+            ));
+            continue;
+        };
+        layers.origins.insert(prefix.clone(), location);
+        let mut entries = Vec::new();
+        read_section(section, &prefix, table, at, layers, &mut entries);
+        named.push((name.to_owned(), entries));
+    }
+    Some(named)
 }
 
 /// The entries of an array section with each one's position: `[[mailbox]]`
@@ -409,6 +513,17 @@ fn read_env(env: &BTreeMap<String, String>, layers: &mut Layers) {
                 format!(
                     "unknown key; {} entries are set in the configuration file only (a password with \
                      password_env or password_file)",
+                    schema::header(section)
+                ),
+            ));
+            continue;
+        }
+        if let Some(section) = parts.first().filter(|s| schema::is_table_section(s)) {
+            layers.problems.push(Problem::at(
+                Some(location),
+                dotted,
+                format!(
+                    "unknown key; {} tables are set in the configuration file only",
                     schema::header(section)
                 ),
             ));

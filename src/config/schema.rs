@@ -58,10 +58,10 @@ impl KeySpec {
     }
 
     /// The environment variable that sets it, `CARTEIRO__ZENDESK__BASE_URL`;
-    /// `None` for keys of an array section (`[[mailbox]]`), which are set in
-    /// the file only.
+    /// `None` for keys of an array section (`[[mailbox]]`) or a named-table
+    /// section (`[calendars.NAME]`), which are set in the file only.
     pub fn env_var(&self) -> Option<String> {
-        (!is_array_section(self.section)).then(|| {
+        (!is_file_only(self.section)).then(|| {
             format!(
                 "{ENV_PREFIX}{}{ENV_SEPARATOR}{}",
                 self.section.to_uppercase(),
@@ -78,7 +78,7 @@ pub const ENV_PREFIX: &str = "CARTEIRO__";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The configuration's sections, in documentation order.
-pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "smtp", "mailbox"];
+pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "smtp", "mailbox", "calendars"];
 
 /// The sections written as arrays of tables (`[[mailbox]]`), zero or more
 /// entries each. Array entries have no stable path (an index shifts when an
@@ -86,15 +86,33 @@ pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "smtp", "mail
 /// secrets name an environment variable instead (`password_env`).
 pub const ARRAY_SECTIONS: &[&str] = &["mailbox"];
 
+/// The sections made of named tables (`[calendars.br]`, `[calendars.os]`),
+/// zero or more, each with the section's keys. Like array entries they are
+/// read from the file only.
+pub const TABLE_SECTIONS: &[&str] = &["calendars"];
+
 /// Whether `section` is written `[[section]]`.
 pub fn is_array_section(section: &str) -> bool {
     ARRAY_SECTIONS.contains(&section)
 }
 
-/// The section's header as written in a file: `[mail]` or `[[mailbox]]`.
+/// Whether `section` is written `[section.NAME]`.
+pub fn is_table_section(section: &str) -> bool {
+    TABLE_SECTIONS.contains(&section)
+}
+
+/// Whether `section`'s keys can only be set in the file.
+pub fn is_file_only(section: &str) -> bool {
+    is_array_section(section) || is_table_section(section)
+}
+
+/// The section's header as written in a file: `[mail]`, `[[mailbox]]` or
+/// `[calendars.NAME]`.
 pub fn header(section: &str) -> String {
     if is_array_section(section) {
         format!("[[{section}]]")
+    } else if is_table_section(section) {
+        format!("[{section}.NAME]")
     } else {
         format!("[{section}]")
     }
@@ -158,6 +176,19 @@ pub const KEYS: &[KeySpec] = &[
     key("mailbox", "poll_interval", Kind::Duration),
     key("mailbox", "timeout", Kind::Duration),
     key("mailbox", "batch_size", Kind::Count),
+    key("calendars", "zone", Kind::Text),
+    key("calendars", "monday", Kind::List),
+    key("calendars", "tuesday", Kind::List),
+    key("calendars", "wednesday", Kind::List),
+    key("calendars", "thursday", Kind::List),
+    key("calendars", "friday", Kind::List),
+    key("calendars", "saturday", Kind::List),
+    key("calendars", "sunday", Kind::List),
+    key("calendars", "carnaval", Kind::Flag),
+    key("calendars", "ash_wednesday", Kind::Text),
+    key("calendars", "corpus_christi", Kind::Flag),
+    key("calendars", "holidays", Kind::List),
+    key("calendars", "half_days", Kind::List),
 ];
 
 /// The spec of `section.name`, when carteiro knows that key.
@@ -215,6 +246,10 @@ mod tests {
         assert_eq!(header("mailbox"), "[[mailbox]]");
         assert_eq!(header("mail"), "[mail]");
         assert!(ARRAY_SECTIONS.iter().all(|s| SECTIONS.contains(s)));
+        assert!(TABLE_SECTIONS.iter().all(|s| SECTIONS.contains(s)));
+        let zone = find("calendars", "zone").expect("known key");
+        assert_eq!(zone.env_var(), None);
+        assert_eq!(header("calendars"), "[calendars.NAME]");
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! anyway), so file and environment values go through the same checks and
 //! the same messages.
 //!
-//! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`].
+//! `[state]`, `[mail]` and `[[mailbox]]` are checked in [`mail`],
+//! `[calendars.NAME]` in [`calendar`].
 
+mod calendar;
 mod mail;
 mod smtp;
 
@@ -25,6 +27,7 @@ use super::{Config, LogConfig, LogFormat};
 use crate::helpdesk::zendesk::{Auth, ClientSettings};
 use crate::secret::Secret;
 
+pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
 pub(super) use smtp::RawSmtp;
 
@@ -38,6 +41,7 @@ pub(super) struct RawConfig {
     pub mail: RawMail,
     pub smtp: RawSmtp,
     pub mailbox: Vec<RawMailbox>,
+    pub calendars: BTreeMap<String, RawCalendar>,
 }
 
 /// `[zendesk]` before validation.
@@ -436,6 +440,7 @@ impl<'a> Checker<'a> {
                 ));
             }
         }
+        let calendars = self.calendars(&raw.calendars);
         Some(Config {
             zendesk: zendesk?,
             log: log?,
@@ -443,6 +448,7 @@ impl<'a> Checker<'a> {
             mail: mail?,
             smtp: smtp?,
             mailboxes: mailboxes?,
+            calendars: calendars?,
         })
     }
 }

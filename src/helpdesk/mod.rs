@@ -6,6 +6,7 @@
 //! simulator is reached over HTTP through the same client, so the code under
 //! test is the production client.
 
+pub mod clocks;
 pub mod error;
 pub mod model;
 pub mod sim;

@@ -12,6 +12,8 @@
 //! - `ingest`: mail from a real Dovecot into the simulator against `mbsync`
 //!   on the same mailbox in the same run (target ≥ 0.5× its rate), Zendesk
 //!   calls per mail, and SMTP-to-ticket latency with IDLE (see `ingest.rs`).
+//! - `calendar`: business-time `add` and `elapsed` on one core (target
+//!   ≥ 1,000,000 ops/s each; see `calendar.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,10 +28,11 @@ use carteiro::helpdesk::*;
 use carteiro::secret::Secret;
 use serde_json::{Value, json};
 
+mod calendar;
 mod ingest;
 
 const USAGE: &str =
-    "usage: bench [zendesk] [ingest] [--tickets N] [--mails N] [--latency-samples N] [--out FILE]";
+    "usage: bench [zendesk] [ingest] [calendar] [--tickets N] [--mails N] [--latency-samples N] [--out FILE]";
 
 #[derive(Debug)]
 struct Args {
@@ -70,13 +73,13 @@ fn parse_args() -> anyhow::Result<Args> {
                     .with_context(|| format!("--latency-samples {value}: not a number"))?;
             }
             "--out" => args.out = PathBuf::from(it.next().context("--out needs a path")?),
-            "zendesk" | "ingest" => args.suites.push(arg),
+            "zendesk" | "ingest" | "calendar" => args.suites.push(arg),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     if args.suites.is_empty() {
-        args.suites = vec!["zendesk".to_owned(), "ingest".to_owned()];
+        args.suites = vec!["zendesk".to_owned(), "ingest".to_owned(), "calendar".to_owned()];
     }
     Ok(args)
 }
@@ -104,6 +107,7 @@ fn run() -> anyhow::Result<()> {
         let mut section = match suite.as_str() {
             "zendesk" => runtime.block_on(zendesk_suite(args.tickets))?,
             "ingest" => runtime.block_on(ingest::ingest_suite(args.mails, args.latency_samples))?,
+            "calendar" => calendar::calendar_suite()?,
             other => bail!("unknown suite {other}"),
         };
         // Each suite records its own machine: suites may be rerun apart.
