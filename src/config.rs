@@ -40,6 +40,7 @@
 mod duration;
 mod layers;
 mod mail;
+mod outbox;
 mod problem;
 mod schema;
 mod size;
@@ -59,6 +60,7 @@ pub use mail::{
     AfterProcessing, AuthMech, ImapConfig, MailConfig, MailboxConfig, MailboxSource, MaildirConfig,
     StateConfig, SubjectTag, TlsMode,
 };
+pub use outbox::{Cap, OutboxConfig};
 pub use problem::{InvalidConfig, Location, Problem};
 pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS, TABLE_SECTIONS};
 pub use size::{SizeError, parse_size};
@@ -77,6 +79,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// `[smtp]`: where mail is sent through; `None` when not configured.
     pub smtp: Option<SmtpConfig>,
+    /// `[outbox]`: the guards on outgoing mail and the delivery pace.
+    pub outbox: OutboxConfig,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
     /// `[calendars.NAME]`: the business calendars rules refer to by name;
@@ -294,7 +298,19 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("mail.subject_tag", "[#{id}]"),
     ("mail.max_attachment_bytes", "25MiB"),
     ("mail.quarantine_max_retries", "5"),
+    ("outbox.robot_addresses", DEFAULT_ROBOT_ADDRESSES),
+    ("outbox.recipient_caps", "10/10m,25/1h,100/10h"),
+    ("outbox.ticket_caps", "10/10m,25/1h,100/10h"),
+    ("outbox.retry_initial", "30s"),
+    ("outbox.retry_max", "1h"),
+    ("outbox.poll_interval", "5s"),
 ];
+
+/// The default `outbox.robot_addresses`: mailer-daemon, postmaster and the
+/// no-reply family (noreply, no-reply, do-not-reply, donotreply), with or
+/// without a `+tag`, at any domain.
+pub const DEFAULT_ROBOT_ADDRESSES: &str =
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+-][^@]*)?@";
 
 /// A builder holding the built-in defaults.
 fn defaults() -> Result<ConfigBuilder<DefaultState>, ConfigError> {
@@ -361,6 +377,7 @@ mod tests {
         assert_eq!(fields::<validate::RawState>(), keys_of("state"));
         assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
         assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
+        assert_eq!(fields::<validate::RawOutbox>(), keys_of("outbox"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
         assert_eq!(fields::<validate::RawCalendar>(), keys_of("calendars"));
     }

@@ -78,7 +78,16 @@ pub const ENV_PREFIX: &str = "CARTEIRO__";
 pub const ENV_SEPARATOR: &str = "__";
 
 /// The configuration's sections, in documentation order.
-pub const SECTIONS: &[&str] = &["zendesk", "log", "state", "mail", "smtp", "mailbox", "calendars"];
+pub const SECTIONS: &[&str] = &[
+    "zendesk",
+    "log",
+    "state",
+    "mail",
+    "smtp",
+    "outbox",
+    "mailbox",
+    "calendars",
+];
 
 /// The sections written as arrays of tables (`[[mailbox]]`), zero or more
 /// entries each. Array entries have no stable path (an index shifts when an
@@ -157,6 +166,12 @@ pub const KEYS: &[KeySpec] = &[
     key("smtp", "timeout", Kind::Duration),
     key("smtp", "from_address", Kind::Text),
     key("smtp", "from_name", Kind::Text),
+    key("outbox", "robot_addresses", Kind::Text),
+    key("outbox", "recipient_caps", Kind::List),
+    key("outbox", "ticket_caps", Kind::List),
+    key("outbox", "retry_initial", Kind::Duration),
+    key("outbox", "retry_max", Kind::Duration),
+    key("outbox", "poll_interval", Kind::Duration),
     key("mailbox", "name", Kind::Text),
     key("mailbox", "kind", Kind::Text),
     key("mailbox", "host", Kind::Text),

@@ -11,6 +11,7 @@
 
 mod calendar;
 mod mail;
+mod outbox;
 mod smtp;
 
 use std::collections::BTreeMap;
@@ -29,6 +30,7 @@ use crate::secret::Secret;
 
 pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
+pub(super) use outbox::RawOutbox;
 pub(super) use smtp::RawSmtp;
 
 /// The configuration as merged by the `config` crate, before validation.
@@ -40,6 +42,7 @@ pub(super) struct RawConfig {
     pub state: RawState,
     pub mail: RawMail,
     pub smtp: RawSmtp,
+    pub outbox: RawOutbox,
     pub mailbox: Vec<RawMailbox>,
     pub calendars: BTreeMap<String, RawCalendar>,
 }
@@ -425,6 +428,7 @@ impl<'a> Checker<'a> {
         let state = self.state(&raw.state);
         let mail = self.mail(&raw.mail);
         let smtp = self.smtp(&raw.smtp);
+        let outbox = self.outbox(&raw.outbox);
         let mailboxes = self.mailboxes(&raw.mailbox);
         if let (Some(mail), Some(Some(smtp))) = (&mail, &smtp) {
             let from = smtp.from_address.to_lowercase();
@@ -447,6 +451,7 @@ impl<'a> Checker<'a> {
             state: state?,
             mail: mail?,
             smtp: smtp?,
+            outbox: outbox?,
             mailboxes: mailboxes?,
             calendars: calendars?,
         })
