@@ -76,7 +76,7 @@ pub enum StoreError {
 /// What went wrong inside an operation, before the store adds its path and
 /// the operation's name.
 #[derive(Debug)]
-pub(super) enum Fault {
+pub(crate) enum Fault {
     Sqlite(rusqlite::Error),
     Invalid(String),
     NoSuchQuarantineEntry(i64),
@@ -91,7 +91,7 @@ impl From<rusqlite::Error> for Fault {
 
 impl Fault {
     /// The user-facing error for `operation` on the store at `path`.
-    pub(super) fn into_error(self, path: PathBuf, operation: String) -> StoreError {
+    pub(crate) fn into_error(self, path: PathBuf, operation: String) -> StoreError {
         match self {
             Fault::Sqlite(cause) => StoreError::Sqlite {
                 path,

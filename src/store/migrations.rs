@@ -100,6 +100,56 @@ CREATE TABLE helpdesk_user (
     updated_at TEXT NOT NULL
 ) STRICT;
 "#,
+    // 3: the outbox. One row per mail with its fixed Message-ID and the
+    // exact bytes to send; its recipients again, one row each, for the
+    // sliding-window caps; recipients known to bounce; and how many mails
+    // each guard suppressed.
+    r#"
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT NOT NULL UNIQUE,
+    ticket_id       INTEGER NOT NULL CHECK (ticket_id >= 0),
+    envelope_from   TEXT NOT NULL,
+    recipients      TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    raw             BLOB NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'held')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    response        TEXT,
+    noted_at        TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    CHECK ((state = 'sent') = (sent_at IS NOT NULL))
+) STRICT;
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_by_ticket ON outbox (ticket_id, created_at);
+
+CREATE TABLE outbox_recipient (
+    outbox_id  INTEGER NOT NULL REFERENCES outbox (id),
+    address    TEXT NOT NULL COLLATE NOCASE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, address)
+) STRICT;
+CREATE INDEX outbox_recipient_by_address ON outbox_recipient (address, created_at);
+
+CREATE TABLE bouncing_recipient (
+    address   TEXT PRIMARY KEY COLLATE NOCASE,
+    reason    TEXT NOT NULL,
+    ticket_id INTEGER CHECK (ticket_id >= 0),
+    marked_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE mail_suppression (
+    reason         TEXT PRIMARY KEY,
+    count          INTEGER NOT NULL CHECK (count >= 0),
+    last_recipient TEXT,
+    last_ticket_id INTEGER,
+    last_at        TEXT NOT NULL
+) STRICT;
+"#,
 ];
 
 /// The schema version this carteiro writes.

@@ -22,6 +22,7 @@
 mod error;
 mod migrations;
 mod model;
+pub mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,7 +39,11 @@ pub use model::{
     Direction, Intent, IntentAction, MailboxState, NewQuarantine, Outcome, ProcessedMail, QuarantineEntry,
 };
 
-use error::Fault;
+pub use outbox::{
+    Enqueued, GuardPolicy, NewOutboxMail, OutboxEntry, OutboxState, Suppression, SuppressionCount, WindowCap,
+};
+
+pub(crate) use error::Fault;
 
 /// How long a call waits for another process holding the write lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -547,7 +552,7 @@ impl Store {
 
     /// Runs `f` in one immediate transaction and commits it; any error
     /// rolls everything back.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         operation: &str,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, Fault>,

@@ -13,8 +13,8 @@ fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
 #[test]
 fn a_new_store_is_at_the_latest_version() {
     let store = Store::open_in_memory().expect("open");
-    assert_eq!(Store::latest_schema_version(), 2);
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(Store::latest_schema_version(), 3);
+    assert_eq!(store.schema_version().expect("version"), 3);
     assert_eq!(store.path(), Path::new(":memory:"));
 }
 
@@ -205,4 +205,339 @@ fn ticket_ids_beyond_sqlite_range_are_refused_with_the_operation() {
 fn the_store_can_be_shared_between_threads() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Store>();
+}
+
+mod outbox {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::{Enqueued, GuardPolicy, NewOutboxMail, OutboxState, Suppression, WindowCap};
+
+    fn policy(recipient_caps: Vec<WindowCap>, ticket_caps: Vec<WindowCap>) -> GuardPolicy {
+        GuardPolicy {
+            own_addresses: vec!["suporte@empresa.com.br".to_owned()],
+            robots: regex::Regex::new(crate::config::DEFAULT_ROBOT_ADDRESSES).expect("regex"),
+            recipient_caps,
+            ticket_caps,
+        }
+    }
+
+    fn mail(n: u32, ticket_id: u64, to: &[&str]) -> NewOutboxMail {
+        NewOutboxMail {
+            message_id: format!("m{n}@empresa.com.br"),
+            ticket_id,
+            envelope_from: "suporte@empresa.com.br".to_owned(),
+            recipients: to.iter().map(|s| (*s).to_owned()).collect(),
+            subject: format!("Assunto {n}"),
+            raw: format!("Subject: {n}\r\n\r\ncorpo\r\n").into_bytes(),
+        }
+    }
+
+    fn store_at(clock: &Arc<FixedClock>) -> Store {
+        Store::open_in_memory().expect("open").with_clock(clock.clone())
+    }
+
+    fn counts(store: &Store) -> Vec<(String, u64)> {
+        store
+            .suppression_counts()
+            .expect("counts")
+            .into_iter()
+            .map(|c| (c.reason, c.count))
+            .collect()
+    }
+
+    #[test]
+    fn enqueue_links_the_message_id_and_a_retried_action_is_not_queued_twice() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let policy = policy(vec![], vec![]);
+        let first = store
+            .enqueue_mail(&mail(1, 7, &["Maria@Cliente.com.br"]), &policy)
+            .expect("enqueue");
+        let Enqueued::Queued { id, dropped, .. } = first else {
+            panic!("expected queued, got {first:?}")
+        };
+        assert!(dropped.is_empty());
+        assert_eq!(
+            store
+                .ticket_for_message_ids(&["m1@empresa.com.br".to_owned()])
+                .expect("thread"),
+            Some(7)
+        );
+        assert_eq!(
+            store
+                .enqueue_mail(&mail(1, 7, &["maria@cliente.com.br"]), &policy)
+                .expect("again"),
+            Enqueued::AlreadyQueued { id }
+        );
+        let listed = store.outbox_list(false).expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].recipients, ["maria@cliente.com.br"]);
+        assert_eq!(listed[0].state, OutboxState::Queued);
+    }
+
+    #[test]
+    fn own_and_robot_recipients_are_dropped_and_counted() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let policy = policy(vec![], vec![]);
+        for (n, robot) in [
+            "MAILER-DAEMON@x.org",
+            "postmaster@x.org",
+            "no-reply@x.org",
+            "noreply+abc@x.org",
+            "do-not-reply@x.org",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let outcome = store
+                .enqueue_mail(&mail(n as u32, 1, &[robot]), &policy)
+                .expect("enqueue");
+            assert!(
+                matches!(
+                    outcome,
+                    Enqueued::Suppressed {
+                        reason: Suppression::RobotAddress,
+                        ..
+                    }
+                ),
+                "{robot}: {outcome:?}"
+            );
+        }
+        let outcome = store
+            .enqueue_mail(
+                &mail(10, 1, &["suporte@empresa.com.br", "maria@cliente.com.br"]),
+                &policy,
+            )
+            .expect("enqueue");
+        let Enqueued::Queued { dropped, .. } = outcome else {
+            panic!("expected queued, got {outcome:?}")
+        };
+        assert_eq!(
+            dropped,
+            [("suporte@empresa.com.br".to_owned(), Suppression::OwnAddress)]
+        );
+        assert_eq!(
+            store.outbox_list(false).expect("list")[0].recipients,
+            ["maria@cliente.com.br"]
+        );
+        assert_eq!(
+            counts(&store),
+            [
+                ("no_recipient".to_owned(), 5),
+                ("own_address".to_owned(), 1),
+                ("robot_address".to_owned(), 5)
+            ]
+        );
+        // A person whose name merely contains the words is not a robot.
+        let outcome = store
+            .enqueue_mail(&mail(11, 2, &["joao.postmaster@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(matches!(outcome, Enqueued::Queued { .. }), "{outcome:?}");
+    }
+
+    #[test]
+    fn sliding_window_caps_count_per_recipient_and_per_ticket_and_slide() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let ten_minutes = Duration::from_secs(600);
+        let policy = policy(
+            vec![WindowCap {
+                limit: 3,
+                window: ten_minutes,
+            }],
+            vec![WindowCap {
+                limit: 4,
+                window: ten_minutes,
+            }],
+        );
+        for n in 0..3 {
+            let outcome = store
+                .enqueue_mail(&mail(n, 1, &["maria@cliente.com.br"]), &policy)
+                .expect("enqueue");
+            assert!(matches!(outcome, Enqueued::Queued { .. }), "{outcome:?}");
+            clock.advance(chrono::TimeDelta::seconds(60));
+        }
+        let capped = store
+            .enqueue_mail(&mail(3, 1, &["MARIA@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        match &capped {
+            Enqueued::Suppressed {
+                reason: Suppression::RecipientCap,
+                detail,
+            } => {
+                assert!(
+                    detail.contains("maria@cliente.com.br already had 3 mail(s) within 600s"),
+                    "{detail}"
+                )
+            }
+            other => panic!("expected the recipient cap, got {other:?}"),
+        }
+        // Another recipient on the same ticket: one more fits, then the
+        // ticket's cap of 4 holds.
+        let other = store
+            .enqueue_mail(&mail(4, 1, &["jose@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(matches!(other, Enqueued::Queued { .. }), "{other:?}");
+        let capped = store
+            .enqueue_mail(&mail(5, 1, &["ana@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(
+            matches!(
+                capped,
+                Enqueued::Suppressed {
+                    reason: Suppression::TicketCap,
+                    ..
+                }
+            ),
+            "{capped:?}"
+        );
+        // The window slides: ten minutes after the first mail, one fits again.
+        clock.advance(chrono::TimeDelta::seconds(8 * 60 + 1));
+        let later = store
+            .enqueue_mail(&mail(6, 1, &["maria@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(matches!(later, Enqueued::Queued { .. }), "{later:?}");
+        assert_eq!(
+            counts(&store),
+            [("recipient_cap".to_owned(), 1), ("ticket_cap".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_bouncing_recipient_holds_mail_at_enqueue_and_at_claim_until_cleared() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let policy = policy(vec![], vec![]);
+        let queued = store
+            .enqueue_mail(&mail(1, 3, &["maria@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        let Enqueued::Queued { id: queued_id, .. } = queued else {
+            panic!("{queued:?}")
+        };
+        store
+            .mark_bouncing("Maria@Cliente.com.br", "550 5.1.1 no such user", Some(3))
+            .expect("mark");
+        let held = store
+            .enqueue_mail(&mail(2, 3, &["maria@cliente.com.br"]), &policy)
+            .expect("enqueue");
+        let Enqueued::Held {
+            id: held_id, reason, ..
+        } = held
+        else {
+            panic!("{held:?}")
+        };
+        assert!(
+            reason.contains("maria@cliente.com.br is marked bouncing"),
+            "{reason}"
+        );
+        // The mail queued before the bounce was known is held when claimed.
+        assert_eq!(store.claim_due_mail().expect("claim"), None);
+        let states: Vec<_> = store
+            .outbox_list(true)
+            .expect("list")
+            .iter()
+            .map(|e| e.state)
+            .collect();
+        assert_eq!(states, [OutboxState::Held, OutboxState::Held]);
+        assert_eq!(counts(&store), [("bouncing".to_owned(), 2)]);
+        // Retry refuses while the address bounces, then releases.
+        let refused = store.outbox_retry(held_id).expect("retry");
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|r| r.contains("still marked bouncing")),
+            "{refused:?}"
+        );
+        assert!(store.clear_bouncing("maria@cliente.com.br").expect("clear"));
+        assert_eq!(store.outbox_retry(queued_id).expect("retry"), Ok(()));
+        let claimed = store.claim_due_mail().expect("claim").expect("a due mail");
+        assert_eq!(
+            (claimed.id, claimed.attempts, claimed.state),
+            (queued_id, 1, OutboxState::Sending)
+        );
+        assert!(claimed.raw.is_some());
+    }
+
+    #[test]
+    fn claim_mark_retry_fail_and_an_interrupted_send_is_requeued() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let policy = policy(vec![], vec![]);
+        for n in 0..3 {
+            store
+                .enqueue_mail(&mail(n, 9, &["maria@cliente.com.br"]), &policy)
+                .expect("enqueue");
+        }
+        let first = store.claim_due_mail().expect("claim").expect("due");
+        store
+            .mark_mail_sent(first.id, "250 2.0.0 Ok: queued as ABC")
+            .expect("sent");
+        let second = store.claim_due_mail().expect("claim").expect("due");
+        let later = clock.now() + chrono::TimeDelta::seconds(30);
+        store
+            .mark_mail_retry(second.id, "temporary failure at connect", later)
+            .expect("retry");
+        let third = store.claim_due_mail().expect("claim").expect("due");
+        // Nothing else is due until the retry time.
+        assert_eq!(store.claim_due_mail().expect("claim"), None);
+        assert_eq!(store.next_mail_due_at().expect("due"), Some(later));
+        // A crash now leaves the third `sending`: a restart requeues it.
+        let interrupted = store.requeue_interrupted_mail().expect("requeue");
+        assert_eq!(interrupted.iter().map(|e| e.id).collect::<Vec<_>>(), [third.id]);
+        let again = store.claim_due_mail().expect("claim").expect("due");
+        assert_eq!((again.id, again.attempts), (third.id, 2));
+        store
+            .mark_mail_failed(
+                again.id,
+                "permanent failure at RCPT TO",
+                Some("maria@cliente.com.br"),
+            )
+            .expect("failed");
+        assert!(
+            store
+                .bouncing("maria@cliente.com.br")
+                .expect("bouncing")
+                .is_some()
+        );
+        assert_eq!(store.failed_mail_to_note().expect("to note").len(), 1);
+        store.mark_mail_noted(again.id).expect("noted");
+        assert!(store.failed_mail_to_note().expect("to note").is_empty());
+        let sent = store.outbox_get(first.id).expect("get").expect("row");
+        assert_eq!(sent.state, OutboxState::Sent);
+        assert_eq!(sent.response.as_deref(), Some("250 2.0.0 Ok: queued as ABC"));
+        assert_eq!(
+            store.outbox_retry(first.id).expect("retry"),
+            Err(format!("mail {} was sent already", first.id))
+        );
+        assert_eq!(store.outbox_list(false).expect("list").len(), 2);
+    }
+
+    #[test]
+    fn enqueue_in_a_callers_transaction_rolls_back_with_it() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let policy = policy(vec![], vec![]);
+        let now = clock.now();
+        let failed: Result<(), StoreError> = store.write("journal and mail", |tx| {
+            super::super::outbox::enqueue_in(tx, &mail(1, 5, &["maria@cliente.com.br"]), &policy, now)?;
+            Err(Fault::Invalid("the journal entry failed".to_owned()))
+        });
+        assert!(failed.is_err());
+        assert!(store.outbox_list(true).expect("list").is_empty());
+        assert_eq!(
+            store
+                .ticket_for_message_ids(&["m1@empresa.com.br".to_owned()])
+                .expect("thread"),
+            None
+        );
+        store
+            .write("journal and mail", |tx| {
+                super::super::outbox::enqueue_in(tx, &mail(1, 5, &["maria@cliente.com.br"]), &policy, now)
+            })
+            .expect("commit");
+        assert_eq!(store.outbox_list(true).expect("list").len(), 1);
+    }
 }
