@@ -3,6 +3,9 @@
 //! them until shutdown (SIGTERM or Ctrl-C), when each loop finishes the
 //! mail in flight before it stops.
 //!
+//! With `[smtp]` configured it also runs the outbox's delivery worker,
+//! which finishes the mail in flight on shutdown like the mailbox loops.
+//!
 //! Later issues add the ticket poller, schedules and the rule executor
 //! here; each is a task under the same tracker and cancellation token.
 
@@ -21,7 +24,11 @@ use crate::mail::ingest::{Ingest, IngestOptions};
 use crate::mail::maildir::Maildir;
 use crate::mail::parse::ParseOptions;
 use crate::mail::poll::{PollOptions, run_mailbox};
-use crate::store::Store;
+use crate::outbound::{
+    Backoff, ComposeOptions, DeliveryWorker, MailSetup, SmtpSender, TemplateMail, guard_policy,
+    send_template_mail,
+};
+use crate::store::{Enqueued, Store};
 
 /// The ingest options a configuration asks for.
 pub fn ingest_options(config: &Config) -> IngestOptions {
@@ -51,10 +58,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .clock(clock.clone())
         .build()
         .context("cannot set up the Zendesk client")?;
-    let ingest = Arc::new(Ingest::new(client, store, ingest_options(&config), clock));
+    let ingest = Arc::new(Ingest::new(
+        client.clone(),
+        store.clone(),
+        ingest_options(&config),
+        clock.clone(),
+    ));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
+    match &config.smtp {
+        Some(smtp) => {
+            let sender = SmtpSender::new(smtp).context("cannot set up the SMTP sender")?;
+            let worker = DeliveryWorker::new(
+                store.clone(),
+                sender,
+                client.clone(),
+                Backoff::from_config(&config.outbox),
+                config.outbox.poll_interval,
+                clock.clone(),
+            );
+            let token = token.clone();
+            tracker.spawn(async move {
+                worker.run(token).await;
+                worker.sender().close().await;
+            });
+        }
+        None => tracing::info!("no [smtp] is configured: the outbox is not delivered"),
+    }
     if config.mailboxes.is_empty() {
         tracing::warn!("no [[mailbox]] is configured: there is nothing to read");
     }
@@ -118,4 +149,37 @@ pub async fn retry_quarantined(
         lines.push(line);
     }
     Ok(lines)
+}
+
+/// `carteiro mail send`: renders `request` for its ticket (read from the
+/// configured helpdesk) and enqueues it in the outbox, where the daemon's
+/// worker picks it up.
+pub async fn send_mail(config: &Config, store: &Store, request: &TemplateMail) -> anyhow::Result<Enqueued> {
+    let smtp = config.smtp.as_ref().context(
+        "[smtp] is not configured, so carteiro sends no mail; set smtp.host and smtp.from_address",
+    )?;
+    let dir = config
+        .mail
+        .templates
+        .as_ref()
+        .context("mail.templates is not set: there are no templates to send from")?;
+    let templates = crate::template::Templates::load_dir(dir, &crate::template::TemplateOptions::default())
+        .map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("the mail templates have problems:\n{}", lines.join("\n"))
+    })?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = ZendeskClient::builder(config.zendesk_client_settings())
+        .clock(clock.clone())
+        .build()
+        .context("cannot set up the Zendesk client")?;
+    let compose = ComposeOptions::for_smtp(&config.mail, smtp);
+    let rules_dir = dir.parent().unwrap_or(dir);
+    let policy = guard_policy(&config.mail, &config.outbox).context("outbox.robot_addresses")?;
+    let setup = MailSetup {
+        templates: &templates,
+        rules_dir,
+        compose: &compose,
+    };
+    send_template_mail(&client, store, setup, &policy, request, clock.now()).await
 }

@@ -7,14 +7,18 @@
 //! delivery worker passes them to a [`MailSender`], whose answer says
 //! whether the mail was sent, should be retried, or was refused for good.
 
+pub mod action;
 pub mod compose;
 pub mod sender;
+pub mod worker;
 
+pub use action::{MailSetup, TemplateMail, prepare_template_mail, send_template_mail};
 pub use compose::{
     Attachment, ComposeError, ComposeOptions, ComposedMail, MailAddress, MailKind, OutgoingMail,
     TICKET_HEADER, compose, new_message_id, tag_subject,
 };
 pub use sender::{Delivered, MailSender, SendError, SenderSetupError, SmtpSender, Stage};
+pub use worker::{Backoff, DeliveryWorker, Pass, guard_policy};
 
 /// The SMTP envelope: who bounces go to, and who receives the mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
