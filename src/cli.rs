@@ -46,7 +46,7 @@ pub enum Command {
         #[command(subcommand)]
         command: calendar::CalendarCommand,
     },
-    /// Work with mail offline.
+    /// Work with mail: inspect, quarantine, send, outbox.
     Mail {
         /// What to do with mail.
         #[command(subcommand)]
@@ -72,6 +72,17 @@ pub enum MailCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Render a template for a ticket and put the mail in the outbox; the
+    /// daemon (`carteiro run`) delivers it.
+    Send(SendArgs),
+    /// The outbox: list what waits or was sent, and nudge it.
+    Outbox {
+        /// Configuration file to read instead of config/default.toml.
+        #[arg(long, value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Mails that could not be processed: list, show, retry.
     Quarantine {
         /// Configuration file to read instead of config/default.toml.
@@ -79,6 +90,64 @@ pub enum MailCommand {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: QuarantineCommand,
+    },
+}
+
+/// Options of `carteiro mail send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Configuration file to read instead of config/default.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The template's name: NAME.txt.j2 (and NAME.html.j2) in mail.templates.
+    #[arg(long, value_name = "NAME")]
+    pub template: String,
+    /// A recipient; repeat for more.
+    #[arg(long, value_name = "ADDR", required = true)]
+    pub to: Vec<String>,
+    /// A copy recipient; repeat for more.
+    #[arg(long, value_name = "ADDR")]
+    pub cc: Vec<String>,
+    /// The ticket the mail belongs to; its data fills the template.
+    #[arg(long, value_name = "N")]
+    pub ticket: u64,
+    /// The subject (before the ticket tag); the ticket's subject by default.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// A template variable, `vars.NAME`; repeat for more.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// A file to attach, relative to the rules folder (the parent of
+    /// mail.templates); repeat for more.
+    #[arg(long, value_name = "PATH")]
+    pub attach: Vec<PathBuf>,
+}
+
+/// The `carteiro mail outbox` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// One line per mail not yet sent (every mail with --all): id, state,
+    /// attempts, ticket, recipients, next attempt, last error; then the
+    /// suppression counts per guard.
+    List {
+        /// Include the mails already sent.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Make a queued, held or failed mail due now (a held or failed one
+    /// only once its recipients are no longer marked bouncing).
+    Retry {
+        /// The mail's id, from `list`.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every mail not yet sent.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Forget that an address bounces, so mail to it is no longer held.
+    ClearBounce {
+        /// The address.
+        address: String,
     },
 }
 
@@ -254,6 +323,159 @@ fn mail(command: MailCommand) -> ExitCode {
     match command {
         MailCommand::Inspect { config, files } => mail_inspect(config, &files),
         MailCommand::Quarantine { config, command } => quarantine(config, command),
+        MailCommand::Send(args) => mail_send(args),
+        MailCommand::Outbox { config, command } => outbox(config, command),
+    }
+}
+
+/// Loads the configuration and opens the store, or says why not on stderr.
+fn config_and_store(config_file: Option<PathBuf>) -> Result<(config::Config, crate::store::Store), ExitCode> {
+    let loaded = match config::load(&LoadOptions::from_process(config_file)) {
+        Ok(loaded) => loaded,
+        Err(invalid) => {
+            for problem in &invalid.problems {
+                let _ = stderr_line(&problem.to_string());
+            }
+            let _ = stderr_line("error: the configuration is invalid");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    match crate::daemon::open_store(&loaded.config) {
+        Ok(store) => Ok((loaded.config, store)),
+        Err(e) => Err(fail(&e)),
+    }
+}
+
+/// `carteiro mail send`: prints what the outbox did with the mail.
+fn mail_send(args: SendArgs) -> ExitCode {
+    use crate::outbound::{MailAddress, TemplateMail};
+    use crate::store::Enqueued;
+    let (config, store) = match config_and_store(args.config) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    if let Err(e) = init_logging(&config.log) {
+        return fail(&e);
+    }
+    let request = TemplateMail {
+        template: args.template,
+        ticket_id: args.ticket,
+        to: args.to.into_iter().map(MailAddress::new).collect(),
+        cc: args.cc.into_iter().map(MailAddress::new).collect(),
+        subject: args.subject,
+        vars: args.vars.into_iter().collect(),
+        attachments: args.attach,
+        kind: None,
+    };
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(crate::daemon::send_mail(&config, &store, &request)));
+    match result {
+        Ok(Enqueued::Queued { id, message_id, .. }) => {
+            finish(stdout_lines([format!("queued\t{id}\t<{message_id}>")]))
+        }
+        Ok(Enqueued::AlreadyQueued { id }) => finish(stdout_lines([format!("already queued\t{id}")])),
+        Ok(Enqueued::Held {
+            id,
+            message_id,
+            reason,
+        }) => {
+            let _ = stdout_lines([format!("held\t{id}\t<{message_id}>\t{reason}")]);
+            ExitCode::FAILURE
+        }
+        Ok(Enqueued::Suppressed { reason, detail }) => {
+            let _ = stdout_lines([format!("suppressed\t{}\t{detail}", reason.name())]);
+            ExitCode::FAILURE
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+/// `carteiro mail outbox`: reads and nudges the store only; the daemon
+/// delivers.
+fn outbox(config_file: Option<PathBuf>, command: OutboxCommand) -> ExitCode {
+    let (_, store) = match config_and_store(config_file) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    match command {
+        OutboxCommand::List { all } => {
+            let entries = match store.outbox_list(all) {
+                Ok(entries) => entries,
+                Err(e) => return fail(&anyhow::Error::new(e)),
+            };
+            let counts = match store.suppression_counts() {
+                Ok(counts) => counts,
+                Err(e) => return fail(&anyhow::Error::new(e)),
+            };
+            let lines = entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}\t{}\t{} attempts\t#{}\t{}\t{}\t{}",
+                        e.id,
+                        e.state.name(),
+                        e.attempts,
+                        e.ticket_id,
+                        e.recipients.join(","),
+                        match e.state {
+                            crate::store::OutboxState::Sent =>
+                                format!("sent {}", e.sent_at.map(|t| t.to_rfc3339()).unwrap_or_default()),
+                            _ => format!("next {}", e.next_attempt_at.to_rfc3339()),
+                        },
+                        e.response.as_deref().or(e.last_error.as_deref()).unwrap_or("-"),
+                    )
+                })
+                .chain(counts.iter().map(|c| {
+                    format!(
+                        "suppressed\t{}\t{}\tlast {}{}",
+                        c.reason,
+                        c.count,
+                        c.last_at.to_rfc3339(),
+                        c.last_recipient
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                }));
+            finish(stdout_lines(lines))
+        }
+        OutboxCommand::Retry { id, all } => {
+            let ids: Vec<i64> = if all {
+                match store.outbox_list(false) {
+                    Ok(entries) => entries.iter().map(|e| e.id).collect(),
+                    Err(e) => return fail(&anyhow::Error::new(e)),
+                }
+            } else {
+                id.into_iter().collect()
+            };
+            let mut ok = true;
+            let mut lines = Vec::new();
+            for id in ids {
+                match store.outbox_retry(id) {
+                    Ok(Ok(())) => lines.push(format!("{id}\tdue now")),
+                    Ok(Err(reason)) => {
+                        ok = false;
+                        lines.push(format!("{id}\tnot retried: {reason}"));
+                    }
+                    Err(e) => return fail(&anyhow::Error::new(e)),
+                }
+            }
+            match (finish(stdout_lines(lines)), ok) {
+                (code, true) => code,
+                (_, false) => ExitCode::FAILURE,
+            }
+        }
+        OutboxCommand::ClearBounce { address } => match store.clear_bouncing(&address) {
+            Ok(true) => finish(stdout_lines([format!("{address}\tno longer bouncing")])),
+            Ok(false) => {
+                let _ = stdout_lines([format!("{address}\twas not marked bouncing")]);
+                ExitCode::FAILURE
+            }
+            Err(e) => fail(&anyhow::Error::new(e)),
+        },
     }
 }
 
@@ -471,6 +693,16 @@ async fn shutdown_signal() {
 }
 
 /// Parses `N/SECS` (e.g. `700/60`) for `--rate-limit`.
+/// `NAME=VALUE` for `--var`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "expected NAME=VALUE, e.g. setor=Financeiro; got {text:?}"
+        )),
+    }
+}
+
 fn parse_rate_limit(text: &str) -> Result<(u32, Duration), String> {
     let expected = || format!("expected N/SECS with whole numbers above zero, e.g. 700/60; got {text:?}");
     let (limit, secs) = text.split_once('/').ok_or_else(expected)?;
