@@ -51,7 +51,8 @@
 #   - Exit codes: 0 done, 1 failed (or `status`: something is down), 2 usage.
 #
 # Needs root (Postfix starts as root; Dovecot switches to the `mail` user).
-# When dovecot-imapd, dovecot-lmtpd, postfix, isync or openssl are missing it
+# When dovecot-imapd, dovecot-lmtpd, dovecot-sieve, postfix, isync or openssl
+# are missing it
 # installs them with apt-get as root, otherwise it prints the exact command and
 # exits 1. It never prompts, and works with CI=true and no stdin.
 set -euo pipefail
@@ -59,7 +60,7 @@ set -euo pipefail
 SELF=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")
 ROOT=${MAIL_ROOT:-/tmp/carteiro-mail}
 DOMAIN=example.test
-PACKAGES=(dovecot-imapd dovecot-lmtpd postfix isync openssl)
+PACKAGES=(dovecot-imapd dovecot-lmtpd dovecot-sieve postfix isync openssl)
 
 say() { echo "mailservers.sh: $*" >&2; }
 
@@ -255,6 +256,12 @@ missing_packages() {
         MISSING+=(dovecot-lmtpd)
         REQUIRED_MISSING=yes
     fi
+    # Pigeonhole's sieve plugin runs a real vacation auto-responder for the
+    # outbound ping-pong test (a ~/.dovecot.sieve in a user's home).
+    if [[ ! -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ]]; then
+        MISSING+=(dovecot-sieve)
+        REQUIRED_MISSING=yes
+    fi
     if ! command -v postfix >/dev/null 2>&1; then
         MISSING+=(postfix)
         REQUIRED_MISSING=yes
@@ -387,6 +394,17 @@ service imap-login {
     ssl = yes
   }
 }
+# A user with a ~/.dovecot.sieve script gets it run at delivery (the
+# outbound tests give one a vacation auto-responder). Vacation replies are
+# submitted to our Postfix, like a real responder's.
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_vacation_min_period = 0
+}
+submission_host = 127.0.0.1:$SMTP_PORT
 service lmtp {
   inet_listener lmtp {
     address = 127.0.0.1

@@ -64,6 +64,7 @@ if ! have postfix && [[ $(id -u) -eq 0 ]] && have debconf-set-selections; then
 fi
 need /usr/lib/dovecot/imap dovecot-imapd
 need /usr/lib/dovecot/lmtp dovecot-lmtpd
+need sievec dovecot-sieve
 need postfix postfix
 need openssl openssl
 need mbsync isync

@@ -208,6 +208,36 @@ impl MailServers {
         }
     }
 
+    /// Gives `user` a real auto-responder: a Sieve `vacation` script in its
+    /// home, run by Dovecot's LMTP (Pigeonhole) at each delivery. It
+    /// answers a person's mail once per sender (no minimum period is
+    /// configured, so once per mail) with `subject`, through Postfix, and,
+    /// as RFC 5230 asks, never answers mail with `Auto-Submitted` or from
+    /// a list or a robot.
+    pub fn set_vacation(&self, user: &str, subject: &str, text: &str) {
+        let vmail = self.root.join("vmail");
+        let home = vmail.join(user.to_lowercase());
+        std::fs::create_dir_all(&home).expect("create the user's home");
+        let script = home.join(".dovecot.sieve");
+        std::fs::write(
+            &script,
+            format!("require [\"vacation\"];\nvacation :subject \"{subject}\" \"{text}\";\n"),
+        )
+        .expect("write the sieve script");
+        // Dovecot delivers as the owner of vmail (the `mail` user) and
+        // compiles the script next to it.
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&vmail).expect("vmail"));
+        let group = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&vmail).expect("vmail"));
+        for path in [&home, &script] {
+            std::os::unix::fs::chown(path, Some(owner), Some(group)).expect("chown to the mail user");
+        }
+    }
+
+    /// Dovecot's log so far (LMTP and Sieve decisions included).
+    pub fn dovecot_log(&self) -> String {
+        std::fs::read_to_string(self.root.join("dovecot.log")).unwrap_or_default()
+    }
+
     /// Stops Dovecot and starts it again (mail on disk is kept). IMAP
     /// sessions are cut. Blocks for about a second: from a current-thread
     /// runtime whose other tasks must run meanwhile, call it through
