@@ -9,85 +9,19 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{HelpDesk, Status, TicketUpdate};
 use serde_json::Value;
+use support::daemon::Daemon;
 use support::mail::{MailServers, TestMailbox, servers};
 
 /// How long a mail may take from SMTP to a ticket in these tests.
 const DELIVERY: Duration = Duration::from_secs(30);
-
-/// A running `carteiro run`, killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let log = config.with_extension("log");
-        let stderr = std::fs::File::create(&log).expect("create the daemon log");
-        let child = Command::new(env!("CARGO_BIN_EXE_carteiro"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("CARTEIRO__ZENDESK__API_TOKEN", "test-token")
-            .env("IMAP_TEST_PASSWORD", support::mail::PASSWORD)
-            .env("RUST_LOG", "carteiro=debug,info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start carteiro run");
-        Daemon {
-            child,
-            log,
-            config: config.to_owned(),
-        }
-    }
-
-    /// `kill -9`: no chance to finish anything.
-    fn kill_hard(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "carteiro run did not stop on SIGTERM\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One test's world: a simulator, a support mailbox, a state file.
 struct World {

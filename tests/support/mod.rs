@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of this module")]
 
+pub mod daemon;
 pub mod mail;
 
 use std::time::Duration;
