@@ -695,3 +695,568 @@ fn carteiro_check_reports_template_errors_with_file_and_line() {
         "ok: configuration is valid (read carteiro.toml); mail templates in modelos render\n"
     );
 }
+
+// ---------------------------------------------------------------- the outbox, through `carteiro run`
+
+/// One outbox test's world: a simulator with tickets, a support mailbox
+/// (carteiro's own address, read by the daemon), a template folder and a
+/// state file, all its own.
+struct OutboxWorld {
+    sim: carteiro::helpdesk::sim::SimHandle,
+    client: carteiro::helpdesk::zendesk::ZendeskClient,
+    support: TestMailbox,
+    dir: PathBuf,
+}
+
+impl OutboxWorld {
+    async fn new(name: &str, servers: &MailServers) -> OutboxWorld {
+        let sim = carteiro::helpdesk::sim::spawn(carteiro::helpdesk::sim::SimOptions {
+            relax_export_start: true,
+            ..Default::default()
+        })
+        .await
+        .expect("start the simulator");
+        let client = support::client(sim.base_url.clone(), |b| b);
+        let support = servers.new_mailbox(&format!("suporte-{name}"));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "outbox-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(dir.join("templates")).expect("create the test dir");
+        std::fs::write(
+            dir.join("templates/aviso.txt.j2"),
+            "Olá, {{ requester.name }}!\n\nSobre o chamado #{{ ticket.id }} ({{ ticket.subject }}): aviso nº {{ vars.n }}.\n",
+        )
+        .expect("write the template");
+        OutboxWorld {
+            sim,
+            client,
+            support,
+            dir,
+        }
+    }
+
+    /// A config for `carteiro run` and `carteiro mail …`: SMTP through the
+    /// servers' Postfix, the support mailbox read over IMAP, and `outbox`
+    /// as the [outbox] section.
+    fn config(&self, servers: &MailServers, outbox: &str) -> PathBuf {
+        let text = format!(
+            r#"
+[zendesk]
+base_url = "{base}"
+email = "carteiro@empresa.example"
+request_timeout = "5s"
+max_retries = 3
+max_backoff = "500ms"
+
+[log]
+level = "carteiro=debug,info"
+
+[state]
+path = "{state}"
+
+[mail]
+own_addresses = ["{own}"]
+message_id_domain = "{OUR_DOMAIN}"
+templates = "{templates}"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "plain"
+timeout = "5s"
+from_address = "{own}"
+from_name = "Suporte Ação"
+
+[outbox]
+{outbox}
+
+[[mailbox]]
+name = "suporte"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap_port}
+tls = "plain"
+username = "{user}"
+password_env = "IMAP_TEST_PASSWORD"
+idle = true
+poll_interval = "2s"
+timeout = "10s"
+"#,
+            base = self.sim.base_url.as_str().trim_end_matches('/'),
+            state = self.dir.join("carteiro.db").display(),
+            own = self.support.address,
+            templates = self.dir.join("templates").display(),
+            smtp_port = servers.smtp_port,
+            imap_port = servers.imap_port,
+            user = self.support.user,
+        );
+        let path = self.dir.join("carteiro.toml");
+        std::fs::write(&path, text).expect("write the config");
+        path
+    }
+
+    /// A ticket requested by `requester`.
+    async fn ticket(&self, requester: &str, subject: &str) -> u64 {
+        use carteiro::helpdesk::{HelpDesk, NewComment, NewTicket, RequesterSpec};
+        let ticket = self
+            .client
+            .create_ticket(&NewTicket {
+                subject: Some(subject.to_owned()),
+                comment: NewComment {
+                    body: Some("Bom dia, preciso de ajuda.".to_owned()),
+                    public: true,
+                    ..NewComment::default()
+                },
+                requester: Some(RequesterSpec {
+                    email: requester.to_owned(),
+                    name: Some("Maria da Conceição".to_owned()),
+                    locale_id: None,
+                }),
+                ..NewTicket::default()
+            })
+            .await
+            .expect("create the ticket");
+        ticket.id
+    }
+
+    /// `carteiro mail ARGS… --config CONFIG`: exit status and stdout.
+    fn carteiro_mail(&self, config: &Path, args: &[&str]) -> (bool, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_carteiro"))
+            .arg("mail")
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CARTEIRO__ZENDESK__API_TOKEN", "test-token")
+            .env("IMAP_TEST_PASSWORD", support::mail::PASSWORD)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run carteiro mail");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success() || !stdout.is_empty(),
+            "carteiro mail {args:?} failed without an answer:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), stdout)
+    }
+
+    /// `carteiro mail send --template aviso --to TO --ticket N --var n=N`.
+    fn send(&self, config: &Path, to: &str, ticket: u64, n: usize) -> (bool, String) {
+        self.carteiro_mail(
+            config,
+            &[
+                "send",
+                "--template",
+                "aviso",
+                "--to",
+                to,
+                "--ticket",
+                &ticket.to_string(),
+                "--var",
+                &format!("n={n}"),
+            ],
+        )
+    }
+
+    /// The state store the daemon and the CLI share (SQLite allows both).
+    fn store(&self) -> Store {
+        Store::open(&self.dir.join("carteiro.db")).expect("open the state store")
+    }
+
+    /// Waits until `check` holds on the outbox (every row), or panics with
+    /// the daemon's log.
+    async fn wait_for_outbox(
+        &self,
+        daemon: &support::daemon::Daemon,
+        what: &str,
+        check: impl Fn(&[carteiro::store::OutboxEntry]) -> bool,
+    ) -> Vec<carteiro::store::OutboxEntry> {
+        let store = self.store();
+        let deadline = std::time::Instant::now() + DELIVERY;
+        loop {
+            let rows = store.outbox_list(true).expect("list the outbox");
+            if check(&rows) {
+                return rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; outbox: {rows:#?}\n--- carteiro run log:\n{}",
+                daemon.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn all_sent(rows: &[carteiro::store::OutboxEntry], n: usize) -> bool {
+    rows.len() == n && rows.iter().all(|r| r.state == carteiro::store::OutboxState::Sent)
+}
+
+/// The Message-IDs of `messages`, checked to be distinct.
+fn distinct_message_ids(messages: &[Vec<u8>]) -> std::collections::BTreeSet<String> {
+    let ids: Vec<String> = messages
+        .iter()
+        .map(|m| raw_header(m, "Message-ID").expect("a Message-ID"))
+        .collect();
+    let distinct: std::collections::BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(distinct.len(), ids.len(), "a mail arrived twice: {ids:#?}");
+    distinct
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_and_a_daemon_restart_lose_no_mail_and_send_none_twice() {
+    let servers = MailServers::start_private();
+    let world = OutboxWorld::new("outage", &servers).await;
+    let customer = servers.new_mailbox("cliente-outage");
+    let ticket = world.ticket(&customer.address, "Impressora parada").await;
+    // Caps above 20, quick retries: this test is about delivery, not guards.
+    let config = world.config(
+        &servers,
+        r#"recipient_caps = ["50/10m"]
+ticket_caps = ["50/10m"]
+retry_initial = "200ms"
+retry_max = "1s"
+poll_interval = "200ms""#,
+    );
+    let mut daemon = support::daemon::Daemon::start(&config);
+
+    // Nothing was delivered before the stop, so Postfix has nothing of ours
+    // in flight that it could deliver again.
+    servers.stop_smtp();
+    for n in 0..20 {
+        let (ok, out) = world.send(&config, &customer.address, ticket, n);
+        assert!(ok && out.starts_with("queued\t"), "mail {n}: {out}");
+    }
+    // The daemon tries, fails and backs off while the server is down.
+    world
+        .wait_for_outbox(&daemon, "a failed attempt", |rows| {
+            rows.iter().any(|r| r.attempts >= 1 && r.last_error.is_some())
+        })
+        .await;
+    daemon.kill_hard();
+    let store = world.store();
+    assert!(
+        store
+            .outbox_list(true)
+            .expect("list")
+            .iter()
+            .all(|r| r.sent_at.is_none())
+    );
+
+    let mut daemon = support::daemon::Daemon::start(&config);
+    servers.start_smtp();
+    let rows = world
+        .wait_for_outbox(&daemon, "20 mails sent", |rows| all_sent(rows, 20))
+        .await;
+    let messages = servers.wait_for_messages(&customer.user, 20, DELIVERY).await;
+    // Every row is marked sent, so carteiro has handed over everything it
+    // will; give Postfix a moment to deliver a copy, if there were one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages_after = servers.wait_for_messages(&customer.user, 20, DELIVERY).await;
+    assert_eq!(messages_after.len(), 20, "exactly 20 mails, each once");
+    let arrived = distinct_message_ids(&messages);
+    let queued: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| format!("<{}>", r.message_id)).collect();
+    assert_eq!(arrived, queued);
+    // Each carries its own number: 20 different mails, not one mail 20 times.
+    let numbers: std::collections::BTreeSet<String> = messages
+        .iter()
+        .map(|m| {
+            let parsed = mail_parser::MessageParser::default().parse(m).expect("a mail");
+            let text = parsed.body_text(0).expect("a text part").into_owned();
+            let at = text
+                .find("aviso nº ")
+                .unwrap_or_else(|| panic!("not the rendered template: {text}"));
+            text[at..].lines().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_eq!(numbers.len(), 20, "{numbers:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r.response.as_deref().is_some_and(|s| s.starts_with("250")))
+    );
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guards_cap_mail_hold_bouncing_recipients_and_skip_robots() {
+    let servers = servers();
+    let world = OutboxWorld::new("guards", servers).await;
+    let customer = servers.new_mailbox("cliente-guards");
+    let ticket = world.ticket(&customer.address, "Nota fiscal").await;
+    let config = world.config(
+        servers,
+        r#"recipient_caps = ["3/10m"]
+retry_initial = "200ms"
+retry_max = "1s"
+poll_interval = "200ms""#,
+    );
+    let mut daemon = support::daemon::Daemon::start(&config);
+
+    // The cap: 3 mails to one recipient within 10 minutes, not 5.
+    let answers: Vec<(bool, String)> = (0..5)
+        .map(|n| world.send(&config, &customer.address, ticket, n))
+        .collect();
+    for (n, (ok, out)) in answers.into_iter().enumerate() {
+        if n < 3 {
+            assert!(ok && out.starts_with("queued\t"), "mail {n}: {out}");
+        } else {
+            assert!(
+                !ok && out.starts_with("suppressed\trecipient_cap\t"),
+                "mail {n}: {out}"
+            );
+            assert!(out.contains("already had 3 mail(s) within 600s"), "{out}");
+        }
+    }
+    world
+        .wait_for_outbox(&daemon, "3 mails sent", |rows| all_sent(rows, 3))
+        .await;
+    let delivered = servers.wait_for_messages(&customer.user, 3, DELIVERY).await;
+    distinct_message_ids(&delivered);
+
+    // Robots and our own address never get mail.
+    let (ok, out) = world.send(&config, &format!("MAILER-DAEMON@{DOMAIN}"), ticket, 10);
+    assert!(!ok && out.starts_with("suppressed\trobot_address\t"), "{out}");
+    let (ok, out) = world.send(&config, &format!("no-reply@{DOMAIN}"), ticket, 11);
+    assert!(!ok && out.starts_with("suppressed\trobot_address\t"), "{out}");
+    let (ok, out) = world.send(&config, &world.support.address, ticket, 12);
+    assert!(!ok && out.starts_with("suppressed\town_address\t"), "{out}");
+
+    // A recipient the server refuses at RCPT: failed, marked bouncing,
+    // noted on its ticket; the next mail to it is held.
+    let stranger = "alguem@cliente.example";
+    let bouncing_ticket = world.ticket(stranger, "Cadastro").await;
+    let (ok, out) = world.send(&config, stranger, bouncing_ticket, 20);
+    assert!(ok, "{out}");
+    let rows = world
+        .wait_for_outbox(&daemon, "the refused mail failed", |rows| {
+            rows.iter()
+                .any(|r| r.state == carteiro::store::OutboxState::Failed && r.noted_at.is_some())
+        })
+        .await;
+    let failed = rows
+        .iter()
+        .find(|r| r.state == carteiro::store::OutboxState::Failed)
+        .expect("the failed row");
+    assert!(
+        failed
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("554") && e.contains(stranger)),
+        "{failed:?}"
+    );
+    let comments = world.sim.sim.state_json()["comments"][bouncing_ticket.to_string()]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let note = comments
+        .iter()
+        .find(|c| {
+            c["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("Falha permanente no envio"))
+        })
+        .unwrap_or_else(|| panic!("no failure note on #{bouncing_ticket}: {comments:#?}"));
+    assert_eq!(note["public"], false, "{note}");
+    assert!(
+        note["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(stranger) && b.contains(&failed.message_id))
+    );
+    assert!(world.store().bouncing(stranger).expect("read").is_some());
+    let (ok, out) = world.send(&config, stranger, bouncing_ticket, 21);
+    assert!(!ok && out.starts_with("held\t"), "{out}");
+    assert!(out.contains("is marked bouncing"), "{out}");
+
+    // An auto-reply from the customer to one of our mails is read, and
+    // skipped: no ticket comment, and no mail goes out because of it.
+    let ours = raw_header(&delivered[0], "Message-ID").expect("a Message-ID");
+    let auto_id = format!("vacation-{}@cliente.example.test", rand::random::<u32>());
+    let auto_reply = format!(
+        "From: Maria <{from}>\r\nTo: {to}\r\nSubject: Resposta automática: ausente\r\nMessage-ID: <{auto_id}>\r\n\
+         In-Reply-To: {ours}\r\nAuto-Submitted: auto-replied\r\nDate: Mon, 23 Nov 2026 10:00:00 -0300\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\nEstou de férias.\r\n",
+        from = customer.address,
+        to = world.support.address,
+    );
+    servers
+        .send(
+            auto_reply.as_bytes(),
+            &customer.address,
+            &[&world.support.address],
+        )
+        .await;
+    let store = world.store();
+    let deadline = std::time::Instant::now() + DELIVERY;
+    let processed = loop {
+        if let Some(processed) = store.processed(&auto_id).expect("read") {
+            break processed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the auto-reply was not read\n{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        matches!(&processed.outcome, carteiro::store::Outcome::Skipped { reason } if reason.contains("auto")),
+        "{processed:?}"
+    );
+    assert_eq!(
+        store.outbox_list(true).expect("list").len(),
+        5,
+        "3 sent, 1 failed, 1 held"
+    );
+    assert_eq!(read_inbox_count(servers, &customer.user), 3);
+
+    // The CLI shows the queue and the counts.
+    let (ok, listing) = world.carteiro_mail(&config, &["outbox", "list", "--all"]);
+    assert!(ok, "{listing}");
+    for expected in [
+        "suppressed\trecipient_cap\t2\t",
+        "suppressed\trobot_address\t2\t",
+        "suppressed\town_address\t1\t",
+        "suppressed\tbouncing\t1\t",
+    ] {
+        assert!(listing.contains(expected), "{expected:?} not in:\n{listing}");
+    }
+    assert_eq!(
+        listing.lines().filter(|l| l.contains("\tsent\t")).count(),
+        3,
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("\tfailed\t") && l.contains(stranger)),
+        "{listing}"
+    );
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("\theld\t") && l.contains(stranger)),
+        "{listing}"
+    );
+    // A held mail is released only once the address is cleared.
+    let held = store
+        .outbox_list(false)
+        .expect("list")
+        .into_iter()
+        .find(|r| r.state == carteiro::store::OutboxState::Held)
+        .expect("the held row");
+    let (ok, out) = world.carteiro_mail(&config, &["outbox", "retry", &held.id.to_string()]);
+    assert!(!ok && out.contains("still marked bouncing"), "{out}");
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+}
+
+/// How many messages `user`'s INBOX holds now.
+fn read_inbox_count(servers: &MailServers, user: &str) -> usize {
+    let maildir = servers.maildir(user);
+    ["new", "cur"]
+        .iter()
+        .map(|sub| {
+            std::fs::read_dir(maildir.join(sub))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_vacation_responder_and_carteiro_exchange_at_most_one_round() {
+    let servers = servers();
+    let world = OutboxWorld::new("pingpong", servers).await;
+    let customer = servers.new_mailbox("cliente-ferias");
+    servers.set_vacation(&customer.user, "Ausente", "Estou de férias até segunda-feira.");
+    let ticket = world.ticket(&customer.address, "Boleto em atraso").await;
+    let config = world.config(servers, "poll_interval = \"200ms\"");
+    let mut daemon = support::daemon::Daemon::start(&config);
+
+    // carteiro's mail to a customer whose mailbox answers everything with a
+    // vacation notice: delivered, and the responder (Pigeonhole's sieve
+    // vacation) decides, and logs, not to answer it.
+    let (ok, out) = world.send(&config, &customer.address, ticket, 1);
+    assert!(ok, "{out}");
+    let rows = world
+        .wait_for_outbox(&daemon, "the mail sent", |rows| all_sent(rows, 1))
+        .await;
+    servers.wait_for_messages(&customer.user, 1, DELIVERY).await;
+    let ours = rows[0].message_id.clone();
+    let deadline = std::time::Instant::now() + DELIVERY;
+    let decision = loop {
+        let log = servers.dovecot_log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(ours.as_str()) && l.contains("vacation"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sieve decision on {ours} in:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(decision.contains("auto-submitted"), "{decision}");
+
+    // The responder is live: a person's mail to the same customer (an
+    // agent writing from the support address, without Auto-Submitted) gets
+    // its vacation reply, at the support mailbox the daemon reads.
+    let agent_id = format!("agente-{}@empresa.example.test", rand::random::<u32>());
+    let agent_mail = format!(
+        "From: Agente <{from}>\r\nTo: {to}\r\nSubject: Seu boleto\r\nMessage-ID: <{agent_id}>\r\n\
+         Date: Mon, 23 Nov 2026 10:00:00 -0300\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOlá, Maria.\r\n",
+        from = world.support.address,
+        to = customer.address,
+    );
+    servers
+        .send(
+            agent_mail.as_bytes(),
+            &world.support.address,
+            &[&customer.address],
+        )
+        .await;
+    let replies = servers.wait_for_messages(&world.support.user, 1, DELIVERY).await;
+    let vacation = &replies[0];
+    assert!(
+        raw_header(vacation, "Auto-Submitted").is_some_and(|v| v.starts_with("auto-replied")),
+        "{}",
+        String::from_utf8_lossy(vacation)
+    );
+    assert!(raw_header(vacation, "Subject").is_some_and(|s| s.contains("Ausente")));
+    let vacation_id = raw_header(vacation, "Message-ID").expect("a Message-ID");
+    let vacation_id = vacation_id.trim_matches(['<', '>']).to_owned();
+
+    // That reply reached carteiro as an auto-reply, which it records and
+    // does not answer.
+    let store = world.store();
+    let deadline = std::time::Instant::now() + DELIVERY;
+    let processed = loop {
+        if let Some(processed) = store.processed(&vacation_id).expect("read") {
+            break processed;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vacation reply was not read\n{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        matches!(processed.outcome, carteiro::store::Outcome::Skipped { .. }),
+        "{processed:?}"
+    );
+
+    // The whole exchange: the customer got 2 mails (ours and the agent's),
+    // the support mailbox 1 (the vacation reply to the agent's mail), and
+    // the outbox holds only the one mail carteiro was asked to send.
+    assert_eq!(read_inbox_count(servers, &customer.user), 2);
+    assert_eq!(read_inbox_count(servers, &world.support.user), 1);
+    assert_eq!(store.outbox_list(true).expect("list").len(), 1);
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+}
