@@ -450,6 +450,16 @@ impl<H: HelpDesk> Ingest<H> {
                 "bounce for a mail carteiro does not know: {reason}"
             )));
         };
+        // A permanent failure (DSN status 5.x.x) marks the recipient
+        // bouncing, so the outbox holds later mail to it; a delay notice
+        // (4.x.x) does not.
+        if let (Some(address), Some(status)) = (&report.recipient, &report.status)
+            && status.starts_with('5')
+        {
+            self.store
+                .mark_bouncing(address, &format!("DSN {status}: {reason}"), Some(ticket_id))
+                .map_err(Failure::store)?;
+        }
         let recipient = report
             .recipient
             .as_deref()
