@@ -217,20 +217,31 @@ impl SmtpSender {
     /// A fresh connection: connect, TLS, EHLO, AUTH.
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         let address = (self.config.host.as_str(), self.config.port);
-        let wrapper = match self.config.tls {
-            TlsMode::Implicit => self.tls.clone(),
-            TlsMode::StartTls | TlsMode::Plain => None,
+        let connected = match self.config.tls {
+            TlsMode::Implicit => {
+                self.step(AsyncSmtpConnection::connect_tokio1(
+                    address,
+                    Some(self.config.timeout),
+                    &self.hello,
+                    self.tls.clone(),
+                    None,
+                ))
+                .await
+            }
+            // Our own socket, with Nagle off: lettre writes the message and
+            // the final "." in two writes, and with Nagle on the second
+            // waits for the server's delayed ACK (40 ms on Linux), which
+            // capped the outbox at about 23 mails/s on loopback.
+            TlsMode::StartTls | TlsMode::Plain => {
+                let stream = self.tcp().await?;
+                self.step(AsyncSmtpConnection::connect_with_transport(
+                    Box::new(stream),
+                    &self.hello,
+                ))
+                .await
+            }
         };
-        let mut connection = self
-            .step(AsyncSmtpConnection::connect_tokio1(
-                address,
-                Some(self.config.timeout),
-                &self.hello,
-                wrapper,
-                None,
-            ))
-            .await
-            .map_err(|e| e.classify(Stage::Connect, &self.config))?;
+        let mut connection = connected.map_err(|e| e.classify(Stage::Connect, &self.config))?;
         if self.config.tls == TlsMode::StartTls {
             let Some(parameters) = self.tls.clone() else {
                 return Err(SendError::Temporary {
@@ -268,6 +279,32 @@ impl SmtpSender {
             }
         }
         Ok(connection)
+    }
+
+    /// A TCP connection to the server with `TCP_NODELAY`, within the
+    /// timeout.
+    async fn tcp(&self) -> Result<tokio::net::TcpStream, SendError> {
+        let server = format!("{}:{}", self.config.host, self.config.port);
+        let connect = tokio::net::TcpStream::connect((self.config.host.as_str(), self.config.port));
+        let failed = |message: String| SendError::Temporary {
+            stage: Stage::Connect,
+            code: None,
+            message,
+        };
+        let stream = match tokio::time::timeout(self.config.timeout, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(failed(format!("{server}: cannot connect: {e}"))),
+            Err(_) => {
+                return Err(failed(format!(
+                    "{server} did not answer within {:?} (smtp.timeout)",
+                    self.config.timeout
+                )));
+            }
+        };
+        stream
+            .set_nodelay(true)
+            .map_err(|e| failed(format!("{server}: cannot set TCP_NODELAY: {e}")))?;
+        Ok(stream)
     }
 
     /// One mail transaction on `connection`.
