@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{Envelope, MailSender, SendError, Stage};
 use crate::clock::Clock;
@@ -191,8 +192,9 @@ impl<S: MailSender, H: HelpDesk> DeliveryWorker<S, H> {
             let raw = entry.raw.as_deref().unwrap_or_default();
             let span = tracing::info_span!("outbox", outbox_id = entry.id, message_id = %entry.message_id,
                 ticket_id = entry.ticket_id, attempt = entry.attempts);
+            let answer = self.sender.send(&envelope, raw).instrument(span.clone()).await;
             let _entered = span.enter();
-            match self.sender.send(&envelope, raw).await {
+            match answer {
                 Ok(delivered) => {
                     self.store.mark_mail_sent(entry.id, &delivered.response)?;
                     tracing::info!(response = %delivered.response, "mail sent");
