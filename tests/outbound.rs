@@ -1154,6 +1154,59 @@ poll_interval = "200ms""#,
     assert!(daemon.stop().success(), "{}", daemon.log_text());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounce_that_comes_back_as_a_dsn_marks_the_recipient_so_the_next_mail_is_held() {
+    let servers = servers();
+    let world = OutboxWorld::new("dsn", servers).await;
+    // Postfix accepts this recipient at RCPT (its domain is ours); Dovecot
+    // then refuses it, and the DSN comes back to the support mailbox.
+    let nobody = servers.unknown_recipient("cliente-dsn");
+    let ticket = world.ticket(&nobody, "Pedido de orçamento").await;
+    let config = world.config(servers, "poll_interval = \"200ms\"");
+    let mut daemon = support::daemon::Daemon::start(&config);
+
+    let (ok, out) = world.send(&config, &nobody, ticket, 1);
+    assert!(ok, "{out}");
+    world
+        .wait_for_outbox(&daemon, "the mail sent", |rows| all_sent(rows, 1))
+        .await;
+    let store = world.store();
+    let deadline = std::time::Instant::now() + DELIVERY;
+    let reason = loop {
+        if let Some(reason) = store.bouncing(&nobody).expect("read") {
+            break reason;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the DSN did not mark {nobody}\n{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(reason.starts_with("DSN 5.1.1"), "{reason}");
+    let comments = world.sim.sim.state_json()["comments"][ticket.to_string()]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        comments
+            .iter()
+            .any(|c| c["public"] == false && c["body"].as_str().is_some_and(|b| b.contains(&nobody))),
+        "{comments:#?}"
+    );
+    let (ok, out) = world.send(&config, &nobody, ticket, 2);
+    assert!(!ok && out.starts_with("held\t"), "{out}");
+    // Once the address is fixed, the held mail goes out on retry.
+    let (ok, out) = world.carteiro_mail(&config, &["outbox", "clear-bounce", &nobody]);
+    assert!(ok, "{out}");
+    let (ok, out) = world.carteiro_mail(&config, &["outbox", "retry", "--all"]);
+    assert!(ok && out.contains("\tdue now"), "{out}");
+    world
+        .wait_for_outbox(&daemon, "the held mail sent", |rows| all_sent(rows, 2))
+        .await;
+    assert!(daemon.stop().success(), "{}", daemon.log_text());
+}
+
 /// How many messages `user`'s INBOX holds now.
 fn read_inbox_count(servers: &MailServers, user: &str) -> usize {
     let maildir = servers.maildir(user);
