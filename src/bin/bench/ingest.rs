@@ -34,10 +34,10 @@ use tokio_util::sync::CancellationToken;
 use super::{client, round};
 
 /// Mail servers started for the run, stopped when dropped.
-struct Servers {
-    root: PathBuf,
+pub(super) struct Servers {
+    pub(super) root: PathBuf,
     imap_port: u16,
-    smtp_port: u16,
+    pub(super) smtp_port: u16,
 }
 
 impl Drop for Servers {
@@ -58,7 +58,7 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn start_servers() -> anyhow::Result<Servers> {
+pub(super) fn start_servers() -> anyhow::Result<Servers> {
     let root = PathBuf::from(format!("/dev/shm/carteiro-bench-{}", std::process::id()));
     let ports = [free_port()?, free_port()?, free_port()?, free_port()?];
     let output = Command::new(script())
@@ -219,7 +219,7 @@ async fn sim_and_ingest(root: &Path, name: &str) -> anyhow::Result<(SimHandle, A
 }
 
 /// A fresh store file under `root`.
-fn open_store(root: &Path, name: &str) -> anyhow::Result<Store> {
+pub(super) fn open_store(root: &Path, name: &str) -> anyhow::Result<Store> {
     let dir = root.join(format!("state-{name}"));
     std::fs::create_dir_all(&dir)?;
     Ok(Store::open(&dir.join("carteiro.db"))?)

@@ -12,6 +12,8 @@
 //! - `ingest`: mail from a real Dovecot into the simulator against `mbsync`
 //!   on the same mailbox in the same run (target ≥ 0.5× its rate), Zendesk
 //!   calls per mail, and SMTP-to-ticket latency with IDLE (see `ingest.rs`).
+//! - `outbox`: the delivery worker sending composed mail to a real local
+//!   Postfix, in mails/s, and peak RSS (see `outbox.rs`).
 //! - `calendar`: business-time `add` and `elapsed` on one core (target
 //!   ≥ 1,000,000 ops/s each; see `calendar.rs`).
 
@@ -30,9 +32,9 @@ use serde_json::{Value, json};
 
 mod calendar;
 mod ingest;
+mod outbox;
 
-const USAGE: &str =
-    "usage: bench [zendesk] [ingest] [calendar] [--tickets N] [--mails N] [--latency-samples N] [--out FILE]";
+const USAGE: &str = "usage: bench [zendesk] [ingest] [outbox] [calendar] [--tickets N] [--mails N] [--outbox-mails N] [--latency-samples N] [--out FILE]";
 
 #[derive(Debug)]
 struct Args {
@@ -40,6 +42,7 @@ struct Args {
     tickets: usize,
     mails: usize,
     latency_samples: usize,
+    outbox_mails: usize,
     out: PathBuf,
 }
 
@@ -49,6 +52,7 @@ fn parse_args() -> anyhow::Result<Args> {
         tickets: 2_000,
         mails: 5_000,
         latency_samples: 100,
+        outbox_mails: 2_000,
         out: PathBuf::from("bench-results/figures.json"),
     };
     let mut it = std::env::args().skip(1);
@@ -72,14 +76,25 @@ fn parse_args() -> anyhow::Result<Args> {
                     .parse()
                     .with_context(|| format!("--latency-samples {value}: not a number"))?;
             }
+            "--outbox-mails" => {
+                let value = it.next().context("--outbox-mails needs a number")?;
+                args.outbox_mails = value
+                    .parse()
+                    .with_context(|| format!("--outbox-mails {value}: not a number"))?;
+            }
             "--out" => args.out = PathBuf::from(it.next().context("--out needs a path")?),
-            "zendesk" | "ingest" | "calendar" => args.suites.push(arg),
+            "zendesk" | "ingest" | "outbox" | "calendar" => args.suites.push(arg),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
     if args.suites.is_empty() {
-        args.suites = vec!["zendesk".to_owned(), "ingest".to_owned(), "calendar".to_owned()];
+        args.suites = vec![
+            "zendesk".to_owned(),
+            "ingest".to_owned(),
+            "outbox".to_owned(),
+            "calendar".to_owned(),
+        ];
     }
     Ok(args)
 }
@@ -107,6 +122,7 @@ fn run() -> anyhow::Result<()> {
         let mut section = match suite.as_str() {
             "zendesk" => runtime.block_on(zendesk_suite(args.tickets))?,
             "ingest" => runtime.block_on(ingest::ingest_suite(args.mails, args.latency_samples))?,
+            "outbox" => runtime.block_on(outbox::outbox_suite(args.outbox_mails))?,
             "calendar" => calendar::calendar_suite()?,
             other => bail!("unknown suite {other}"),
         };
