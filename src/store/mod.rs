@@ -90,9 +90,7 @@ impl Store {
         let conn = Connection::open(path).map_err(fail("open the file"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(fail("set the busy timeout"))?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0))
-            .map_err(fail("switch to WAL mode"))?;
+        let mode = switch_to_wal(&conn).map_err(fail("switch to WAL mode"))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Invalid {
                 path: path.to_path_buf(),
@@ -569,6 +567,28 @@ impl Store {
                 Ok(value)
             });
         result.map_err(|fault| fault.into_error(self.path.clone(), operation.to_owned()))
+    }
+}
+
+/// Sets `journal_mode = WAL` and answers the mode SQLite kept. Switching
+/// a new file takes an exclusive lock, and SQLite answers "database is
+/// locked" at once, without the busy handler, when another process (a
+/// starting daemon beside `carteiro mail send`) holds the file at that
+/// moment; so this waits and tries again, up to [`BUSY_TIMEOUT`].
+fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -541,3 +541,31 @@ mod outbox {
         assert_eq!(store.outbox_list(true).expect("list").len(), 1);
     }
 }
+
+#[test]
+fn opening_waits_for_another_process_that_holds_a_new_file() {
+    let dir = std::env::temp_dir().join(format!("carteiro-store-wal-race-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("new.db");
+    let _ = std::fs::remove_file(&path);
+    // Another opener has the brand-new file locked, as a starting daemon
+    // does while it switches the file to WAL and migrates it. (The race
+    // seen in the outbox tests, "cannot switch to WAL mode: database is
+    // locked" from a `carteiro mail send` beside a starting daemon, is
+    // timing-dependent; this pins the waiting, not that exact race.)
+    let holder = Connection::open(&path).expect("open");
+    holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let opening = {
+        let path = path.clone();
+        std::thread::spawn(move || Store::open(&path).map(|s| s.schema_version()))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    holder.execute_batch("COMMIT").expect("unlock");
+    drop(holder);
+    let version = opening
+        .join()
+        .expect("thread")
+        .expect("open after the lock is gone");
+    assert_eq!(version.expect("version"), Store::latest_schema_version());
+    let _ = std::fs::remove_dir_all(&dir);
+}
