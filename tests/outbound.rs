@@ -1184,16 +1184,25 @@ async fn a_bounce_that_comes_back_as_a_dsn_marks_the_recipient_so_the_next_mail_
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(reason.starts_with("DSN 5.1.1"), "{reason}");
-    let comments = world.sim.sim.state_json()["comments"][ticket.to_string()]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        comments
+    // The mark comes first, the note on the ticket right after it.
+    let deadline = std::time::Instant::now() + DELIVERY;
+    loop {
+        let comments = world.sim.sim.state_json()["comments"][ticket.to_string()]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let noted = comments
             .iter()
-            .any(|c| c["public"] == false && c["body"].as_str().is_some_and(|b| b.contains(&nobody))),
-        "{comments:#?}"
-    );
+            .any(|c| c["public"] == false && c["body"].as_str().is_some_and(|b| b.contains(&nobody)));
+        if noted {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no bounce note: {comments:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (ok, out) = world.send(&config, &nobody, ticket, 2);
     assert!(!ok && out.starts_with("held\t"), "{out}");
     // Once the address is fixed, the held mail goes out on retry.
