@@ -1032,7 +1032,10 @@ fn the_state_directory_is_created_private_when_missing() {
     .expect("nothing to create");
     // And the store opens there.
     let store = carteiro::store::Store::open(&state.path).expect("open");
-    assert_eq!(store.schema_version().expect("version"), carteiro::store::Store::latest_schema_version());
+    assert_eq!(
+        store.schema_version().expect("version"),
+        carteiro::store::Store::latest_schema_version()
+    );
 }
 
 #[test]
