@@ -202,8 +202,10 @@ impl<S: MailSender, H: HelpDesk> DeliveryWorker<S, H> {
                 }
                 Err(error @ SendError::Temporary { .. }) => {
                     let delay = self.backoff.delay(entry.attempts);
-                    let next =
-                        self.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    let next = chrono::Duration::from_std(delay)
+                        .ok()
+                        .and_then(|d| self.clock.now().checked_add_signed(d))
+                        .unwrap_or_else(|| self.clock.now() + chrono::TimeDelta::days(1));
                     self.store.mark_mail_retry(entry.id, &error.to_string(), next)?;
                     tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "mail not sent; will retry");
                     pass.retried += 1;

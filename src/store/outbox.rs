@@ -246,7 +246,7 @@ pub(crate) fn enqueue_in(
     // Caps: what was accepted (queued, sending, sent or failed) within each
     // window. Held mail was not sent and does not count.
     for cap in &policy.ticket_caps {
-        let since = stamp(now - chrono::Duration::from_std(cap.window).unwrap_or(chrono::Duration::MAX));
+        let since = stamp(window_start(now, cap.window));
         let count: i64 = tx
             .prepare_cached(
                 "SELECT count(*) FROM outbox WHERE ticket_id = ?1 AND created_at > ?2 AND state != 'held'",
@@ -267,7 +267,7 @@ pub(crate) fn enqueue_in(
     }
     for recipient in &recipients {
         for cap in &policy.recipient_caps {
-            let since = stamp(now - chrono::Duration::from_std(cap.window).unwrap_or(chrono::Duration::MAX));
+            let since = stamp(window_start(now, cap.window));
             let count: i64 = tx
                 .prepare_cached(
                     "SELECT count(*) FROM outbox_recipient r JOIN outbox o ON o.id = r.outbox_id
@@ -341,6 +341,15 @@ pub(crate) fn enqueue_in(
             dropped,
         },
     })
+}
+
+/// Where a window of `window` ending `now` starts; the Unix epoch (before
+/// any stored row) for a window longer than chrono can represent.
+fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(window)
+        .ok()
+        .and_then(|w| now.checked_sub_signed(w))
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
 /// The first of `recipients` marked bouncing.
