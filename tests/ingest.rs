@@ -331,3 +331,84 @@ async fn the_same_mail_twice_in_one_batch_makes_one_ticket() {
         "both marked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_whose_comment_answer_was_lost_adds_it_once_after_a_restart() {
+    use carteiro::config::AfterProcessing;
+    use carteiro::mail::maildir::Maildir;
+    use carteiro::mail::poll::{PollOptions, drain_once};
+    let sim = Sim::start(SimOptions::default()).await;
+    let store = Arc::new(Store::open_in_memory().expect("store"));
+    let new_ingest = || {
+        Arc::new(Ingest::new(
+            sim.client.clone(),
+            Arc::clone(&store),
+            IngestOptions::default(),
+            Arc::new(SystemClock),
+        ))
+    };
+    let first = new_ingest();
+    let ticket_id = created(&first, 1, "w1@cliente.example").await;
+    let reply = mail(
+        "w2@cliente.example",
+        "In-Reply-To: <w1@cliente.example>\r\n",
+        "Segue a nota.",
+    );
+    let root = maildir_with("lost-answer", &[reply]);
+    sim.faults(json!([{
+        "kind": "timeout", "after_commit": true, "count": 1, "match": "PUT /api/v2/tickets/{id}"
+    }]))
+    .await;
+    let drain = |ingest: Arc<Ingest<ZendeskClient>>| {
+        let root = root.clone();
+        async move {
+            let mut mailbox = Maildir::new(
+                "local",
+                &root,
+                AfterProcessing::Seen,
+                std::time::Duration::from_millis(10),
+            );
+            drain_once(
+                &mut mailbox,
+                &ingest,
+                &PollOptions::default(),
+                &tokio_util::sync::CancellationToken::new(),
+            )
+            .await
+        }
+    };
+    assert!(
+        drain(first).await.is_err(),
+        "the round fails: the outcome is unknown"
+    );
+    assert_eq!(
+        comment_count(&sim.state().await, ticket_id),
+        2,
+        "the comment landed"
+    );
+    assert!(
+        store
+            .pending_intent("w2@cliente.example")
+            .expect("read")
+            .is_some(),
+        "the wave's intent is still pending"
+    );
+
+    // A new process over the same store: the pending intent makes it look
+    // for the comment before writing.
+    drain(new_ingest()).await.expect("drained");
+    assert_eq!(comment_count(&sim.state().await, ticket_id), 2, "not added twice");
+    assert_eq!(
+        store
+            .processed("w2@cliente.example")
+            .expect("read")
+            .and_then(|p| p.ticket_id),
+        Some(ticket_id)
+    );
+    assert!(
+        store
+            .pending_intent("w2@cliente.example")
+            .expect("read")
+            .is_none()
+    );
+}

@@ -13,7 +13,7 @@
 //! (a ticket by its `external_id`; a comment by its body among the
 //! ticket's comments).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::Utc;
@@ -123,6 +123,9 @@ pub struct Ingest<H> {
     /// Helpdesk user ids learnt since the last write, by lower-case
     /// e-mail, written with the next batch of records.
     unsaved_users: Mutex<HashMap<String, Id>>,
+    /// Mails whose intent this process wrote ahead (see
+    /// [`Ingest::begin_intents`]) and for which no write was tried yet.
+    fresh_intents: Mutex<HashSet<String>>,
     /// Failed attempts per Message-ID in this run.
     attempts: Mutex<HashMap<String, u32>>,
     /// Message-IDs being processed right now, or decided and waiting for a
@@ -159,6 +162,7 @@ impl<H: HelpDesk> Ingest<H> {
             options,
             clock,
             unsaved_users: Mutex::default(),
+            fresh_intents: Mutex::default(),
             attempts: Mutex::default(),
             in_flight: Mutex::default(),
             released: tokio::sync::Notify::new(),
@@ -203,6 +207,44 @@ impl<H: HelpDesk> Ingest<H> {
         self.process_inner(origin, raw, mail, None, Some(batch)).await
     }
 
+    /// Writes, in one transaction, an intent for each of `mails` that is
+    /// not processed yet and has none pending, before any of them is
+    /// processed: a helpdesk write then needs no commit of its own first.
+    /// The intent says "a write may follow"; after a restart a pending one
+    /// makes processing look for the write's effect (the ticket by its
+    /// `external_id`, the comment among the ticket's) before writing.
+    pub fn begin_intents(&self, mails: &[&ParsedMail]) -> Result<(), IngestError> {
+        let mut intents = Vec::with_capacity(mails.len());
+        for mail in mails {
+            if self.store.processed(&mail.message_id)?.is_none() {
+                intents.push(Intent {
+                    message_id: mail.message_id.clone(),
+                    action: IntentAction::CreateTicket {
+                        external_id: external_id_for(&mail.message_id),
+                    },
+                    started_at: Utc::now(),
+                });
+            }
+        }
+        if intents.is_empty() {
+            return Ok(());
+        }
+        let written = self.store.begin_intents_where_absent(&intents)?;
+        let mut fresh = lock(&self.fresh_intents);
+        for (intent, written) in intents.into_iter().zip(written) {
+            if written {
+                fresh.insert(intent.message_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this process wrote `message_id`'s intent ahead and has not
+    /// tried its write yet; from now on it has.
+    fn take_fresh(&self, message_id: &str) -> bool {
+        lock(&self.fresh_intents).remove(message_id)
+    }
+
     /// Writes the outcomes kept in `batch` in one transaction, and lets
     /// other mails with the same Message-IDs go on (as duplicates). `Ok`
     /// means every outcome in it is durable.
@@ -215,8 +257,10 @@ impl<H: HelpDesk> Ingest<H> {
         let written = self.store.record_processed_many(&records, &users);
         {
             let mut flights = lock(&self.in_flight);
+            let mut fresh = lock(&self.fresh_intents);
             for record in &records {
                 flights.remove(&record.message_id);
+                fresh.remove(&record.message_id);
             }
         }
         self.released.notify_waiters();
@@ -578,14 +622,15 @@ impl<H: HelpDesk> Ingest<H> {
         reopen: bool,
     ) -> Result<Appended, Failure> {
         let body_sha256 = sha256_hex(comment.body.as_deref().unwrap_or_default().as_bytes());
-        if let Some(intent) = self
-            .store
-            .pending_intent(&mail.message_id)
-            .map_err(Failure::store)?
-            && let IntentAction::AddComment {
-                ticket_id: planned, ..
-            } = &intent.action
-            && *planned == ticket_id
+        // A fresh intent means no write was tried yet; any other pending one
+        // means a write may have landed.
+        let fresh = self.take_fresh(&mail.message_id);
+        if !fresh
+            && self
+                .store
+                .pending_intent(&mail.message_id)
+                .map_err(Failure::store)?
+                .is_some()
             && self.comment_exists(ticket_id, &body_sha256).await?
         {
             tracing::info!(
@@ -604,17 +649,19 @@ impl<H: HelpDesk> Ingest<H> {
             };
             return Ok(Appended::Added { reopened });
         }
-        self.store
-            .begin_intent(&Intent {
-                message_id: mail.message_id.clone(),
-                action: IntentAction::AddComment {
-                    ticket_id,
-                    attempted_at: self.clock.now(),
-                    body_sha256,
-                },
-                started_at: Utc::now(),
-            })
-            .map_err(Failure::store)?;
+        if !fresh {
+            self.store
+                .begin_intent(&Intent {
+                    message_id: mail.message_id.clone(),
+                    action: IntentAction::AddComment {
+                        ticket_id,
+                        attempted_at: self.clock.now(),
+                        body_sha256,
+                    },
+                    started_at: Utc::now(),
+                })
+                .map_err(Failure::store)?;
+        }
         let update = TicketUpdate {
             comment: Some(comment),
             ..TicketUpdate::default()
@@ -704,11 +751,13 @@ impl<H: HelpDesk> Ingest<H> {
     /// Creates the ticket for a new mail, or a follow-up of a closed one.
     async fn create(&self, mail: &ParsedMail, follow_up_of: Option<Id>) -> Result<Ticket, Failure> {
         let external_id = external_id_for(&mail.message_id);
-        if let Some(intent) = self
-            .store
-            .pending_intent(&mail.message_id)
-            .map_err(Failure::store)?
-            && matches!(intent.action, IntentAction::CreateTicket { .. })
+        let fresh = self.take_fresh(&mail.message_id);
+        if !fresh
+            && self
+                .store
+                .pending_intent(&mail.message_id)
+                .map_err(Failure::store)?
+                .is_some()
         {
             // A restart after a create whose outcome was never recorded.
             if let Some(found) = self
@@ -774,13 +823,15 @@ impl<H: HelpDesk> Ingest<H> {
             via_followup_source_id: follow_up_of,
             ..NewTicket::default()
         };
-        self.store
-            .begin_intent(&Intent {
-                message_id: mail.message_id.clone(),
-                action: IntentAction::CreateTicket { external_id },
-                started_at: Utc::now(),
-            })
-            .map_err(Failure::store)?;
+        if !fresh {
+            self.store
+                .begin_intent(&Intent {
+                    message_id: mail.message_id.clone(),
+                    action: IntentAction::CreateTicket { external_id },
+                    started_at: Utc::now(),
+                })
+                .map_err(Failure::store)?;
+        }
         let created = self
             .helpdesk
             .create_ticket(&ticket)

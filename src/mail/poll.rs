@@ -224,6 +224,12 @@ async fn process_batch<H: HelpDesk + 'static>(
             .filter(|(_, w)| **w == wave)
             .filter_map(|(slot, _)| slot.take())
             .collect();
+        // One commit for the whole wave's intents instead of one per write.
+        // Without them each write still writes its own.
+        let mails: Vec<&ParsedMail> = members.iter().map(|(_, mail)| mail).collect();
+        if let Err(err) = ingest.begin_intents(&mails) {
+            tracing::warn!(mailbox = name, error = %err, "could not write the wave's intents; one per mail instead");
+        }
         let results: Vec<(u32, Result<Decision, String>)> = futures::stream::iter(members)
             .map(|(fetched, mail)| {
                 let uid = fetched.uid;

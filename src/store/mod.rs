@@ -298,40 +298,20 @@ impl Store {
     pub fn begin_intent(&self, intent: &Intent) -> Result<(), StoreError> {
         self.write(
             &format!("record an intent for mail {:?}", intent.message_id),
-            |tx| {
-                let (action, external_id, ticket_id, updated_stamp, body_sha256) = match &intent.action {
-                    IntentAction::CreateTicket { external_id } => {
-                        ("create_ticket", Some(external_id.as_str()), None, None, None)
-                    }
-                    IntentAction::AddComment {
-                        ticket_id,
-                        attempted_at,
-                        body_sha256,
-                    } => (
-                        "add_comment",
-                        None,
-                        Some(to_i64(*ticket_id)?),
-                        Some(stamp(*attempted_at)),
-                        Some(body_sha256.as_str()),
-                    ),
-                };
-                tx.prepare_cached(
-                "INSERT OR REPLACE INTO intent (message_id, action, external_id, ticket_id, updated_stamp,
-                     body_sha256, started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                intent.message_id,
-                action,
-                external_id,
-                ticket_id,
-                updated_stamp,
-                body_sha256,
-                stamp(intent.started_at),
-            ])?;
-                Ok(())
-            },
+            |tx| intent_in(tx, intent, true).map(|_| ()),
         )
+    }
+
+    /// Records many intents in one transaction, each only where its mail
+    /// has none pending (a pending one may stand for a write already
+    /// attempted, and is kept). Answers, per intent, whether it was written.
+    pub fn begin_intents_where_absent(&self, intents: &[Intent]) -> Result<Vec<bool>, StoreError> {
+        self.write(&format!("record {} intents", intents.len()), |tx| {
+            intents
+                .iter()
+                .map(|intent| intent_in(tx, intent, false))
+                .collect()
+        })
     }
 
     /// The intent written for this mail and not yet cleared by
@@ -605,6 +585,46 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Writes `intent` inside `tx`, replacing a pending one or, without
+/// `replace`, only where there is none. Answers whether it was written.
+fn intent_in(tx: &Transaction<'_>, intent: &Intent, replace: bool) -> Result<bool, Fault> {
+    let (action, external_id, ticket_id, updated_stamp, body_sha256) = match &intent.action {
+        IntentAction::CreateTicket { external_id } => {
+            ("create_ticket", Some(external_id.as_str()), None, None, None)
+        }
+        IntentAction::AddComment {
+            ticket_id,
+            attempted_at,
+            body_sha256,
+        } => (
+            "add_comment",
+            None,
+            Some(to_i64(*ticket_id)?),
+            Some(stamp(*attempted_at)),
+            Some(body_sha256.as_str()),
+        ),
+    };
+    let sql = if replace {
+        "INSERT OR REPLACE INTO intent (message_id, action, external_id, ticket_id, updated_stamp,
+             body_sha256, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    } else {
+        "INSERT OR IGNORE INTO intent (message_id, action, external_id, ticket_id, updated_stamp,
+             body_sha256, started_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    };
+    let written = tx.prepare_cached(sql)?.execute(params![
+        intent.message_id,
+        action,
+        external_id,
+        ticket_id,
+        updated_stamp,
+        body_sha256,
+        stamp(intent.started_at),
+    ])?;
+    Ok(written == 1)
 }
 
 /// Remembers a helpdesk user id inside `tx`.
