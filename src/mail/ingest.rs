@@ -239,10 +239,16 @@ impl<H: HelpDesk> Ingest<H> {
         Ok(())
     }
 
-    /// Whether this process wrote `message_id`'s intent ahead and has not
-    /// tried its write yet; from now on it has.
-    fn take_fresh(&self, message_id: &str) -> bool {
-        lock(&self.fresh_intents).remove(message_id)
+    /// What came before the write about to be tried for `message_id`.
+    /// From now on, it has been tried.
+    fn prior_attempt(&self, message_id: &str) -> Result<Prior, Failure> {
+        if lock(&self.fresh_intents).remove(message_id) {
+            return Ok(Prior::Fresh);
+        }
+        match self.store.pending_intent(message_id).map_err(Failure::store)? {
+            Some(_) => Ok(Prior::MayHaveLanded),
+            None => Ok(Prior::Nothing),
+        }
     }
 
     /// Writes the outcomes kept in `batch` in one transaction, and lets
@@ -622,17 +628,8 @@ impl<H: HelpDesk> Ingest<H> {
         reopen: bool,
     ) -> Result<Appended, Failure> {
         let body_sha256 = sha256_hex(comment.body.as_deref().unwrap_or_default().as_bytes());
-        // A fresh intent means no write was tried yet; any other pending one
-        // means a write may have landed.
-        let fresh = self.take_fresh(&mail.message_id);
-        if !fresh
-            && self
-                .store
-                .pending_intent(&mail.message_id)
-                .map_err(Failure::store)?
-                .is_some()
-            && self.comment_exists(ticket_id, &body_sha256).await?
-        {
+        let prior = self.prior_attempt(&mail.message_id)?;
+        if prior == Prior::MayHaveLanded && self.comment_exists(ticket_id, &body_sha256).await? {
             tracing::info!(
                 ticket_id,
                 "the comment was added before a restart; not adding it again"
@@ -649,7 +646,7 @@ impl<H: HelpDesk> Ingest<H> {
             };
             return Ok(Appended::Added { reopened });
         }
-        if !fresh {
+        if prior != Prior::Fresh {
             self.store
                 .begin_intent(&Intent {
                     message_id: mail.message_id.clone(),
@@ -751,14 +748,8 @@ impl<H: HelpDesk> Ingest<H> {
     /// Creates the ticket for a new mail, or a follow-up of a closed one.
     async fn create(&self, mail: &ParsedMail, follow_up_of: Option<Id>) -> Result<Ticket, Failure> {
         let external_id = external_id_for(&mail.message_id);
-        let fresh = self.take_fresh(&mail.message_id);
-        if !fresh
-            && self
-                .store
-                .pending_intent(&mail.message_id)
-                .map_err(Failure::store)?
-                .is_some()
-        {
+        let prior = self.prior_attempt(&mail.message_id)?;
+        if prior == Prior::MayHaveLanded {
             // A restart after a create whose outcome was never recorded.
             if let Some(found) = self
                 .helpdesk
@@ -823,7 +814,7 @@ impl<H: HelpDesk> Ingest<H> {
             via_followup_source_id: follow_up_of,
             ..NewTicket::default()
         };
-        if !fresh {
+        if prior != Prior::Fresh {
             self.store
                 .begin_intent(&Intent {
                     message_id: mail.message_id.clone(),
@@ -908,6 +899,17 @@ impl<H: HelpDesk> Ingest<H> {
         }
         Ok(tokens)
     }
+}
+
+/// What came before a helpdesk write for a mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prior {
+    /// Its intent was written ahead by this process, and no write tried.
+    Fresh,
+    /// A pending intent: a write may have landed, so look for its effect.
+    MayHaveLanded,
+    /// No intent: nothing was tried.
+    Nothing,
 }
 
 /// What adding a comment came to.
