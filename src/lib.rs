@@ -12,3 +12,4 @@ pub mod outbound;
 pub mod secret;
 pub mod store;
 pub mod template;
+pub mod tickets;

@@ -19,7 +19,7 @@ use super::model::{Audit, Comment, Id, Role, Ticket};
 
 /// When things last happened to a ticket. `None` when it never happened
 /// (or, for `assigned_at`, when the ticket is unassigned now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TicketClocks {
     /// The last change of the built-in status (`pending` → `open`); its
     /// creation counts as one.

@@ -1,0 +1,94 @@
+use serde_json::json;
+
+use super::*;
+
+fn ticket(extra: Value) -> Ticket {
+    let mut base = json!({
+        "id": 7, "created_at": "2026-03-02T12:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
+        "status": "open", "tags": ["a", "b"],
+        "custom_fields": [ { "id": 1, "value": "x" }, { "id": 2, "value": null } ],
+    });
+    for (key, value) in extra.as_object().expect("object") {
+        base[key] = value.clone();
+    }
+    serde_json::from_value(base).expect("ticket")
+}
+
+#[test]
+fn the_same_ticket_has_no_change() {
+    let t = ticket(json!({}));
+    assert!(diff(&t, &t).is_empty());
+}
+
+#[test]
+fn status_group_tags_and_fields_are_reported_with_both_values() {
+    let before = ticket(json!({ "group_id": 10 }));
+    let after = ticket(json!({
+        "status": "pending", "group_id": 11, "tags": ["b", "c"],
+        "custom_fields": [ { "id": 1, "value": "y" }, { "id": 2, "value": null }, { "id": 3, "value": true } ],
+    }));
+    let change = diff(&before, &after);
+    assert_eq!(
+        change.status,
+        Some(Delta {
+            from: Status::Open,
+            to: Status::Pending
+        })
+    );
+    assert_eq!(
+        change.group,
+        Some(Delta {
+            from: Some(10),
+            to: Some(11)
+        })
+    );
+    assert_eq!(change.tags_added, vec!["c".to_owned()]);
+    assert_eq!(change.tags_removed, vec!["a".to_owned()]);
+    assert_eq!(
+        change.field(1),
+        Some(&FieldDelta {
+            id: 1,
+            from: json!("x"),
+            to: json!("y")
+        })
+    );
+    assert_eq!(
+        change.field(3),
+        Some(&FieldDelta {
+            id: 3,
+            from: Value::Null,
+            to: json!(true)
+        })
+    );
+    assert_eq!(change.field(2), None, "null to null is no change");
+    assert_eq!(change.assignee, None);
+}
+
+#[test]
+fn a_field_that_disappears_changes_to_null() {
+    let before = ticket(json!({}));
+    let after = ticket(json!({ "custom_fields": [] }));
+    let change = diff(&before, &after);
+    assert_eq!(
+        change.fields,
+        vec![FieldDelta {
+            id: 1,
+            from: json!("x"),
+            to: Value::Null
+        }]
+    );
+}
+
+#[test]
+fn an_event_survives_the_queue_round_trip() {
+    let before = ticket(json!({}));
+    let after = ticket(json!({ "status": "solved" }));
+    let event = TicketEvent {
+        kind: TicketEventKind::Updated,
+        ticket_id: 7,
+        version: after.updated_at,
+        change: diff(&before, &after),
+    };
+    let text = serde_json::to_string(&event).expect("encode");
+    assert_eq!(serde_json::from_str::<TicketEvent>(&text).expect("decode"), event);
+}
