@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod helpdesk;
 pub mod mail;
 pub mod outbound;
+pub mod rules;
 pub mod secret;
 pub mod store;
 pub mod template;

@@ -302,6 +302,23 @@ impl Templates {
         })
     }
 
+    /// Renders a one-line template written inside a rule (a subject such
+    /// as `"OUVIDORIA - #{{ ticket.id }}"`). It is text, never HTML.
+    pub fn render_inline(&self, source: &str, context: &TemplateContext) -> Result<String, String> {
+        self.env
+            .render_str(source, context.to_value())
+            .map_err(|e| describe(&e))
+    }
+
+    /// Whether a one-line template parses and renders against the sample
+    /// context; the message says what is wrong.
+    pub fn check_inline(&self, source: &str) -> Result<(), String> {
+        self.env
+            .render_str(source, TemplateContext::sample_value())
+            .map(drop)
+            .map_err(|e| describe(&e))
+    }
+
     /// Renders every template against [`TemplateContext::sample`] and
     /// returns what failed, each with its file and line.
     pub fn check(&self) -> Vec<TemplateProblem> {
@@ -328,6 +345,14 @@ pub fn check_dir(dir: &Path, options: &TemplateOptions) -> Vec<TemplateProblem> 
     match Templates::load_dir(dir, options) {
         Ok(templates) => templates.check(),
         Err(problems) => problems,
+    }
+}
+
+/// A MiniJinja error in one line, for inline templates.
+fn describe(error: &minijinja::Error) -> String {
+    match error.detail() {
+        Some(detail) => format!("{}: {detail}", error.kind()),
+        None => error.kind().to_string(),
     }
 }
 

@@ -1,0 +1,1026 @@
+//! The pure engine: `plan(event, ticket, context, clock) -> Plan`, with no
+//! I/O. Everything it needs (the rules, names and ids, calendars, which
+//! `once` rules already fired) comes in; a plan comes out.
+//!
+//! Rules run in file order. Each sees the ticket as the rules before it
+//! left it in the plan: after `set_status = "pending"`, a later rule's
+//! `ticket.status is pending` holds. The `changed` operators look only at
+//! the event's own change (what someone else did), never at the plan.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+
+use super::directory::{Directory, status_of};
+use super::load::RuleSet;
+use super::model::{
+    ActionSpec, ClockField, Condition, FieldRef, Leaf, Literal, Once, Op, Operand, Rule, Trigger,
+};
+use super::plan::{Effect, Plan, PlanProblem, Step};
+use crate::calendar::Calendars;
+use crate::clock::Clock;
+use crate::helpdesk::clocks::TicketClocks;
+use crate::helpdesk::{CustomFieldValue, Id, Role, Status, Ticket, User};
+use crate::template::{MailVars, RequesterVars, TemplateContext, TicketVars, instant};
+use crate::tickets::{NewComment, TicketChange};
+
+/// A mail as rules see it (`mail.*`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MailFacts {
+    /// `new`, `reply`, `auto_reply`, `bounce`.
+    pub kind: String,
+    pub from: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    #[serde(default)]
+    pub message_id: String,
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    TicketCreated,
+    TicketUpdated,
+    MailReceived(MailFacts),
+    /// The named schedule rules are due.
+    Schedule(Vec<String>),
+}
+
+impl EventKind {
+    pub fn trigger(&self) -> Trigger {
+        match self {
+            EventKind::TicketCreated => Trigger::TicketCreated,
+            EventKind::TicketUpdated => Trigger::TicketUpdated,
+            EventKind::MailReceived(_) => Trigger::MailReceived,
+            EventKind::Schedule(_) => Trigger::Schedule,
+        }
+    }
+}
+
+/// An event about one ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// For ticket events, what changed (for `TicketCreated`, its comments).
+    pub change: TicketChange,
+    /// How many of carteiro's own writes led here: 0 for a change by
+    /// someone else. Above 0 only `cascade` rules run.
+    pub depth: u32,
+}
+
+impl Event {
+    pub fn new(kind: EventKind) -> Event {
+        Event {
+            kind,
+            change: TicketChange::default(),
+            depth: 0,
+        }
+    }
+}
+
+/// The ticket an event is about, as last known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketFacts {
+    pub ticket: Ticket,
+    pub clocks: TicketClocks,
+    pub requester: Option<User>,
+}
+
+/// Everything else the engine reads.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub rules: &'a RuleSet,
+    pub directory: &'a Directory,
+    pub calendars: &'a Calendars,
+    /// Whether a `once = "per_ticket"` rule already fired for a ticket.
+    pub fired_once: &'a dyn Fn(&str, Id) -> bool,
+    /// How deep a chain of carteiro's own writes may go.
+    pub max_cascade: u32,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("rules", &self.rules.hash)
+            .field("max_cascade", &self.max_cascade)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a condition saw, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionTrace {
+    /// Nesting depth, for indentation.
+    pub depth: usize,
+    /// `all`, `any`, `not`, or the leaf as written.
+    pub text: String,
+    /// The value seen, for a leaf.
+    pub seen: Option<String>,
+    pub held: bool,
+}
+
+/// Why a rule did or did not fire, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTrace {
+    pub rule: String,
+    pub fired: bool,
+    /// Why it was not even evaluated, when it was not.
+    pub skipped: Option<String>,
+    pub conditions: Vec<ConditionTrace>,
+}
+
+/// Plans what `event` does to `facts` under `context`'s rules.
+pub fn plan(event: &Event, facts: &TicketFacts, context: &Context<'_>, clock: &dyn Clock) -> Plan {
+    plan_traced(event, facts, context, clock, None)
+}
+
+/// [`plan`], also recording every rule's conditions into `trace`.
+pub fn plan_traced(
+    event: &Event,
+    facts: &TicketFacts,
+    context: &Context<'_>,
+    clock: &dyn Clock,
+    mut trace: Option<&mut Vec<RuleTrace>>,
+) -> Plan {
+    let now = clock.now();
+    let mut state = facts.clone();
+    let mut plan = Plan {
+        ticket_id: facts.ticket.id,
+        rules_hash: context.rules.hash.clone(),
+        now,
+        fired: Vec::new(),
+        steps: Vec::new(),
+        problems: Vec::new(),
+        stopped_by: None,
+    };
+    let trigger = event.kind.trigger();
+    for rule in &context.rules.rules {
+        let skipped = if plan.stopped_by.is_some() {
+            Some(format!(
+                "not evaluated: rule {:?} stopped the event",
+                plan.stopped_by.as_deref().unwrap_or_default()
+            ))
+        } else if !rule.runs_on(trigger) {
+            Some(format!("does not run on {trigger}"))
+        } else if let EventKind::Schedule(due) = &event.kind
+            && !due.contains(&rule.name)
+        {
+            Some("its schedule is not due in this tick".to_owned())
+        } else if event.depth > 0 && !rule.cascade {
+            Some("the change was carteiro's own, and the rule does not set cascade = true".to_owned())
+        } else if event.depth > context.max_cascade {
+            Some(format!(
+                "the cascade is {} deep, over the limit of {}",
+                event.depth, context.max_cascade
+            ))
+        } else if rule.once == Once::PerTicket && (context.fired_once)(&rule.name, facts.ticket.id) {
+            Some("once = \"per_ticket\", and it already fired for this ticket".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = skipped {
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.push(RuleTrace {
+                    rule: rule.name.clone(),
+                    fired: false,
+                    skipped: Some(why),
+                    conditions: Vec::new(),
+                });
+            }
+            continue;
+        }
+        // A ticket event with several new comments: the rule fires once,
+        // for the first comment that satisfies it.
+        let comments: Vec<Option<&NewComment>> =
+            if matches!(trigger, Trigger::TicketCreated | Trigger::TicketUpdated)
+                && !event.change.comments.is_empty()
+            {
+                event.change.comments.iter().map(Some).collect()
+            } else {
+                vec![None]
+            };
+        let mut held = false;
+        let mut conditions = Vec::new();
+        let mut bound_comment = None;
+        for comment in comments {
+            let eval = Evaluator {
+                event,
+                state: &state,
+                comment,
+                context,
+                rule,
+                now,
+            };
+            let mut local = trace.is_some().then(Vec::new);
+            if eval.eval(&rule.condition, 0, &mut local) {
+                held = true;
+                bound_comment = comment;
+                conditions = local.unwrap_or_default();
+                break;
+            }
+            conditions = local.unwrap_or_default();
+        }
+        let mut fired = false;
+        if held {
+            match plan_actions(rule, &mut state, event, bound_comment, context, now) {
+                Ok((steps, stop)) => {
+                    fired = true;
+                    plan.fired.push(rule.name.clone());
+                    plan.steps.extend(steps);
+                    if stop || rule.stop {
+                        plan.stopped_by = Some(rule.name.clone());
+                    }
+                }
+                Err(message) => plan.problems.push(PlanProblem {
+                    rule: rule.name.clone(),
+                    message,
+                }),
+            }
+        }
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.push(RuleTrace {
+                rule: rule.name.clone(),
+                fired,
+                skipped: None,
+                conditions,
+            });
+        }
+    }
+    plan
+}
+
+/// A value a condition read.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Absent,
+    Text(String),
+    /// A thing with several names (an agent: e-mail and name); a
+    /// comparison holds when it holds for one of them.
+    Names(Vec<String>),
+    Number(i64),
+    Bool(bool),
+    List(Vec<String>),
+    Time(DateTime<Utc>),
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seen::Absent => f.write_str("(absent)"),
+            Seen::Text(s) => write!(f, "{s:?}"),
+            Seen::Names(names) => write!(f, "{}", names.join(" / ")),
+            Seen::Number(n) => write!(f, "{n}"),
+            Seen::Bool(b) => write!(f, "{b}"),
+            Seen::List(items) => write!(f, "{items:?}"),
+            Seen::Time(t) => f.write_str(&instant(*t)),
+        }
+    }
+}
+
+impl Seen {
+    fn texts(&self) -> Vec<String> {
+        match self {
+            Seen::Text(s) => vec![s.clone()],
+            Seen::Names(names) => names.clone(),
+            Seen::Number(n) => vec![n.to_string()],
+            Seen::Bool(b) => vec![b.to_string()],
+            Seen::Time(t) => vec![instant(*t)],
+            Seen::List(_) | Seen::Absent => Vec::new(),
+        }
+    }
+
+    fn from_json(value: &Json) -> Seen {
+        match value {
+            Json::Null => Seen::Absent,
+            Json::String(s) if s.is_empty() => Seen::Absent,
+            Json::String(s) => Seen::Text(s.clone()),
+            Json::Bool(b) => Seen::Bool(*b),
+            Json::Number(n) => n.as_i64().map_or_else(|| Seen::Text(n.to_string()), Seen::Number),
+            Json::Array(items) if items.is_empty() => Seen::Absent,
+            Json::Array(items) => Seen::List(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect(),
+            ),
+            Json::Object(_) => Seen::Text(value.to_string()),
+        }
+    }
+}
+
+fn same_text(a: &str, b: &str) -> bool {
+    a.trim().to_lowercase() == b.trim().to_lowercase()
+}
+
+fn literal_texts(literal: &Literal) -> Vec<String> {
+    match literal {
+        Literal::Text(s) => vec![s.clone()],
+        Literal::Number(n) => vec![n.to_string()],
+        Literal::Bool(b) => vec![b.to_string()],
+        Literal::List(items) => items.iter().flat_map(literal_texts).collect(),
+    }
+}
+
+/// `seen is literal`.
+fn is(seen: &Seen, literal: &Literal) -> bool {
+    match (seen, literal) {
+        (Seen::Absent, _) => false,
+        (Seen::Bool(a), Literal::Bool(b)) => a == b,
+        (Seen::Number(a), Literal::Number(b)) => a == b,
+        (Seen::List(_), _) => false,
+        (seen, literal) => {
+            let wanted = literal_texts(literal);
+            seen.texts()
+                .iter()
+                .any(|s| wanted.iter().any(|w| same_text(s, w)))
+        }
+    }
+}
+
+struct Evaluator<'a> {
+    event: &'a Event,
+    state: &'a TicketFacts,
+    comment: Option<&'a NewComment>,
+    context: &'a Context<'a>,
+    rule: &'a Rule,
+    now: DateTime<Utc>,
+}
+
+impl Evaluator<'_> {
+    /// Evaluates `condition`; with a trace, every branch is evaluated (no
+    /// short circuit) so `explain` shows every value.
+    fn eval(&self, condition: &Condition, depth: usize, trace: &mut Option<Vec<ConditionTrace>>) -> bool {
+        let tracing = trace.is_some();
+        match condition {
+            Condition::Leaf(leaf) => {
+                let (held, seen) = self.leaf(leaf);
+                if let Some(trace) = trace {
+                    trace.push(ConditionTrace {
+                        depth,
+                        text: leaf.to_string(),
+                        seen: Some(seen),
+                        held,
+                    });
+                }
+                held
+            }
+            Condition::All(parts) | Condition::Any(parts) | Condition::Not(parts) => {
+                let (name, is_all, negate) = match condition {
+                    Condition::All(_) => ("all", true, false),
+                    Condition::Any(_) => ("any", false, false),
+                    _ => ("not", false, true),
+                };
+                // The top level is the rule's own `all`: not shown as a
+                // group of its own.
+                let shown = depth > 0 || !is_all;
+                let slot = trace.as_mut().filter(|_| shown).map(|t| {
+                    t.push(ConditionTrace {
+                        depth,
+                        text: name.to_owned(),
+                        seen: None,
+                        held: false,
+                    });
+                    t.len() - 1
+                });
+                let child_depth = if shown { depth + 1 } else { depth };
+                let mut result = is_all;
+                for part in parts {
+                    let held = self.eval(part, child_depth, trace);
+                    if is_all {
+                        result &= held;
+                        if !result && !tracing {
+                            break;
+                        }
+                    } else {
+                        result |= held;
+                        if result && !tracing {
+                            break;
+                        }
+                    }
+                }
+                // `not [a, b]` holds when none holds.
+                let held = if negate { !result } else { result };
+                if let (Some(trace), Some(slot)) = (trace.as_mut(), slot) {
+                    trace[slot].held = held;
+                }
+                held
+            }
+        }
+    }
+
+    fn leaf(&self, leaf: &Leaf) -> (bool, String) {
+        match leaf.op {
+            Op::Changed | Op::ChangedTo | Op::ChangedFrom => {
+                let (changed, from, to) = self.delta(&leaf.field);
+                let seen = if changed {
+                    format!("{from} → {to}")
+                } else {
+                    "(unchanged)".to_owned()
+                };
+                let held = match (&leaf.op, &leaf.operand) {
+                    (Op::Changed, _) => changed,
+                    (Op::ChangedTo, Operand::Literal(l)) => {
+                        changed && self.delta_matches(&leaf.field, &to, l, true)
+                    }
+                    (Op::ChangedFrom, Operand::Literal(l)) => {
+                        changed && self.delta_matches(&leaf.field, &from, l, false)
+                    }
+                    _ => false,
+                };
+                (held, seen)
+            }
+            _ => {
+                let seen = self.lookup(&leaf.field);
+                let held = self.compare(&seen, leaf);
+                (held, seen.to_string())
+            }
+        }
+    }
+
+    fn delta_matches(&self, field: &FieldRef, side: &Seen, literal: &Literal, to: bool) -> bool {
+        if *field == FieldRef::Tags {
+            let change = &self.event.change;
+            let list = if to {
+                &change.tags_added
+            } else {
+                &change.tags_removed
+            };
+            let wanted = literal_texts(literal);
+            return list.iter().any(|t| wanted.iter().any(|w| same_text(t, w)));
+        }
+        is(side, literal)
+    }
+
+    fn compare(&self, seen: &Seen, leaf: &Leaf) -> bool {
+        match (&leaf.op, &leaf.operand) {
+            (Op::Present, _) => *seen != Seen::Absent,
+            (Op::Absent, _) => *seen == Seen::Absent,
+            (Op::Is, Operand::Literal(l)) => is(seen, l),
+            (Op::IsNot, Operand::Literal(l)) => !is(seen, l),
+            (Op::In, Operand::Literal(l)) => is(seen, l),
+            (Op::Contains, Operand::Literal(l)) => {
+                let wanted = literal_texts(l);
+                match seen {
+                    Seen::List(items) => items.iter().any(|i| wanted.iter().any(|w| same_text(i, w))),
+                    other => other.texts().iter().any(|s| {
+                        let s = s.to_lowercase();
+                        wanted.iter().any(|w| s.contains(&w.to_lowercase()))
+                    }),
+                }
+            }
+            (Op::Matches, Operand::Regex(re)) => match seen {
+                Seen::List(items) => items.iter().any(|i| re.is_match(i)),
+                other => other.texts().iter().any(|s| re.is_match(s)),
+            },
+            (Op::OlderThan | Op::NewerThan, Operand::Duration(d)) => {
+                let Seen::Time(at) = seen else {
+                    return false;
+                };
+                let Some(calendar) = self.context.calendars.get(&self.rule.calendar) else {
+                    return false;
+                };
+                let result = if leaf.op == Op::OlderThan {
+                    calendar.older_than(*at, *d, self.now)
+                } else {
+                    calendar.newer_than(*at, *d, self.now)
+                };
+                result.unwrap_or(false)
+            }
+            (Op::CnpjValid, _) => seen.texts().first().is_some_and(|s| super::cnpj::is_valid(s)),
+            _ => false,
+        }
+    }
+
+    fn person(&self, id: Option<Id>) -> Seen {
+        let Some(id) = id else {
+            return Seen::Absent;
+        };
+        match self.context.directory.user(id) {
+            Some(user) => {
+                let mut names = Vec::new();
+                if let Some(email) = &user.email {
+                    names.push(email.clone());
+                }
+                names.push(user.name.clone());
+                Seen::Names(names)
+            }
+            None => Seen::Text(id.to_string()),
+        }
+    }
+
+    fn group(&self, id: Option<Id>) -> Seen {
+        match id {
+            None => Seen::Absent,
+            Some(id) => self
+                .context
+                .directory
+                .group(id)
+                .map_or_else(|| Seen::Text(id.to_string()), |g| Seen::Text(g.name.clone())),
+        }
+    }
+
+    fn custom_status(&self, id: Option<Id>) -> Seen {
+        match id {
+            None => Seen::Absent,
+            Some(id) => self.context.directory.custom_status(id).map_or_else(
+                || Seen::Text(id.to_string()),
+                |s| Seen::Text(s.agent_label.clone()),
+            ),
+        }
+    }
+
+    fn text(value: Option<&String>) -> Seen {
+        match value {
+            Some(s) if !s.is_empty() => Seen::Text(s.clone()),
+            _ => Seen::Absent,
+        }
+    }
+
+    fn lookup(&self, field: &FieldRef) -> Seen {
+        let ticket = &self.state.ticket;
+        let clocks = &self.state.clocks;
+        let time = |t: Option<DateTime<Utc>>| t.map_or(Seen::Absent, Seen::Time);
+        let mail = match &self.event.kind {
+            EventKind::MailReceived(mail) => Some(mail),
+            _ => None,
+        };
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                Seen::Absent
+            } else {
+                Seen::List(items.to_vec())
+            }
+        };
+        match field {
+            FieldRef::TicketId => Seen::Number(i64::try_from(ticket.id).unwrap_or(i64::MAX)),
+            FieldRef::Subject => Self::text(ticket.subject.as_ref()),
+            FieldRef::Description => Self::text(ticket.description.as_ref()),
+            FieldRef::Status => Seen::Text(ticket.status.as_str().to_owned()),
+            FieldRef::CustomStatus => self.custom_status(ticket.custom_status_id),
+            FieldRef::Group => self.group(ticket.group_id),
+            FieldRef::Assignee => self.person(ticket.assignee_id),
+            FieldRef::Tags => list(&ticket.tags),
+            FieldRef::Priority => Self::text(ticket.priority.as_ref()),
+            FieldRef::TicketType => Self::text(ticket.ticket_type.as_ref()),
+            FieldRef::Via => ticket
+                .via
+                .as_ref()
+                .map_or(Seen::Absent, |via| Seen::from_json(&via.channel)),
+            FieldRef::DueAt => time(ticket.due_at),
+            FieldRef::CreatedAt => Seen::Time(ticket.created_at),
+            FieldRef::UpdatedAt => Seen::Time(ticket.updated_at),
+            FieldRef::ExternalId => Self::text(ticket.external_id.as_ref()),
+            FieldRef::CustomField(name) => match self.context.directory.field_named(name) {
+                Some(field) => ticket
+                    .custom_field(field.id)
+                    .map_or(Seen::Absent, Seen::from_json),
+                None => Seen::Absent,
+            },
+            FieldRef::Clock(clock) => time(match clock {
+                ClockField::StatusChangedAt => clocks.status_changed_at,
+                ClockField::CustomStatusChangedAt => clocks.custom_status_changed_at,
+                ClockField::LastRequesterCommentAt => clocks.last_requester_comment_at,
+                ClockField::LastAgentPublicCommentAt => clocks.last_agent_public_comment_at,
+                ClockField::AssignedAt => clocks.assigned_at,
+                ClockField::SolvedAt => clocks.solved_at,
+            }),
+            FieldRef::RequesterEmail => {
+                Self::text(self.state.requester.as_ref().and_then(|u| u.email.as_ref()))
+            }
+            FieldRef::RequesterName => Self::text(self.state.requester.as_ref().map(|u| &u.name)),
+            FieldRef::CommentBody => Self::text(self.comment.map(|c| &c.body)),
+            FieldRef::CommentPublic => self.comment.map_or(Seen::Absent, |c| Seen::Bool(c.public)),
+            FieldRef::CommentAuthorRole => {
+                self.comment
+                    .and_then(|c| c.author_role)
+                    .map_or(Seen::Absent, |role| {
+                        Seen::Text(
+                            match role {
+                                Role::EndUser => "end-user",
+                                Role::Agent => "agent",
+                                Role::Admin => "admin",
+                            }
+                            .to_owned(),
+                        )
+                    })
+            }
+            FieldRef::CommentByRequester => self.comment.map_or(Seen::Absent, |c| {
+                Seen::Bool(c.author_id.is_some() && c.author_id == ticket.requester_id)
+            }),
+            FieldRef::MailKind => Self::text(mail.map(|m| &m.kind)),
+            FieldRef::MailFrom => Self::text(mail.map(|m| &m.from)),
+            FieldRef::MailTo => mail.map_or(Seen::Absent, |m| list(&m.to)),
+            FieldRef::MailCc => mail.map_or(Seen::Absent, |m| list(&m.cc)),
+            FieldRef::MailSubject => Self::text(mail.map(|m| &m.subject)),
+            FieldRef::MailBody => Self::text(mail.map(|m| &m.body)),
+            FieldRef::MailAttachments => mail.map_or(Seen::Absent, |m| list(&m.attachments)),
+        }
+    }
+
+    /// Whether `field` changed in the event, and its values before and
+    /// after.
+    fn delta(&self, field: &FieldRef) -> (bool, Seen, Seen) {
+        let change = &self.event.change;
+        let unchanged = (false, Seen::Absent, Seen::Absent);
+        let text = |v: &Option<String>| Self::text(v.as_ref());
+        match field {
+            FieldRef::Status => change.status.as_ref().map_or(unchanged, |d| {
+                (
+                    true,
+                    Seen::Text(d.from.as_str().to_owned()),
+                    Seen::Text(d.to.as_str().to_owned()),
+                )
+            }),
+            FieldRef::CustomStatus => change.custom_status.as_ref().map_or(unchanged, |d| {
+                (true, self.custom_status(d.from), self.custom_status(d.to))
+            }),
+            FieldRef::Group => change
+                .group
+                .as_ref()
+                .map_or(unchanged, |d| (true, self.group(d.from), self.group(d.to))),
+            FieldRef::Assignee => change
+                .assignee
+                .as_ref()
+                .map_or(unchanged, |d| (true, self.person(d.from), self.person(d.to))),
+            FieldRef::RequesterEmail => change
+                .requester
+                .as_ref()
+                .map_or(unchanged, |d| (true, self.person(d.from), self.person(d.to))),
+            FieldRef::Priority => change
+                .priority
+                .as_ref()
+                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
+            FieldRef::TicketType => change
+                .ticket_type
+                .as_ref()
+                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
+            FieldRef::Subject => change
+                .subject
+                .as_ref()
+                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
+            FieldRef::DueAt => change.due_at.as_ref().map_or(unchanged, |d| {
+                (
+                    true,
+                    d.from.map_or(Seen::Absent, Seen::Time),
+                    d.to.map_or(Seen::Absent, Seen::Time),
+                )
+            }),
+            FieldRef::Tags => {
+                let changed = !change.tags_added.is_empty() || !change.tags_removed.is_empty();
+                (
+                    changed,
+                    Seen::List(change.tags_removed.clone()),
+                    Seen::List(change.tags_added.clone()),
+                )
+            }
+            FieldRef::CustomField(name) => {
+                let Some(field) = self.context.directory.field_named(name) else {
+                    return unchanged;
+                };
+                change.field(field.id).map_or(unchanged, |d| {
+                    (true, Seen::from_json(&d.from), Seen::from_json(&d.to))
+                })
+            }
+            _ => unchanged,
+        }
+    }
+}
+
+/// Plans one rule's actions against the working state. On an error the
+/// state is left as it was and the rule is left out whole.
+fn plan_actions(
+    rule: &Rule,
+    state: &mut TicketFacts,
+    event: &Event,
+    comment: Option<&NewComment>,
+    context: &Context<'_>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Step>, bool), String> {
+    let mut working = state.clone();
+    let mut steps = Vec::new();
+    let mut stop = false;
+    let directory = context.directory;
+    for entry in &rule.actions {
+        let effect =
+            match &entry.action {
+                ActionSpec::Stop => {
+                    stop = true;
+                    break;
+                }
+                ActionSpec::SetStatus(status) => Effect::SetStatus(*status),
+                ActionSpec::Solve => Effect::Solve,
+                ActionSpec::SetCustomStatus(name) => {
+                    let status = directory.custom_status_named(name).ok_or_else(|| {
+                        format!("no custom status {name:?} in the helpdesk (set_custom_status)")
+                    })?;
+                    Effect::SetCustomStatus {
+                        id: status.id,
+                        name: status.agent_label.clone(),
+                    }
+                }
+                ActionSpec::Assign(assign) => {
+                    let user = match &assign.user {
+                        Some(name) => Some(
+                            directory
+                                .user_named(name)
+                                .ok_or_else(|| format!("no agent {name:?} in the helpdesk (assign)"))?,
+                        ),
+                        None => None,
+                    };
+                    let group = match &assign.group {
+                        Some(name) => Some(
+                            directory
+                                .group_named(name)
+                                .ok_or_else(|| format!("no group {name:?} in the helpdesk (assign)"))?,
+                        ),
+                        None => None,
+                    };
+                    Effect::Assign {
+                        user_id: user.map(|u| u.id),
+                        user: user.map(|u| u.email.clone().unwrap_or_else(|| u.name.clone())),
+                        group_id: group.map(|g| g.id),
+                        group: group.map(|g| g.name.clone()),
+                    }
+                }
+                ActionSpec::AddTags(tags) => Effect::AddTags(tags.clone()),
+                ActionSpec::RemoveTags(tags) => Effect::RemoveTags(tags.clone()),
+                ActionSpec::SetField { field, value } => {
+                    let found = directory
+                        .field_named(field)
+                        .ok_or_else(|| format!("no ticket field {field:?} in the helpdesk (set_field)"))?;
+                    Effect::SetField {
+                        id: found.id,
+                        field: found.title.clone(),
+                        value: literal_json(value),
+                    }
+                }
+                ActionSpec::SetDue(duration) => {
+                    let calendar = context
+                        .calendars
+                        .get(&rule.calendar)
+                        .ok_or_else(|| format!("no calendar {:?}", rule.calendar))?;
+                    let due = calendar
+                        .add(now, *duration)
+                        .map_err(|e| format!("cannot compute the due date: {e}"))?;
+                    Effect::SetDue(due)
+                }
+                ActionSpec::InternalNote(template) => {
+                    let rendered = render(context, rule, &working, event, comment, template)?;
+                    Effect::InternalNote {
+                        template: template.clone(),
+                        body: rendered.text,
+                    }
+                }
+                ActionSpec::PublicReply(template) => {
+                    let rendered = render(context, rule, &working, event, comment, template)?;
+                    Effect::PublicReply {
+                        template: template.clone(),
+                        body: rendered.text,
+                        html: rendered.html,
+                    }
+                }
+                ActionSpec::SendMail(spec) => {
+                    let rendered = render(context, rule, &working, event, comment, &spec.template)?;
+                    let subject = match &spec.subject {
+                        Some(source) => inline(context, rule, &working, event, comment, source)?,
+                        None => working.ticket.subject.clone().unwrap_or_default(),
+                    };
+                    Effect::SendMail {
+                        template: spec.template.clone(),
+                        to: addresses(&spec.to, &working)?,
+                        cc: addresses(&spec.cc, &working)?,
+                        subject,
+                        text: rendered.text,
+                        html: rendered.html,
+                        attachments: spec.attachments.clone(),
+                    }
+                }
+                ActionSpec::CreateTicket(spec) => {
+                    let subject = inline(context, rule, &working, event, comment, &spec.subject)?;
+                    let note = render(context, rule, &working, event, comment, &spec.internal_note)?;
+                    let assignee =
+                        match &spec.assignee {
+                            Some(name) => Some(directory.user_named(name).ok_or_else(|| {
+                                format!("no agent {name:?} in the helpdesk (create_ticket)")
+                            })?),
+                            None => None,
+                        };
+                    let group =
+                        match &spec.group {
+                            Some(name) => Some(directory.group_named(name).ok_or_else(|| {
+                                format!("no group {name:?} in the helpdesk (create_ticket)")
+                            })?),
+                            None => None,
+                        };
+                    Effect::CreateTicket {
+                        subject,
+                        requester_id: working.ticket.requester_id,
+                        assignee_id: assignee.map(|u| u.id),
+                        assignee: assignee.map(|u| u.email.clone().unwrap_or_else(|| u.name.clone())),
+                        group_id: group.map(|g| g.id),
+                        group: group.map(|g| g.name.clone()),
+                        cc: addresses(&spec.cc, &working)?,
+                        status: spec.status,
+                        tags: spec.tags.clone(),
+                        internal_note: note.text,
+                    }
+                }
+            };
+        apply(&mut working, &effect, directory, now);
+        steps.push(Step {
+            rule: rule.name.clone(),
+            effect,
+            commit: entry.commit,
+        });
+    }
+    *state = working;
+    Ok((steps, stop))
+}
+
+/// What the ticket looks like once `effect` is applied: the state later
+/// rules see.
+pub fn apply(facts: &mut TicketFacts, effect: &Effect, directory: &Directory, now: DateTime<Utc>) {
+    let ticket = &mut facts.ticket;
+    let clocks = &mut facts.clocks;
+    let mut set_status = |ticket: &mut Ticket, status: Status, custom: Option<Id>| {
+        if ticket.status != status {
+            clocks.status_changed_at = Some(now);
+            if status == Status::Solved {
+                clocks.solved_at = Some(now);
+            }
+        }
+        let custom = custom.or_else(|| directory.default_custom_status(status).map(|s| s.id));
+        if custom != ticket.custom_status_id || ticket.status != status {
+            clocks.custom_status_changed_at = Some(now);
+        }
+        ticket.status = status;
+        ticket.custom_status_id = custom;
+    };
+    match effect {
+        Effect::SetStatus(status) => set_status(ticket, *status, None),
+        Effect::Solve => set_status(ticket, Status::Solved, None),
+        Effect::SetCustomStatus { id, .. } => {
+            let status = directory
+                .custom_status(*id)
+                .map_or(ticket.status, |s| status_of(s.status_category));
+            set_status(ticket, status, Some(*id));
+        }
+        Effect::Assign {
+            user_id, group_id, ..
+        } => {
+            if user_id.is_some() && *user_id != ticket.assignee_id {
+                ticket.assignee_id = *user_id;
+                clocks.assigned_at = Some(now);
+            }
+            if group_id.is_some() {
+                ticket.group_id = *group_id;
+            }
+        }
+        Effect::AddTags(tags) => {
+            for tag in tags {
+                if !ticket.tags.contains(tag) {
+                    ticket.tags.push(tag.clone());
+                }
+            }
+        }
+        Effect::RemoveTags(tags) => ticket.tags.retain(|t| !tags.contains(t)),
+        Effect::SetField { id, value, .. } => match ticket.custom_fields.iter_mut().find(|f| f.id == *id) {
+            Some(field) => field.value = value.clone(),
+            None => ticket.custom_fields.push(CustomFieldValue {
+                id: *id,
+                value: value.clone(),
+            }),
+        },
+        Effect::SetDue(at) => ticket.due_at = Some(*at),
+        Effect::PublicReply { .. } => clocks.last_agent_public_comment_at = Some(now),
+        Effect::InternalNote { .. } | Effect::SendMail { .. } | Effect::CreateTicket { .. } => {}
+    }
+}
+
+fn literal_json(literal: &Literal) -> Json {
+    match literal {
+        Literal::Text(s) => Json::String(s.clone()),
+        Literal::Number(n) => Json::from(*n),
+        Literal::Bool(b) => Json::Bool(*b),
+        Literal::List(items) => Json::Array(items.iter().map(literal_json).collect()),
+    }
+}
+
+fn addresses(list: &[String], facts: &TicketFacts) -> Result<Vec<String>, String> {
+    list.iter()
+        .map(|a| {
+            if a == "requester" {
+                facts
+                    .requester
+                    .as_ref()
+                    .and_then(|u| u.email.clone())
+                    .ok_or_else(|| "the ticket's requester has no e-mail address".to_owned())
+            } else {
+                Ok(a.clone())
+            }
+        })
+        .collect()
+}
+
+/// The template context for a rule's action.
+pub fn template_context(
+    context: &Context<'_>,
+    rule_vars: &BTreeMap<String, String>,
+    facts: &TicketFacts,
+    event: &Event,
+    comment: Option<&NewComment>,
+) -> TemplateContext {
+    let ticket = &facts.ticket;
+    let mut fields = BTreeMap::new();
+    for value in &ticket.custom_fields {
+        let Some(field) = context.directory.field(value.id) else {
+            continue;
+        };
+        let text = match &value.value {
+            Json::Null => continue,
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        fields.insert(field.title.clone(), text);
+    }
+    let mail = match &event.kind {
+        EventKind::MailReceived(mail) => MailVars {
+            subject: mail.subject.clone(),
+            body: mail.body.clone(),
+            from: mail.from.clone(),
+            received_at: mail.received_at.map(instant).unwrap_or_default(),
+        },
+        _ => MailVars {
+            subject: String::new(),
+            body: comment.map(|c| c.body.clone()).unwrap_or_default(),
+            from: String::new(),
+            received_at: comment.map(|c| instant(c.created_at)).unwrap_or_default(),
+        },
+    };
+    TemplateContext {
+        ticket: TicketVars {
+            id: ticket.id,
+            subject: ticket.subject.clone().unwrap_or_default(),
+            status: ticket.status.as_str().to_owned(),
+            created_at: instant(ticket.created_at),
+            due_at: ticket.due_at.map(instant),
+            url: ticket.url.clone(),
+            fields,
+        },
+        requester: RequesterVars {
+            name: facts
+                .requester
+                .as_ref()
+                .map(|u| u.name.clone())
+                .unwrap_or_default(),
+            email: facts
+                .requester
+                .as_ref()
+                .and_then(|u| u.email.clone())
+                .unwrap_or_default(),
+            organization: None,
+        },
+        mail,
+        vars: rule_vars.clone(),
+    }
+}
+
+fn render(
+    context: &Context<'_>,
+    rule: &Rule,
+    facts: &TicketFacts,
+    event: &Event,
+    comment: Option<&NewComment>,
+    template: &str,
+) -> Result<crate::template::Rendered, String> {
+    let values = template_context(context, &rule.vars, facts, event, comment);
+    context
+        .rules
+        .templates
+        .render(template, &values)
+        .map_err(|e| format!("template {template:?}: {e}"))
+}
+
+fn inline(
+    context: &Context<'_>,
+    rule: &Rule,
+    facts: &TicketFacts,
+    event: &Event,
+    comment: Option<&NewComment>,
+    source: &str,
+) -> Result<String, String> {
+    let values = template_context(context, &rule.vars, facts, event, comment);
+    context
+        .rules
+        .templates
+        .render_inline(source, &values)
+        .map_err(|e| format!("template {source:?}: {e}"))
+}
