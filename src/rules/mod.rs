@@ -13,6 +13,8 @@ pub mod guard;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod reload;
+pub mod schedule;
 pub mod syntax;
 
 pub use directory::Directory;
