@@ -7,7 +7,8 @@
 //! `ticket.status is pending` holds. The `changed` operators look only at
 //! the event's own change (what someone else did), never at the plan.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
@@ -50,8 +51,9 @@ pub enum EventKind {
     TicketCreated,
     TicketUpdated,
     MailReceived(MailFacts),
-    /// The named schedule rules are due.
-    Schedule(Vec<String>),
+    /// The named schedule rules are due. A set: a sweep asks it once per
+    /// rule and ticket.
+    Schedule(BTreeSet<String>),
 }
 
 impl EventKind {
@@ -151,7 +153,8 @@ pub fn plan_traced(
     mut trace: Option<&mut Vec<RuleTrace>>,
 ) -> Plan {
     let now = clock.now();
-    let mut state = facts.clone();
+    // Copied only once a rule plans a change.
+    let mut state: Cow<'_, TicketFacts> = Cow::Borrowed(facts);
     let mut plan = Plan {
         ticket_id: facts.ticket.id,
         rules_hash: context.rules.hash.clone(),
@@ -199,14 +202,15 @@ pub fn plan_traced(
         }
         // A ticket event with several new comments: the rule fires once,
         // for the first comment that satisfies it.
-        let comments: Vec<Option<&NewComment>> =
-            if matches!(trigger, Trigger::TicketCreated | Trigger::TicketUpdated)
-                && !event.change.comments.is_empty()
-            {
-                event.change.comments.iter().map(Some).collect()
-            } else {
-                vec![None]
-            };
+        let comments: &[NewComment] = if matches!(trigger, Trigger::TicketCreated | Trigger::TicketUpdated) {
+            &event.change.comments
+        } else {
+            &[]
+        };
+        let comments = comments
+            .iter()
+            .map(Some)
+            .chain(comments.is_empty().then_some(None));
         let mut held = false;
         let mut conditions = Vec::new();
         let mut bound_comment = None;
@@ -230,8 +234,9 @@ pub fn plan_traced(
         }
         let mut fired = false;
         if held {
-            match plan_actions(rule, &mut state, event, bound_comment, context, now) {
-                Ok((steps, stop)) => {
+            match plan_actions(rule, &state, event, bound_comment, context, now) {
+                Ok((steps, stop, working)) => {
+                    state = Cow::Owned(working);
                     fired = true;
                     plan.fired.push(rule.name.clone());
                     plan.steps.extend(steps);
@@ -257,21 +262,22 @@ pub fn plan_traced(
     plan
 }
 
-/// A value a condition read.
+/// A value a condition read, borrowed from the ticket where it can be: a
+/// sweep reads millions of them.
 #[derive(Debug, Clone, PartialEq)]
-enum Seen {
+enum Seen<'a> {
     Absent,
-    Text(String),
+    Text(Cow<'a, str>),
     /// A thing with several names (an agent: e-mail and name); a
     /// comparison holds when it holds for one of them.
-    Names(Vec<String>),
+    Names(Vec<&'a str>),
     Number(i64),
     Bool(bool),
-    List(Vec<String>),
+    List(Cow<'a, [String]>),
     Time(DateTime<Utc>),
 }
 
-impl std::fmt::Display for Seen {
+impl std::fmt::Display for Seen<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Seen::Absent => f.write_str("(absent)"),
@@ -285,63 +291,114 @@ impl std::fmt::Display for Seen {
     }
 }
 
-impl Seen {
-    fn texts(&self) -> Vec<String> {
+impl<'a> Seen<'a> {
+    /// Whether `test` holds for one of the value's texts (a list has none:
+    /// its elements are compared by the list operators).
+    fn any_text(&self, mut test: impl FnMut(&str) -> bool) -> bool {
         match self {
-            Seen::Text(s) => vec![s.clone()],
-            Seen::Names(names) => names.clone(),
-            Seen::Number(n) => vec![n.to_string()],
-            Seen::Bool(b) => vec![b.to_string()],
-            Seen::Time(t) => vec![instant(*t)],
-            Seen::List(_) | Seen::Absent => Vec::new(),
+            Seen::Text(s) => test(s),
+            Seen::Names(names) => names.iter().any(|n| test(n)),
+            Seen::Number(n) => test(&n.to_string()),
+            Seen::Bool(b) => test(if *b { "true" } else { "false" }),
+            Seen::Time(t) => test(&instant(*t)),
+            Seen::List(_) | Seen::Absent => false,
         }
     }
 
-    fn from_json(value: &Json) -> Seen {
+    fn text(value: Option<&'a String>) -> Seen<'a> {
+        match value {
+            Some(s) if !s.is_empty() => Seen::Text(Cow::Borrowed(s)),
+            _ => Seen::Absent,
+        }
+    }
+
+    fn list(items: &'a [String]) -> Seen<'a> {
+        if items.is_empty() {
+            Seen::Absent
+        } else {
+            Seen::List(Cow::Borrowed(items))
+        }
+    }
+
+    fn from_json(value: &'a Json) -> Seen<'a> {
         match value {
             Json::Null => Seen::Absent,
             Json::String(s) if s.is_empty() => Seen::Absent,
-            Json::String(s) => Seen::Text(s.clone()),
+            Json::String(s) => Seen::Text(Cow::Borrowed(s)),
             Json::Bool(b) => Seen::Bool(*b),
-            Json::Number(n) => n.as_i64().map_or_else(|| Seen::Text(n.to_string()), Seen::Number),
+            Json::Number(n) => n
+                .as_i64()
+                .map_or_else(|| Seen::Text(Cow::Owned(n.to_string())), Seen::Number),
             Json::Array(items) if items.is_empty() => Seen::Absent,
-            Json::Array(items) => Seen::List(
+            Json::Array(items) => Seen::List(Cow::Owned(
                 items
                     .iter()
                     .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
                     .collect(),
-            ),
-            Json::Object(_) => Seen::Text(value.to_string()),
+            )),
+            Json::Object(_) => Seen::Text(Cow::Owned(value.to_string())),
         }
     }
 }
 
+/// Text equality as rules mean it: trimmed, case-insensitive.
+///
+/// Byte by byte first, folding ASCII case: texts that agree so are equal,
+/// and a difference between two ASCII bytes (with everything before it
+/// equal) is a real one. Only a difference in a non-ASCII character takes
+/// the Unicode path.
 fn same_text(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    let (a, b) = (a.trim(), b.trim());
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if x.len() == y.len() {
+        let mut unicode = false;
+        for (p, q) in x.iter().zip(y) {
+            if p.eq_ignore_ascii_case(q) {
+                continue;
+            }
+            if p.is_ascii() && q.is_ascii() {
+                return false;
+            }
+            unicode = true;
+            break;
+        }
+        if !unicode {
+            return true;
+        }
+    } else if a.is_ascii() && b.is_ascii() {
+        return false;
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
-fn literal_texts(literal: &Literal) -> Vec<String> {
+/// Whether `haystack` contains `needle`, case-insensitively.
+fn contains_text(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+        return n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    }
+    haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Whether `test` holds for one of the literal's texts.
+fn literal_any(literal: &Literal, test: &mut impl FnMut(&str) -> bool) -> bool {
     match literal {
-        Literal::Text(s) => vec![s.clone()],
-        Literal::Number(n) => vec![n.to_string()],
-        Literal::Bool(b) => vec![b.to_string()],
-        Literal::List(items) => items.iter().flat_map(literal_texts).collect(),
+        Literal::Text(s) => test(s),
+        Literal::Number(n) => test(&n.to_string()),
+        Literal::Bool(b) => test(if *b { "true" } else { "false" }),
+        Literal::List(items) => items.iter().any(|i| literal_any(i, test)),
     }
 }
 
-/// `seen is literal`.
-fn is(seen: &Seen, literal: &Literal) -> bool {
+/// `seen is literal` (for a list literal: `seen in literal`).
+fn is(seen: &Seen<'_>, literal: &Literal) -> bool {
     match (seen, literal) {
-        (Seen::Absent, _) => false,
+        (Seen::Absent | Seen::List(_), _) => false,
         (Seen::Bool(a), Literal::Bool(b)) => a == b,
         (Seen::Number(a), Literal::Number(b)) => a == b,
-        (Seen::List(_), _) => false,
-        (seen, literal) => {
-            let wanted = literal_texts(literal);
-            seen.texts()
-                .iter()
-                .any(|s| wanted.iter().any(|w| same_text(s, w)))
-        }
+        (seen, literal) => seen.any_text(|s| literal_any(literal, &mut |w| same_text(s, w))),
     }
 }
 
@@ -354,23 +411,25 @@ struct Evaluator<'a> {
     now: DateTime<Utc>,
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
     /// Evaluates `condition`; with a trace, every branch is evaluated (no
     /// short circuit) so `explain` shows every value.
     fn eval(&self, condition: &Condition, depth: usize, trace: &mut Option<Vec<ConditionTrace>>) -> bool {
         let tracing = trace.is_some();
         match condition {
             Condition::Leaf(leaf) => {
-                let (held, seen) = self.leaf(leaf);
                 if let Some(trace) = trace {
+                    let (held, seen) = self.leaf_traced(leaf);
                     trace.push(ConditionTrace {
                         depth,
                         text: leaf.to_string(),
                         seen: Some(seen),
                         held,
                     });
+                    held
+                } else {
+                    self.leaf(leaf)
                 }
-                held
             }
             Condition::All(parts) | Condition::Any(parts) | Condition::Not(parts) => {
                 let (name, is_all, negate) = match condition {
@@ -416,7 +475,18 @@ impl Evaluator<'_> {
         }
     }
 
-    fn leaf(&self, leaf: &Leaf) -> (bool, String) {
+    fn leaf(&self, leaf: &Leaf) -> bool {
+        match leaf.op {
+            Op::Changed | Op::ChangedTo | Op::ChangedFrom => {
+                let (changed, from, to) = self.delta(&leaf.field);
+                self.delta_holds(leaf, changed, &from, &to)
+            }
+            _ => self.compare(&self.lookup(&leaf.field), leaf),
+        }
+    }
+
+    /// The leaf's result and the value it saw, for `explain`.
+    fn leaf_traced(&self, leaf: &Leaf) -> (bool, String) {
         match leaf.op {
             Op::Changed | Op::ChangedTo | Op::ChangedFrom => {
                 let (changed, from, to) = self.delta(&leaf.field);
@@ -425,27 +495,27 @@ impl Evaluator<'_> {
                 } else {
                     "(unchanged)".to_owned()
                 };
-                let held = match (&leaf.op, &leaf.operand) {
-                    (Op::Changed, _) => changed,
-                    (Op::ChangedTo, Operand::Literal(l)) => {
-                        changed && self.delta_matches(&leaf.field, &to, l, true)
-                    }
-                    (Op::ChangedFrom, Operand::Literal(l)) => {
-                        changed && self.delta_matches(&leaf.field, &from, l, false)
-                    }
-                    _ => false,
-                };
-                (held, seen)
+                (self.delta_holds(leaf, changed, &from, &to), seen)
             }
             _ => {
                 let seen = self.lookup(&leaf.field);
-                let held = self.compare(&seen, leaf);
-                (held, seen.to_string())
+                (self.compare(&seen, leaf), seen.to_string())
             }
         }
     }
 
-    fn delta_matches(&self, field: &FieldRef, side: &Seen, literal: &Literal, to: bool) -> bool {
+    fn delta_holds(&self, leaf: &Leaf, changed: bool, from: &Seen<'_>, to: &Seen<'_>) -> bool {
+        match (&leaf.op, &leaf.operand) {
+            (Op::Changed, _) => changed,
+            (Op::ChangedTo, Operand::Literal(l)) => changed && self.delta_matches(&leaf.field, to, l, true),
+            (Op::ChangedFrom, Operand::Literal(l)) => {
+                changed && self.delta_matches(&leaf.field, from, l, false)
+            }
+            _ => false,
+        }
+    }
+
+    fn delta_matches(&self, field: &FieldRef, side: &Seen<'_>, literal: &Literal, to: bool) -> bool {
         if *field == FieldRef::Tags {
             let change = &self.event.change;
             let list = if to {
@@ -453,32 +523,26 @@ impl Evaluator<'_> {
             } else {
                 &change.tags_removed
             };
-            let wanted = literal_texts(literal);
-            return list.iter().any(|t| wanted.iter().any(|w| same_text(t, w)));
+            return list
+                .iter()
+                .any(|t| literal_any(literal, &mut |w| same_text(t, w)));
         }
         is(side, literal)
     }
 
-    fn compare(&self, seen: &Seen, leaf: &Leaf) -> bool {
+    fn compare(&self, seen: &Seen<'_>, leaf: &Leaf) -> bool {
         match (&leaf.op, &leaf.operand) {
             (Op::Present, _) => *seen != Seen::Absent,
             (Op::Absent, _) => *seen == Seen::Absent,
-            (Op::Is, Operand::Literal(l)) => is(seen, l),
+            (Op::Is | Op::In, Operand::Literal(l)) => is(seen, l),
             (Op::IsNot, Operand::Literal(l)) => !is(seen, l),
-            (Op::In, Operand::Literal(l)) => is(seen, l),
-            (Op::Contains, Operand::Literal(l)) => {
-                let wanted = literal_texts(l);
-                match seen {
-                    Seen::List(items) => items.iter().any(|i| wanted.iter().any(|w| same_text(i, w))),
-                    other => other.texts().iter().any(|s| {
-                        let s = s.to_lowercase();
-                        wanted.iter().any(|w| s.contains(&w.to_lowercase()))
-                    }),
-                }
-            }
+            (Op::Contains, Operand::Literal(l)) => match seen {
+                Seen::List(items) => items.iter().any(|i| literal_any(l, &mut |w| same_text(i, w))),
+                other => other.any_text(|s| literal_any(l, &mut |w| contains_text(s, w))),
+            },
             (Op::Matches, Operand::Regex(re)) => match seen {
                 Seen::List(items) => items.iter().any(|i| re.is_match(i)),
-                other => other.texts().iter().any(|s| re.is_match(s)),
+                other => other.any_text(|s| re.is_match(s)),
             },
             (Op::OlderThan | Op::NewerThan, Operand::Duration(d)) => {
                 let Seen::Time(at) = seen else {
@@ -494,57 +558,49 @@ impl Evaluator<'_> {
                 };
                 result.unwrap_or(false)
             }
-            (Op::CnpjValid, _) => seen.texts().first().is_some_and(|s| super::cnpj::is_valid(s)),
+            (Op::CnpjValid, _) => seen.any_text(super::cnpj::is_valid),
             _ => false,
         }
     }
 
-    fn person(&self, id: Option<Id>) -> Seen {
+    fn person(&self, id: Option<Id>) -> Seen<'a> {
         let Some(id) = id else {
             return Seen::Absent;
         };
         match self.context.directory.user(id) {
             Some(user) => {
-                let mut names = Vec::new();
+                let mut names = Vec::with_capacity(2);
                 if let Some(email) = &user.email {
-                    names.push(email.clone());
+                    names.push(email.as_str());
                 }
-                names.push(user.name.clone());
+                names.push(user.name.as_str());
                 Seen::Names(names)
             }
-            None => Seen::Text(id.to_string()),
+            None => Seen::Text(Cow::Owned(id.to_string())),
         }
     }
 
-    fn group(&self, id: Option<Id>) -> Seen {
+    fn group(&self, id: Option<Id>) -> Seen<'a> {
         match id {
             None => Seen::Absent,
-            Some(id) => self
-                .context
-                .directory
-                .group(id)
-                .map_or_else(|| Seen::Text(id.to_string()), |g| Seen::Text(g.name.clone())),
+            Some(id) => match self.context.directory.group(id) {
+                Some(g) => Seen::Text(Cow::Borrowed(&g.name)),
+                None => Seen::Text(Cow::Owned(id.to_string())),
+            },
         }
     }
 
-    fn custom_status(&self, id: Option<Id>) -> Seen {
+    fn custom_status(&self, id: Option<Id>) -> Seen<'a> {
         match id {
             None => Seen::Absent,
-            Some(id) => self.context.directory.custom_status(id).map_or_else(
-                || Seen::Text(id.to_string()),
-                |s| Seen::Text(s.agent_label.clone()),
-            ),
+            Some(id) => match self.context.directory.custom_status(id) {
+                Some(s) => Seen::Text(Cow::Borrowed(&s.agent_label)),
+                None => Seen::Text(Cow::Owned(id.to_string())),
+            },
         }
     }
 
-    fn text(value: Option<&String>) -> Seen {
-        match value {
-            Some(s) if !s.is_empty() => Seen::Text(s.clone()),
-            _ => Seen::Absent,
-        }
-    }
-
-    fn lookup(&self, field: &FieldRef) -> Seen {
+    fn lookup(&self, field: &FieldRef) -> Seen<'a> {
         let ticket = &self.state.ticket;
         let clocks = &self.state.clocks;
         let time = |t: Option<DateTime<Utc>>| t.map_or(Seen::Absent, Seen::Time);
@@ -552,24 +608,17 @@ impl Evaluator<'_> {
             EventKind::MailReceived(mail) => Some(mail),
             _ => None,
         };
-        let list = |items: &[String]| {
-            if items.is_empty() {
-                Seen::Absent
-            } else {
-                Seen::List(items.to_vec())
-            }
-        };
         match field {
             FieldRef::TicketId => Seen::Number(i64::try_from(ticket.id).unwrap_or(i64::MAX)),
-            FieldRef::Subject => Self::text(ticket.subject.as_ref()),
-            FieldRef::Description => Self::text(ticket.description.as_ref()),
-            FieldRef::Status => Seen::Text(ticket.status.as_str().to_owned()),
+            FieldRef::Subject => Seen::text(ticket.subject.as_ref()),
+            FieldRef::Description => Seen::text(ticket.description.as_ref()),
+            FieldRef::Status => Seen::Text(Cow::Borrowed(ticket.status.as_str())),
             FieldRef::CustomStatus => self.custom_status(ticket.custom_status_id),
             FieldRef::Group => self.group(ticket.group_id),
             FieldRef::Assignee => self.person(ticket.assignee_id),
-            FieldRef::Tags => list(&ticket.tags),
-            FieldRef::Priority => Self::text(ticket.priority.as_ref()),
-            FieldRef::TicketType => Self::text(ticket.ticket_type.as_ref()),
+            FieldRef::Tags => Seen::list(&ticket.tags),
+            FieldRef::Priority => Seen::text(ticket.priority.as_ref()),
+            FieldRef::TicketType => Seen::text(ticket.ticket_type.as_ref()),
             FieldRef::Via => ticket
                 .via
                 .as_ref()
@@ -577,7 +626,7 @@ impl Evaluator<'_> {
             FieldRef::DueAt => time(ticket.due_at),
             FieldRef::CreatedAt => Seen::Time(ticket.created_at),
             FieldRef::UpdatedAt => Seen::Time(ticket.updated_at),
-            FieldRef::ExternalId => Self::text(ticket.external_id.as_ref()),
+            FieldRef::ExternalId => Seen::text(ticket.external_id.as_ref()),
             FieldRef::CustomField(name) => match self.context.directory.field_named(name) {
                 Some(field) => ticket
                     .custom_field(field.id)
@@ -593,50 +642,46 @@ impl Evaluator<'_> {
                 ClockField::SolvedAt => clocks.solved_at,
             }),
             FieldRef::RequesterEmail => {
-                Self::text(self.state.requester.as_ref().and_then(|u| u.email.as_ref()))
+                Seen::text(self.state.requester.as_ref().and_then(|u| u.email.as_ref()))
             }
-            FieldRef::RequesterName => Self::text(self.state.requester.as_ref().map(|u| &u.name)),
-            FieldRef::CommentBody => Self::text(self.comment.map(|c| &c.body)),
+            FieldRef::RequesterName => Seen::text(self.state.requester.as_ref().map(|u| &u.name)),
+            FieldRef::CommentBody => Seen::text(self.comment.map(|c| &c.body)),
             FieldRef::CommentPublic => self.comment.map_or(Seen::Absent, |c| Seen::Bool(c.public)),
             FieldRef::CommentAuthorRole => {
                 self.comment
                     .and_then(|c| c.author_role)
                     .map_or(Seen::Absent, |role| {
-                        Seen::Text(
-                            match role {
-                                Role::EndUser => "end-user",
-                                Role::Agent => "agent",
-                                Role::Admin => "admin",
-                            }
-                            .to_owned(),
-                        )
+                        Seen::Text(Cow::Borrowed(match role {
+                            Role::EndUser => "end-user",
+                            Role::Agent => "agent",
+                            Role::Admin => "admin",
+                        }))
                     })
             }
             FieldRef::CommentByRequester => self.comment.map_or(Seen::Absent, |c| {
                 Seen::Bool(c.author_id.is_some() && c.author_id == ticket.requester_id)
             }),
-            FieldRef::MailKind => Self::text(mail.map(|m| &m.kind)),
-            FieldRef::MailFrom => Self::text(mail.map(|m| &m.from)),
-            FieldRef::MailTo => mail.map_or(Seen::Absent, |m| list(&m.to)),
-            FieldRef::MailCc => mail.map_or(Seen::Absent, |m| list(&m.cc)),
-            FieldRef::MailSubject => Self::text(mail.map(|m| &m.subject)),
-            FieldRef::MailBody => Self::text(mail.map(|m| &m.body)),
-            FieldRef::MailAttachments => mail.map_or(Seen::Absent, |m| list(&m.attachments)),
+            FieldRef::MailKind => Seen::text(mail.map(|m| &m.kind)),
+            FieldRef::MailFrom => Seen::text(mail.map(|m| &m.from)),
+            FieldRef::MailTo => mail.map_or(Seen::Absent, |m| Seen::list(&m.to)),
+            FieldRef::MailCc => mail.map_or(Seen::Absent, |m| Seen::list(&m.cc)),
+            FieldRef::MailSubject => Seen::text(mail.map(|m| &m.subject)),
+            FieldRef::MailBody => Seen::text(mail.map(|m| &m.body)),
+            FieldRef::MailAttachments => mail.map_or(Seen::Absent, |m| Seen::list(&m.attachments)),
         }
     }
 
     /// Whether `field` changed in the event, and its values before and
     /// after.
-    fn delta(&self, field: &FieldRef) -> (bool, Seen, Seen) {
+    fn delta(&self, field: &FieldRef) -> (bool, Seen<'a>, Seen<'a>) {
         let change = &self.event.change;
         let unchanged = (false, Seen::Absent, Seen::Absent);
-        let text = |v: &Option<String>| Self::text(v.as_ref());
         match field {
             FieldRef::Status => change.status.as_ref().map_or(unchanged, |d| {
                 (
                     true,
-                    Seen::Text(d.from.as_str().to_owned()),
-                    Seen::Text(d.to.as_str().to_owned()),
+                    Seen::Text(Cow::Borrowed(d.from.as_str())),
+                    Seen::Text(Cow::Borrowed(d.to.as_str())),
                 )
             }),
             FieldRef::CustomStatus => change.custom_status.as_ref().map_or(unchanged, |d| {
@@ -654,18 +699,15 @@ impl Evaluator<'_> {
                 .requester
                 .as_ref()
                 .map_or(unchanged, |d| (true, self.person(d.from), self.person(d.to))),
-            FieldRef::Priority => change
-                .priority
-                .as_ref()
-                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
-            FieldRef::TicketType => change
-                .ticket_type
-                .as_ref()
-                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
-            FieldRef::Subject => change
-                .subject
-                .as_ref()
-                .map_or(unchanged, |d| (true, text(&d.from), text(&d.to))),
+            FieldRef::Priority => change.priority.as_ref().map_or(unchanged, |d| {
+                (true, Seen::text(d.from.as_ref()), Seen::text(d.to.as_ref()))
+            }),
+            FieldRef::TicketType => change.ticket_type.as_ref().map_or(unchanged, |d| {
+                (true, Seen::text(d.from.as_ref()), Seen::text(d.to.as_ref()))
+            }),
+            FieldRef::Subject => change.subject.as_ref().map_or(unchanged, |d| {
+                (true, Seen::text(d.from.as_ref()), Seen::text(d.to.as_ref()))
+            }),
             FieldRef::DueAt => change.due_at.as_ref().map_or(unchanged, |d| {
                 (
                     true,
@@ -677,8 +719,8 @@ impl Evaluator<'_> {
                 let changed = !change.tags_added.is_empty() || !change.tags_removed.is_empty();
                 (
                     changed,
-                    Seen::List(change.tags_removed.clone()),
-                    Seen::List(change.tags_added.clone()),
+                    Seen::List(Cow::Borrowed(&change.tags_removed)),
+                    Seen::List(Cow::Borrowed(&change.tags_added)),
                 )
             }
             FieldRef::CustomField(name) => {
@@ -694,16 +736,16 @@ impl Evaluator<'_> {
     }
 }
 
-/// Plans one rule's actions against the working state. On an error the
-/// state is left as it was and the rule is left out whole.
+/// Plans one rule's actions against the working state, and returns the
+/// state they leave. On an error the rule is left out whole.
 fn plan_actions(
     rule: &Rule,
-    state: &mut TicketFacts,
+    state: &TicketFacts,
     event: &Event,
     comment: Option<&NewComment>,
     context: &Context<'_>,
     now: DateTime<Utc>,
-) -> Result<(Vec<Step>, bool), String> {
+) -> Result<(Vec<Step>, bool, TicketFacts), String> {
     let mut working = state.clone();
     let mut steps = Vec::new();
     let mut stop = false;
@@ -841,8 +883,7 @@ fn plan_actions(
             commit: entry.commit,
         });
     }
-    *state = working;
-    Ok((steps, stop))
+    Ok((steps, stop, working))
 }
 
 /// What the ticket looks like once `effect` is applied: the state later

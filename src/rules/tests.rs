@@ -735,7 +735,7 @@ actions = [ { add_tags = ["b"] } ]
     f.clocks.custom_status_changed_at = Some(at(NOW) - TimeDelta::days(8));
     let plan = run(
         &set,
-        &Event::new(EventKind::Schedule(vec!["validacao".to_owned()])),
+        &Event::new(EventKind::Schedule(["validacao".to_owned()].into())),
         &f,
     );
     assert_eq!(plan.fired, vec!["validacao".to_owned()]);
@@ -873,4 +873,29 @@ fn the_rule_set_hash_changes_with_the_rules() {
         rules("[[rule]]\nname = \"a\"\non = [\"ticket.created\"]\nactions = [ { add_tags = [\"b\"] } ]\n");
     assert_eq!(a.hash.len(), 12);
     assert_ne!(a.hash, b.hash);
+}
+
+#[test]
+fn text_comparison_folds_case_in_ascii_and_unicode() {
+    let f = facts(json!({ "custom_status_id": 102 }));
+    assert!(holds(
+        r#"{ field = "ticket.custom_status", op = "is", value = "VALIDAÇÃO CLIENTE" }"#,
+        &plain(),
+        &f
+    ));
+    assert!(holds(
+        r#"{ field = "ticket.custom_status", op = "is", value = " validação cliente " }"#,
+        &plain(),
+        &f
+    ));
+    assert!(!holds(
+        r#"{ field = "ticket.custom_status", op = "is", value = "Validacao Cliente" }"#,
+        &plain(),
+        &f
+    ));
+    assert!(!holds(
+        r#"{ field = "ticket.custom_status", op = "is", value = "Validação Clientes" }"#,
+        &plain(),
+        &f
+    ));
 }

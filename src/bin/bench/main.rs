@@ -16,6 +16,9 @@
 //!   Postfix, in mails/s, and peak RSS (see `outbox.rs`).
 //! - `calendar`: business-time `add` and `elapsed` on one core (target
 //!   ≥ 1,000,000 ops/s each; see `calendar.rs`).
+//! - `rules`: load + check of 1,000 rules (target < 200 ms), and planning a
+//!   schedule sweep of 100,000 tickets × 50 rules (target < 2 s) with its
+//!   peak RSS (see `rules.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,8 +36,9 @@ use serde_json::{Value, json};
 mod calendar;
 mod ingest;
 mod outbox;
+mod rules;
 
-const USAGE: &str = "usage: bench [zendesk] [ingest] [outbox] [calendar] [--tickets N] [--mails N] [--outbox-mails N] [--latency-samples N] [--out FILE]";
+const USAGE: &str = "usage: bench [zendesk] [ingest] [outbox] [calendar] [rules] [--tickets N] [--mails N] [--outbox-mails N] [--latency-samples N] [--out FILE]";
 
 #[derive(Debug)]
 struct Args {
@@ -83,7 +87,7 @@ fn parse_args() -> anyhow::Result<Args> {
                     .with_context(|| format!("--outbox-mails {value}: not a number"))?;
             }
             "--out" => args.out = PathBuf::from(it.next().context("--out needs a path")?),
-            "zendesk" | "ingest" | "outbox" | "calendar" => args.suites.push(arg),
+            "zendesk" | "ingest" | "outbox" | "calendar" | "rules" => args.suites.push(arg),
             "-h" | "--help" => bail!("{USAGE}"),
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
@@ -94,6 +98,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "ingest".to_owned(),
             "outbox".to_owned(),
             "calendar".to_owned(),
+            "rules".to_owned(),
         ];
     }
     Ok(args)
@@ -124,6 +129,7 @@ fn run() -> anyhow::Result<()> {
             "ingest" => runtime.block_on(ingest::ingest_suite(args.mails, args.latency_samples))?,
             "outbox" => runtime.block_on(outbox::outbox_suite(args.outbox_mails))?,
             "calendar" => calendar::calendar_suite()?,
+            "rules" => rules::rules_suite()?,
             other => bail!("unknown suite {other}"),
         };
         // Each suite records its own machine: suites may be rerun apart.

@@ -139,12 +139,12 @@ pub async fn outbox_suite(n: usize) -> anyhow::Result<Value> {
 
 /// Resets the process's RSS high-water mark (Linux ≥ 4.0), so the peak
 /// reported is this suite's.
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// `VmHWM` in MiB.
-fn peak_rss_mib() -> Option<f64> {
+pub(crate) fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib: f64 = status
         .lines()
