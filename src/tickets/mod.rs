@@ -4,11 +4,13 @@
 //!
 //! The ticket poller reads Zendesk's incremental export, compares each
 //! changed ticket with its snapshot, and turns the difference into a
-//! [`TicketEvent`] for the rule engine. Rules then ask "did the group
+//! [`TicketEvent`] for the rule engine ([`poller`]). Rules then ask "did the group
 //! change to …" of a [`TicketChange`], never of Zendesk's own "hours
 //! since" fields. The executor writes the snapshot after its own updates,
 //! so the poller's next diff holds only what others (agents, customers)
 //! changed: the bot's writes do not re-trigger rules.
+
+pub mod poller;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
