@@ -438,29 +438,38 @@ async fn the_executors_own_write_saved_in_the_snapshot_makes_no_event() {
     world.poll().await;
     world.later(60).await;
 
-    // The executor tags the ticket and saves the snapshot from the answer,
-    // as it will after each of its writes.
+    // The executor answers, tags and sets the ticket pending, and saves
+    // the snapshot from Zendesk's answer, as it will after each write.
     let previous = world.snapshot(ticket.id);
-    let tagged = world
+    let written = world
         .sim
         .client
         .update_ticket(
             ticket.id,
             &TicketUpdate {
                 additional_tags: Some(vec!["boleto".into()]),
+                status: Some(Status::Pending),
+                comment: Some(NewComment::public("Segue o boleto.")),
                 ..TicketUpdate::default()
             },
             previous.ticket.updated_at,
         )
         .await
         .expect("the executor's update");
-    world
-        .store
-        .save_snapshot(&Snapshot {
-            ticket: tagged.clone(),
-            ..previous
-        })
-        .expect("save");
+    let own = previous.after_own_write(written.clone(), true);
+    world.store.save_snapshot(&own).expect("save");
+    // Its clocks are already those of the whole history, without a read.
+    let audits = world.sim.client.list_audits(ticket.id).await.expect("audits");
+    let bot = world.sim.client.me().await.expect("me");
+    let maria = ticket.requester_id.expect("requester");
+    let role = |id| match id {
+        id if id == bot.id => Some(Role::Agent),
+        id if id == maria => Some(Role::EndUser),
+        _ => None,
+    };
+    assert_eq!(own.clocks, ticket_clocks(&written, &audits, &[], role));
+    assert_eq!(own.clocks.status_changed_at, Some(written.updated_at));
+    assert_eq!(own.clocks.last_agent_public_comment_at, Some(written.updated_at));
     // Meanwhile Ana puts the other ticket on hold.
     world.ana_sets(other.id, Status::Hold).await;
 
@@ -491,6 +500,29 @@ async fn the_executors_own_write_saved_in_the_snapshot_makes_no_event() {
         })
     );
     assert_eq!(world.snapshot(ticket.id).ticket.tags, ["boleto"]);
+
+    // Ana then reopens the executor's ticket: her change holds the status
+    // only, not the executor's comment, although the saved snapshot did not
+    // know the audit of that comment.
+    world.later(60).await;
+    let reopened = world.ana_sets(ticket.id, Status::Open).await;
+    world.poll().await;
+    let events = world.events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[1].change.status,
+        Some(Delta {
+            from: Status::Pending,
+            to: Status::Open
+        })
+    );
+    assert_eq!(events[1].change.comments, []);
+    let snapshot = world.snapshot(ticket.id);
+    assert_eq!(snapshot.clocks.status_changed_at, Some(reopened.updated_at));
+    assert_eq!(
+        snapshot.clocks.last_agent_public_comment_at,
+        Some(written.updated_at)
+    );
 }
 
 #[tokio::test]

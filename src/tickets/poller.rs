@@ -211,14 +211,14 @@ impl<H: HelpDesk> TicketPoller<H> {
                 _ if baseline => None,
                 Some(previous) => {
                     let mut change = diff(&previous.ticket, &ticket);
-                    change.comments = comments_after(&audits, previous.last_audit_id, &roles);
+                    change.comments = comments_since(&audits, Some(previous), &roles);
                     (!change.is_empty()).then_some((TicketEventKind::Updated, change))
                 }
                 None if since.is_some_and(|since| ticket.created_at < since) => None,
                 None => Some((
                     TicketEventKind::Created,
                     TicketChange {
-                        comments: comments_after(&audits, None, &roles),
+                        comments: comments_since(&audits, None, &roles),
                         ..TicketChange::default()
                     },
                 )),
@@ -299,11 +299,23 @@ fn is_comment(event_type: &str) -> bool {
     matches!(event_type, "Comment" | "VoiceComment")
 }
 
-/// The comments of audits newer than `after`, oldest first.
-fn comments_after(audits: &[Audit], after: Option<Id>, roles: &HashMap<Id, Role>) -> Vec<NewComment> {
+/// The comments of audits the `previous` snapshot has not seen (all of
+/// them without one), oldest first. An audit is new when it is newer than
+/// `last_audit_id` and than the snapshot's `updated_at`: a snapshot the
+/// executor saved after its own write may not know that write's audit, but
+/// its ticket already has the write's `updated_at`.
+fn comments_since(
+    audits: &[Audit],
+    previous: Option<&Snapshot>,
+    roles: &HashMap<Id, Role>,
+) -> Vec<NewComment> {
     let mut audits: Vec<&Audit> = audits
         .iter()
-        .filter(|a| after.is_none_or(|after| a.id > after))
+        .filter(|a| {
+            previous.is_none_or(|p| {
+                p.last_audit_id.is_none_or(|seen| a.id > seen) && a.created_at > p.ticket.updated_at
+            })
+        })
         .collect();
     audits.sort_by_key(|a| (a.created_at, a.id));
     audits
