@@ -45,6 +45,7 @@ mod problem;
 mod schema;
 mod size;
 mod smtp;
+mod tickets;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,7 @@ pub use problem::{InvalidConfig, Location, Problem};
 pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS, TABLE_SECTIONS};
 pub use size::{SizeError, parse_size};
 pub use smtp::{SmtpAuth, SmtpConfig, default_smtp_port};
+pub use tickets::TicketsConfig;
 
 /// The validated configuration. Nothing starts without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// `[outbox]`: the guards on outgoing mail and the delivery pace.
     pub outbox: OutboxConfig,
+    /// `[tickets]`: how the ticket poller follows the export.
+    pub tickets: TicketsConfig,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
     /// `[calendars.NAME]`: the business calendars rules refer to by name;
@@ -304,6 +308,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("outbox.retry_initial", "30s"),
     ("outbox.retry_max", "1h"),
     ("outbox.poll_interval", "5s"),
+    ("tickets.poll_interval", "30s"),
+    ("tickets.initial_lookback", "1h"),
 ];
 
 /// The default `outbox.robot_addresses`: mailer-daemon, postmaster and the
@@ -378,6 +384,7 @@ mod tests {
         assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
         assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
         assert_eq!(fields::<validate::RawOutbox>(), keys_of("outbox"));
+        assert_eq!(fields::<validate::RawTickets>(), keys_of("tickets"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
         assert_eq!(fields::<validate::RawCalendar>(), keys_of("calendars"));
     }

@@ -6,8 +6,10 @@
 //! With `[smtp]` configured it also runs the outbox's delivery worker,
 //! which finishes the mail in flight on shutdown like the mailbox loops.
 //!
-//! Later issues add the ticket poller, schedules and the rule executor
-//! here; each is a task under the same tracker and cancellation token.
+//! The ticket poller follows Zendesk's incremental export, keeps the
+//! ticket snapshots and queues ticket events in the store. Later issues
+//! add schedules and the rule engine, which consumes those events; each is
+//! a task under the same tracker and cancellation token.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use crate::outbound::{
     send_template_mail,
 };
 use crate::store::{Enqueued, Store};
+use crate::tickets::poller::TicketPoller;
 
 /// The ingest options a configuration asks for.
 pub fn ingest_options(config: &Config) -> IngestOptions {
@@ -85,6 +88,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             });
         }
         None => tracing::info!("no [smtp] is configured: the outbox is not delivered"),
+    }
+    {
+        let poller = TicketPoller::new(
+            client.clone(),
+            store.clone(),
+            clock.clone(),
+            config.tickets.clone(),
+        );
+        tracker.spawn(poller.run(token.clone()));
+        tracing::info!(every = ?config.tickets.poll_interval, "ticket poller started");
     }
     if config.mailboxes.is_empty() {
         tracing::warn!("no [[mailbox]] is configured: there is nothing to read");

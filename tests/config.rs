@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use carteiro::config::{
     self, AfterProcessing, AuthMech, ImapConfig, InvalidConfig, KEYS, LoadOptions, Location, LogFormat,
-    MailboxConfig, MailboxSource, MaildirConfig, SmtpAuth, SmtpConfig, TlsMode,
+    MailboxConfig, MailboxSource, MaildirConfig, SmtpAuth, SmtpConfig, TicketsConfig, TlsMode,
 };
 use carteiro::helpdesk::zendesk::Auth;
 use carteiro::secret::Secret;
@@ -1159,4 +1159,45 @@ fn smtp_takes_defaults_a_password_file_and_warns_about_a_foreign_from() {
     let smtp = loaded.config.smtp.expect("smtp");
     assert_eq!((smtp.port, smtp.tls, smtp.auth), (465, TlsMode::Implicit, None));
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn tickets_take_their_defaults_the_file_and_the_environment_and_refuse_zero() {
+    let defaults = config::load(&options(None, &SITE)).expect("defaults");
+    assert_eq!(
+        defaults.config.tickets,
+        TicketsConfig {
+            poll_interval: Duration::from_secs(30),
+            initial_lookback: Duration::from_secs(3600),
+        }
+    );
+
+    let dir = scratch("tickets");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        "[tickets]\npoll_interval = \"10s\"\ninitial_lookback = \"0s\"\n",
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("zero lookback");
+    let p = file.display().to_string();
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{p}:3:1: tickets.initial_lookback: expected a duration above zero, e.g. \"30s\"; got \"0s\""
+        )]
+    );
+
+    let loaded = config::load(&options(
+        Some(file),
+        &with_site(&[("CARTEIRO__TICKETS__INITIAL_LOOKBACK", "48h")]),
+    ))
+    .map_err(lines)
+    .expect("the environment fixes it");
+    assert_eq!(
+        loaded.config.tickets,
+        TicketsConfig {
+            poll_interval: Duration::from_secs(10),
+            initial_lookback: Duration::from_secs(2 * 86_400),
+        }
+    );
 }

@@ -89,6 +89,11 @@ level = "carteiro=debug,info"
 [state]
 path = "{state}"
 
+# The ticket poller reads the export once at start; its later polls would
+# add requests to the counts these tests assert.
+[tickets]
+poll_interval = "1h"
+
 [mail]
 own_addresses = ["{own}"]
 message_id_domain = "carteiro.example.test"

@@ -85,6 +85,7 @@ pub const SECTIONS: &[&str] = &[
     "mail",
     "smtp",
     "outbox",
+    "tickets",
     "mailbox",
     "calendars",
 ];
@@ -172,6 +173,8 @@ pub const KEYS: &[KeySpec] = &[
     key("outbox", "retry_initial", Kind::Duration),
     key("outbox", "retry_max", Kind::Duration),
     key("outbox", "poll_interval", Kind::Duration),
+    key("tickets", "poll_interval", Kind::Duration),
+    key("tickets", "initial_lookback", Kind::Duration),
     key("mailbox", "name", Kind::Text),
     key("mailbox", "kind", Kind::Text),
     key("mailbox", "host", Kind::Text),

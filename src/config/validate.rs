@@ -13,6 +13,7 @@ mod calendar;
 mod mail;
 mod outbox;
 mod smtp;
+mod tickets;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,6 +33,7 @@ pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
 pub(super) use outbox::RawOutbox;
 pub(super) use smtp::RawSmtp;
+pub(super) use tickets::RawTickets;
 
 /// The configuration as merged by the `config` crate, before validation.
 #[derive(Debug, Default, Deserialize)]
@@ -43,6 +45,7 @@ pub(super) struct RawConfig {
     pub mail: RawMail,
     pub smtp: RawSmtp,
     pub outbox: RawOutbox,
+    pub tickets: RawTickets,
     pub mailbox: Vec<RawMailbox>,
     pub calendars: BTreeMap<String, RawCalendar>,
 }
@@ -429,6 +432,7 @@ impl<'a> Checker<'a> {
         let mail = self.mail(&raw.mail);
         let smtp = self.smtp(&raw.smtp);
         let outbox = self.outbox(&raw.outbox);
+        let tickets = self.tickets(&raw.tickets);
         let mailboxes = self.mailboxes(&raw.mailbox);
         if let (Some(mail), Some(Some(smtp))) = (&mail, &smtp) {
             let from = smtp.from_address.to_lowercase();
@@ -452,6 +456,7 @@ impl<'a> Checker<'a> {
             mail: mail?,
             smtp: smtp?,
             outbox: outbox?,
+            tickets: tickets?,
             mailboxes: mailboxes?,
             calendars: calendars?,
         })

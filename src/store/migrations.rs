@@ -150,6 +150,45 @@ CREATE TABLE mail_suppression (
     last_at        TEXT NOT NULL
 ) STRICT;
 "#,
+    // 4: what carteiro knows of each ticket (its last seen version and the
+    // clocks computed from its history), the roles of the people who write
+    // on tickets, and the queue of ticket events the rule engine consumes.
+    r#"
+CREATE TABLE ticket_snapshot (
+    ticket_id                     INTEGER PRIMARY KEY CHECK (ticket_id >= 0),
+    status                        TEXT NOT NULL,
+    updated_at                    TEXT NOT NULL,
+    ticket                        TEXT NOT NULL,
+    status_changed_at             TEXT,
+    custom_status_changed_at      TEXT,
+    last_requester_comment_at     TEXT,
+    last_agent_public_comment_at  TEXT,
+    assigned_at                   TEXT,
+    solved_at                     TEXT,
+    last_audit_id                 INTEGER CHECK (last_audit_id >= 0),
+    saved_at                      TEXT NOT NULL
+) STRICT;
+CREATE INDEX ticket_snapshot_by_status ON ticket_snapshot (status, ticket_id);
+
+CREATE TABLE helpdesk_person (
+    user_id    INTEGER PRIMARY KEY CHECK (user_id >= 0),
+    role       TEXT NOT NULL CHECK (role IN ('end-user', 'agent', 'admin')),
+    email      TEXT,
+    name       TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE ticket_event (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL CHECK (ticket_id >= 0),
+    kind      TEXT NOT NULL CHECK (kind IN ('created', 'updated')),
+    version   TEXT NOT NULL,
+    change    TEXT NOT NULL,
+    queued_at TEXT NOT NULL,
+    done_at   TEXT
+) STRICT;
+CREATE INDEX ticket_event_pending ON ticket_event (done_at, id);
+"#,
 ];
 
 /// The schema version this carteiro writes.

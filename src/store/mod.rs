@@ -23,6 +23,7 @@ mod error;
 mod migrations;
 mod model;
 pub mod outbox;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};

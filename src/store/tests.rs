@@ -13,8 +13,8 @@ fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
 #[test]
 fn a_new_store_is_at_the_latest_version() {
     let store = Store::open_in_memory().expect("open");
-    assert_eq!(Store::latest_schema_version(), 3);
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(Store::latest_schema_version(), 4);
+    assert_eq!(store.schema_version().expect("version"), 4);
     assert_eq!(store.path(), Path::new(":memory:"));
 }
 
@@ -568,4 +568,206 @@ fn opening_waits_for_another_process_that_holds_a_new_file() {
         .expect("open after the lock is gone");
     assert_eq!(version.expect("version"), Store::latest_schema_version());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ----- ticket snapshots, people and the ticket event queue ---------------
+
+mod tickets {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::helpdesk::clocks::TicketClocks;
+    use crate::helpdesk::{Role, Status, Ticket, User};
+    use crate::tickets::{Delta, NewComment, Snapshot, TicketChange, TicketEvent, TicketEventKind};
+
+    fn ticket(id: u64, status: &str, updated: &str) -> Ticket {
+        serde_json::from_value(json!({
+            "id": id, "created_at": "2026-03-02T12:00:00Z", "updated_at": updated,
+            "status": status, "tags": ["vip"], "group_id": 5,
+        }))
+        .expect("ticket")
+    }
+
+    fn snapshot(id: u64, status: &str) -> Snapshot {
+        Snapshot {
+            ticket: ticket(id, status, "2026-03-02T13:00:00Z"),
+            clocks: TicketClocks::default(),
+            last_audit_id: None,
+        }
+    }
+
+    fn event(ticket_id: u64, kind: TicketEventKind) -> TicketEvent {
+        TicketEvent {
+            kind,
+            ticket_id,
+            version: at(1_772_456_400, 0),
+            change: TicketChange {
+                status: Some(Delta {
+                    from: Status::Open,
+                    to: Status::Pending,
+                }),
+                comments: vec![NewComment {
+                    id: 99,
+                    author_id: Some(3),
+                    author_role: Some(Role::Agent),
+                    public: true,
+                    body: "Olá".into(),
+                    created_at: at(1_772_456_400, 0),
+                }],
+                ..TicketChange::default()
+            },
+        }
+    }
+
+    fn user(id: u64, role: Role) -> User {
+        serde_json::from_value(json!({
+            "id": id, "name": format!("user {id}"), "email": format!("u{id}@example.com"),
+            "role": match role { Role::EndUser => "end-user", Role::Agent => "agent", Role::Admin => "admin" },
+        }))
+        .expect("user")
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_with_its_clocks_and_last_audit() {
+        let store = Store::open_in_memory().expect("open");
+        assert_eq!(store.snapshot(7).expect("read"), None);
+        let saved = Snapshot {
+            ticket: ticket(7, "pending", "2026-03-02T13:00:00Z"),
+            clocks: TicketClocks {
+                status_changed_at: Some(at(1_772_456_400, 5)),
+                custom_status_changed_at: Some(at(1_772_456_400, 5)),
+                last_requester_comment_at: None,
+                last_agent_public_comment_at: Some(at(1_772_450_000, 0)),
+                assigned_at: None,
+                solved_at: Some(at(1_772_400_000, 0)),
+            },
+            last_audit_id: Some(41),
+        };
+        store.save_snapshot(&saved).expect("save");
+        assert_eq!(store.snapshot(7).expect("read"), Some(saved.clone()));
+        let status_column: (String, String, Option<String>) = store
+            .read("columns", |conn| {
+                Ok(conn.query_row(
+                    "SELECT status, updated_at, status_changed_at FROM ticket_snapshot WHERE ticket_id = 7",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?)
+            })
+            .expect("columns");
+        assert_eq!(
+            status_column,
+            (
+                "pending".to_owned(),
+                "2026-03-02T13:00:00.000000000Z".to_owned(),
+                Some("2026-03-02T13:00:00.000000005Z".to_owned())
+            )
+        );
+
+        let mut newer = saved;
+        newer.ticket.status = Status::Open;
+        newer.last_audit_id = Some(42);
+        store.save_snapshot(&newer).expect("replace");
+        assert_eq!(store.snapshot(7).expect("read"), Some(newer));
+        assert_eq!(store.snapshot_count().expect("count"), 1);
+    }
+
+    #[test]
+    fn a_sweep_pages_by_id_and_leaves_out_closed_and_deleted_tickets() {
+        let store = Store::open_in_memory().expect("open");
+        for (id, status) in [
+            (5, "open"),
+            (1, "pending"),
+            (3, "closed"),
+            (4, "deleted"),
+            (2, "solved"),
+            (6, "hold"),
+        ] {
+            store.save_snapshot(&snapshot(id, status)).expect("save");
+        }
+        let ids = |snapshots: Vec<Snapshot>| snapshots.iter().map(|s| s.ticket.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.sweep_snapshots(None, 2).expect("page 1")), [1, 2]);
+        assert_eq!(ids(store.sweep_snapshots(Some(2), 2).expect("page 2")), [5, 6]);
+        assert_eq!(
+            ids(store.sweep_snapshots(Some(6), 2).expect("page 3")),
+            Vec::<u64>::new()
+        );
+        assert_eq!(store.snapshot_count().expect("count"), 6);
+    }
+
+    #[test]
+    fn people_roles_are_cached_and_refreshed() {
+        let store = Store::open_in_memory().expect("open");
+        assert!(store.person_roles(&[1, 2]).expect("none yet").is_empty());
+        store
+            .save_people(&[user(1, Role::EndUser), user(2, Role::Agent)])
+            .expect("save");
+        let roles = store.person_roles(&[1, 2, 3]).expect("roles");
+        assert_eq!(roles, HashMap::from([(1, Role::EndUser), (2, Role::Agent)]));
+        store.save_people(&[user(1, Role::Admin)]).expect("promote");
+        assert_eq!(store.person_roles(&[1]).expect("roles")[&1], Role::Admin);
+    }
+
+    #[test]
+    fn a_poll_saves_snapshots_events_and_cursor_together_and_events_queue_in_order() {
+        let store = Store::open_in_memory().expect("open");
+        let first = event(7, TicketEventKind::Updated);
+        let second = event(8, TicketEventKind::Created);
+        store
+            .queue_poll(
+                &[snapshot(7, "pending"), snapshot(8, "new")],
+                &[first.clone(), second.clone()],
+                "zendesk_ticket_export",
+                "cursor-1",
+            )
+            .expect("queue");
+        assert_eq!(
+            store.cursor("zendesk_ticket_export").expect("cursor").as_deref(),
+            Some("cursor-1")
+        );
+        assert_eq!(store.snapshot_count().expect("count"), 2);
+        let pending = store.pending_ticket_events(10).expect("pending");
+        let events: Vec<&TicketEvent> = pending.iter().map(|(_, e)| e).collect();
+        assert_eq!(events, [&first, &second]);
+        assert_eq!(store.pending_ticket_events(1).expect("one").len(), 1);
+
+        store.finish_ticket_event(pending[0].0).expect("finish");
+        store.finish_ticket_event(pending[0].0).expect("finish again");
+        let left = store.pending_ticket_events(10).expect("pending");
+        assert_eq!(left, [(pending[1].0, second)]);
+        let missing = store.finish_ticket_event(999).expect_err("no such event");
+        assert_eq!(
+            missing.to_string(),
+            "state store :memory:: cannot mark ticket event 999 done: there is no ticket event 999"
+        );
+    }
+
+    #[test]
+    fn a_poll_that_fails_midway_writes_nothing_not_even_the_cursor() {
+        let store = Store::open_in_memory().expect("open");
+        store
+            .set_cursor("zendesk_ticket_export", "cursor-1")
+            .expect("cursor");
+        // The second event's ticket id cannot be stored: the snapshot and
+        // the first event, written before it, are rolled back with it.
+        let err = store
+            .queue_poll(
+                &[snapshot(7, "pending")],
+                &[
+                    event(7, TicketEventKind::Updated),
+                    event(u64::MAX, TicketEventKind::Created),
+                ],
+                "zendesk_ticket_export",
+                "cursor-2",
+            )
+            .expect_err("refused");
+        assert!(err.to_string().contains("beyond SQLite's integer range"), "{err}");
+        assert_eq!(
+            store.cursor("zendesk_ticket_export").expect("cursor").as_deref(),
+            Some("cursor-1")
+        );
+        assert_eq!(store.snapshot_count().expect("count"), 0);
+        assert!(store.pending_ticket_events(10).expect("pending").is_empty());
+    }
 }

@@ -4,11 +4,13 @@
 //!
 //! The ticket poller reads Zendesk's incremental export, compares each
 //! changed ticket with its snapshot, and turns the difference into a
-//! [`TicketEvent`] for the rule engine. Rules then ask "did the group
+//! [`TicketEvent`] for the rule engine ([`poller`]). Rules then ask "did the group
 //! change to …" of a [`TicketChange`], never of Zendesk's own "hours
 //! since" fields. The executor writes the snapshot after its own updates,
 //! so the poller's next diff holds only what others (agents, customers)
 //! changed: the bot's writes do not re-trigger rules.
+
+pub mod poller;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,43 @@ pub struct Snapshot {
     /// The newest audit folded into `clocks`; the next poll reads only
     /// newer ones into the change's comments.
     pub last_audit_id: Option<Id>,
+}
+
+impl Snapshot {
+    /// The snapshot after carteiro's own update, which Zendesk answered
+    /// with `ticket`: what the executor saves, so the poller takes the
+    /// write as already seen. The clocks move at the ticket's `updated_at`
+    /// as the update changed it (status, custom status, assignee), and, when
+    /// the update added a public comment (`public_comment`), as carteiro is
+    /// an agent, `last_agent_public_comment_at` too. They are what the
+    /// poller would compute from the whole history, without reading it, so
+    /// a sweep right after the write sees the right clocks.
+    pub fn after_own_write(&self, ticket: Ticket, public_comment: bool) -> Snapshot {
+        let at = ticket.updated_at;
+        let change = diff(&self.ticket, &ticket);
+        let mut clocks = self.clocks;
+        if let Some(status) = &change.status {
+            clocks.status_changed_at = Some(at);
+            clocks.custom_status_changed_at = Some(at);
+            if status.to == Status::Solved {
+                clocks.solved_at = Some(at);
+            }
+        }
+        if change.custom_status.is_some() {
+            clocks.custom_status_changed_at = Some(at);
+        }
+        if let Some(assignee) = &change.assignee {
+            clocks.assigned_at = assignee.to.map(|_| at);
+        }
+        if public_comment {
+            clocks.last_agent_public_comment_at = Some(at);
+        }
+        Snapshot {
+            ticket,
+            clocks,
+            last_audit_id: self.last_audit_id,
+        }
+    }
 }
 
 /// A comment that appeared since the previous snapshot.

@@ -92,3 +92,52 @@ fn an_event_survives_the_queue_round_trip() {
     let text = serde_json::to_string(&event).expect("encode");
     assert_eq!(serde_json::from_str::<TicketEvent>(&text).expect("decode"), event);
 }
+
+#[test]
+fn an_own_write_moves_the_clocks_it_touches_at_the_tickets_updated_at() {
+    use crate::helpdesk::clocks::TicketClocks;
+
+    let earlier = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+        .expect("instant")
+        .with_timezone(&Utc);
+    let before = Snapshot {
+        ticket: ticket(json!({ "assignee_id": 3, "custom_status_id": 20 })),
+        clocks: TicketClocks {
+            status_changed_at: Some(earlier),
+            custom_status_changed_at: Some(earlier),
+            last_requester_comment_at: Some(earlier),
+            last_agent_public_comment_at: None,
+            assigned_at: Some(earlier),
+            solved_at: None,
+        },
+        last_audit_id: Some(40),
+    };
+    let solved = ticket(json!({
+        "status": "solved", "custom_status_id": 21, "updated_at": "2026-03-03T09:00:00Z",
+    }));
+    let after = before.after_own_write(solved.clone(), true);
+    let at = solved.updated_at;
+    assert_eq!(after.ticket, solved);
+    assert_eq!(after.last_audit_id, Some(40));
+    assert_eq!(
+        after.clocks,
+        TicketClocks {
+            status_changed_at: Some(at),
+            custom_status_changed_at: Some(at),
+            last_requester_comment_at: Some(earlier),
+            last_agent_public_comment_at: Some(at),
+            assigned_at: None,
+            solved_at: Some(at),
+        }
+    );
+
+    // Within the pending category: only the custom status clock.
+    let in_validation = ticket(json!({
+        "assignee_id": 3, "custom_status_id": 22, "updated_at": "2026-03-03T09:00:00Z",
+    }));
+    let after = before.after_own_write(in_validation, false);
+    assert_eq!(after.clocks.status_changed_at, Some(earlier));
+    assert_eq!(after.clocks.custom_status_changed_at, Some(at));
+    assert_eq!(after.clocks.assigned_at, Some(earlier));
+    assert_eq!(after.clocks.last_agent_public_comment_at, None);
+}

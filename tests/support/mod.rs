@@ -39,8 +39,19 @@ pub fn client_with_reserve(
     reserve: u32,
     tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder,
 ) -> ZendeskClient {
+    client_as(base, AGENT, reserve, tune)
+}
+
+/// A client acting as `email`: the simulator makes anyone it does not
+/// know an agent, so this is how a test's human agent acts.
+pub fn client_as(
+    base: url::Url,
+    email: &str,
+    reserve: u32,
+    tune: impl FnOnce(ZendeskClientBuilder) -> ZendeskClientBuilder,
+) -> ZendeskClient {
     let auth = Auth::ApiToken {
-        email: AGENT.to_owned(),
+        email: email.to_owned(),
         token: Secret::new("test-token"),
     };
     let settings = ClientSettings {
