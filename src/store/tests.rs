@@ -630,6 +630,34 @@ mod tickets {
     }
 
     #[test]
+    fn an_older_version_never_replaces_a_newer_snapshot() {
+        let store = Store::open_in_memory().expect("open");
+        let newer = Snapshot {
+            ticket: ticket(7, "hold", "2026-03-02T14:00:00Z"),
+            clocks: TicketClocks::default(),
+            last_audit_id: Some(2),
+        };
+        let older = Snapshot {
+            ticket: ticket(7, "open", "2026-03-02T13:00:00Z"),
+            clocks: TicketClocks::default(),
+            last_audit_id: Some(1),
+        };
+        store.save_snapshot(&newer).expect("save newer");
+        store.save_snapshot(&older).expect("save older");
+        assert_eq!(store.snapshot(7).expect("read"), Some(newer.clone()));
+        let same_version = Snapshot {
+            last_audit_id: Some(3),
+            ..newer
+        };
+        store.save_snapshot(&same_version).expect("save same version");
+        assert_eq!(
+            store.snapshot(7).expect("read"),
+            Some(same_version),
+            "the same version may be refreshed"
+        );
+    }
+
+    #[test]
     fn a_snapshot_reads_back_with_its_clocks_and_last_audit() {
         let store = Store::open_in_memory().expect("open");
         assert_eq!(store.snapshot(7).expect("read"), None);

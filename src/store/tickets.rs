@@ -233,10 +233,20 @@ fn save_snapshot_in(tx: &Transaction<'_>, snapshot: &Snapshot, now: &str) -> Res
         .map_err(|e| Fault::Invalid(format!("cannot encode ticket {}: {e}", ticket.id)))?;
     let clocks = &snapshot.clocks;
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO ticket_snapshot (ticket_id, status, updated_at, ticket, status_changed_at,
+        "INSERT INTO ticket_snapshot (ticket_id, status, updated_at, ticket, status_changed_at,
              custom_status_changed_at, last_requester_comment_at, last_agent_public_comment_at,
              assigned_at, solved_at, last_audit_id, saved_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
+             ticket = excluded.ticket, status_changed_at = excluded.status_changed_at,
+             custom_status_changed_at = excluded.custom_status_changed_at,
+             last_requester_comment_at = excluded.last_requester_comment_at,
+             last_agent_public_comment_at = excluded.last_agent_public_comment_at,
+             assigned_at = excluded.assigned_at, solved_at = excluded.solved_at,
+             last_audit_id = excluded.last_audit_id, saved_at = excluded.saved_at
+         -- The poller and the executor both save snapshots: an older
+         -- version of the ticket never replaces a newer one.
+         WHERE excluded.updated_at >= ticket_snapshot.updated_at",
     )?
     .execute(params![
         to_i64(ticket.id)?,
