@@ -249,7 +249,12 @@ impl Store {
 
     /// Marks a planned row applied with its final progress, and records the
     /// `once = "per_ticket"` rules among those that fired.
-    pub fn journal_applied(&self, key: &str, progress: &str, once_rules: &[String]) -> Result<(), StoreError> {
+    pub fn journal_applied(
+        &self,
+        key: &str,
+        progress: &str,
+        once_rules: &[String],
+    ) -> Result<(), StoreError> {
         let now = stamp(self.clock.now());
         self.write(&format!("mark journal entry {key:?} applied"), |tx| {
             let ticket_id: i64 = tx
@@ -259,7 +264,9 @@ impl Store {
                 )?
                 .query_row(params![key, progress, now], |row| row.get(0))
                 .optional()?
-                .ok_or_else(|| Fault::Invalid(format!("journal entry {key:?} is missing or no longer planned")))?;
+                .ok_or_else(|| {
+                    Fault::Invalid(format!("journal entry {key:?} is missing or no longer planned"))
+                })?;
             for rule in once_rules {
                 tx.prepare_cached(
                     "INSERT INTO rule_once (rule, ticket_id, journal_key, fired_at) VALUES (?1, ?2, ?3, ?4)
@@ -287,13 +294,16 @@ impl Store {
     /// Whether the `once = "per_ticket"` rule `rule` already fired on
     /// `ticket_id` (what the engine's `Context::fired_once` asks).
     pub fn fired_once(&self, rule: &str, ticket_id: u64) -> Result<bool, StoreError> {
-        self.read(&format!("read whether rule {rule:?} fired on ticket {ticket_id}"), |conn| {
-            Ok(conn
-                .prepare_cached("SELECT 1 FROM rule_once WHERE rule = ?1 AND ticket_id = ?2")?
-                .query_row(params![rule, to_i64(ticket_id)?], |_| Ok(()))
-                .optional()?
-                .is_some())
-        })
+        self.read(
+            &format!("read whether rule {rule:?} fired on ticket {ticket_id}"),
+            |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT 1 FROM rule_once WHERE rule = ?1 AND ticket_id = ?2")?
+                    .query_row(params![rule, to_i64(ticket_id)?], |_| Ok(()))
+                    .optional()?
+                    .is_some())
+            },
+        )
     }
 
     /// Every `(rule, ticket)` pair of `once = "per_ticket"` rules that
