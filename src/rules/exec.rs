@@ -122,7 +122,7 @@ pub enum Applied {
     /// The key failed before and stays failed: nothing done this time.
     AlreadyFailed { key: String, error: String },
     /// Applied now.
-    Done(Report),
+    Done(Box<Report>),
 }
 
 /// What one application did.
@@ -484,6 +484,18 @@ impl<H: HelpDesk> Executor<H> {
                                     // what moved the ticket on.
                                     self.settle(&key_text, &plan, &mut progress, in_flight, &fresh)
                                         .await?;
+                                    if steps.iter().all(|s| progress.done.contains(s)) {
+                                        ticket = fresh;
+                                        self.store.journal_progress(
+                                            &key_text,
+                                            &to_json(&plan),
+                                            &to_json(&progress),
+                                        )?;
+                                        for &i in &indices {
+                                            log_step(&key_text, &plan, &plan.steps[i]);
+                                        }
+                                        continue 'plan;
+                                    }
                                 }
                                 ticket = fresh;
                                 if progress.replans >= self.options.max_replans {
@@ -555,14 +567,14 @@ impl<H: HelpDesk> Executor<H> {
             })
             .collect();
         created.sort_by_key(|(_, id)| *id);
-        Ok(Applied::Done(Report {
+        Ok(Applied::Done(Box::new(Report {
             key: key_text,
             ticket,
             updates: progress.updates,
             created,
             mails,
             replans: progress.replans,
-        }))
+        })))
     }
 
     /// One `create_ticket` step.
