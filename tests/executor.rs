@@ -16,7 +16,7 @@ use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Audit, HelpDesk, NewComment, NewTicket, Status, Ticket, TicketUpdate};
 use carteiro::outbound::{ComposeOptions, MailAddress};
 use carteiro::rules::exec::{
-    Applied, EventKey, ExecError, ExecOptions, Executor, Job, Report, external_id_for,
+    Applied, EventKey, ExecError, ExecOptions, Executor, FiredOnce, Job, Report, external_id_for,
 };
 use carteiro::rules::{Effect, Plan, Step};
 use carteiro::store::{Enqueued, GuardPolicy, JournalState, Store};
@@ -507,7 +507,19 @@ async fn once_per_ticket_rules_are_recorded() {
     let mut job = job(&ticket, plan);
     job.once_rules = ["boas-vindas".to_owned()].into_iter().collect();
     assert!(!w.store.fired_once("boas-vindas", ticket.id).expect("read"));
-    done(w.executor.apply(job, no_replan).await.expect("applied"));
+    let cache = FiredOnce::load(&w.store).expect("load");
+    let report = done(w.executor.apply(job, no_replan).await.expect("applied"));
+    assert_eq!(report.once, vec!["boas-vindas".to_owned()]);
+    assert!(!cache.fired("boas-vindas", ticket.id), "not told yet");
+    cache.note(&report);
+    assert!(cache.fired("boas-vindas", ticket.id));
+    assert!(!cache.fired("classificar", ticket.id));
+    assert!(
+        FiredOnce::load(&w.store)
+            .expect("load")
+            .fired("boas-vindas", ticket.id),
+        "a restart loads it"
+    );
     assert!(w.store.fired_once("boas-vindas", ticket.id).expect("read"));
     assert!(
         !w.store.fired_once("classificar", ticket.id).expect("read"),

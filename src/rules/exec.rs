@@ -140,6 +140,45 @@ pub struct Report {
     pub mails: Vec<Enqueued>,
     /// How many times a 409 made it re-plan.
     pub replans: u32,
+    /// The `once = "per_ticket"` rules recorded as fired on the ticket
+    /// (for a [`FiredOnce`] cache).
+    pub once: Vec<String>,
+}
+
+/// The `once = "per_ticket"` record in memory, for the engine's
+/// `Context::fired_once`: loaded from the store at start, then told what
+/// each [`Report`] recorded.
+#[derive(Debug, Default)]
+pub struct FiredOnce {
+    fired: std::sync::Mutex<BTreeSet<(String, Id)>>,
+}
+
+impl FiredOnce {
+    /// Everything the store recorded.
+    pub fn load(store: &Store) -> Result<FiredOnce, StoreError> {
+        Ok(FiredOnce {
+            fired: std::sync::Mutex::new(store.fired_once_all()?.into_iter().collect()),
+        })
+    }
+
+    /// Whether `rule` already fired on `ticket_id`.
+    pub fn fired(&self, rule: &str, ticket_id: Id) -> bool {
+        self.lock().contains(&(rule.to_owned(), ticket_id))
+    }
+
+    /// Adds what an application recorded.
+    pub fn note(&self, report: &Report) {
+        let mut fired = self.lock();
+        for rule in &report.once {
+            fired.insert((rule.clone(), report.ticket.id));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<(String, Id)>> {
+        self.fired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Why applying stopped.
@@ -574,6 +613,7 @@ impl<H: HelpDesk> Executor<H> {
             created,
             mails,
             replans: progress.replans,
+            once,
         })))
     }
 
@@ -876,14 +916,15 @@ fn units(plan: &Plan, progress: &Progress) -> Vec<Unit> {
     }
     // Links for tickets created (now or earlier) whose note is not done:
     // into the first group without a public reply.
-    let mut links: Vec<String> = plan
-        .steps
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| matches!(s.effect, Effect::CreateTicket { .. }))
-        .map(|(i, _)| ids[i].clone())
-        .filter(|id| !progress.done.contains(&link_id(id)))
-        .collect();
+    // A ticket created under an earlier plan (before a re-plan) is linked
+    // too, even when the new plan no longer creates it.
+    let mut links: Vec<String> = progress.created.keys().cloned().collect();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if matches!(step.effect, Effect::CreateTicket { .. }) && !links.contains(&ids[i]) {
+            links.push(ids[i].clone());
+        }
+    }
+    links.retain(|id| !progress.done.contains(&link_id(id)));
     let mut updates: Vec<Unit> = Vec::new();
     for group in groups {
         let public = group
