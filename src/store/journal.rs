@@ -320,3 +320,89 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> NewJournalEntry {
+        NewJournalEntry {
+            key: key.to_owned(),
+            ticket_id: 7,
+            trigger: "version:1".to_owned(),
+            rules_hash: "h1".to_owned(),
+            plan: r#"{"steps":[]}"#.to_owned(),
+            progress: "{}".to_owned(),
+        }
+    }
+
+    fn policy() -> GuardPolicy {
+        GuardPolicy {
+            own_addresses: Vec::new(),
+            robots: regex::Regex::new("^noreply@").expect("regex"),
+            recipient_caps: Vec::new(),
+            ticket_caps: Vec::new(),
+        }
+    }
+
+    fn mail() -> NewOutboxMail {
+        NewOutboxMail {
+            message_id: "carteiro.7.abc@empresa.example".to_owned(),
+            ticket_id: 7,
+            envelope_from: "suporte@empresa.example".to_owned(),
+            recipients: vec!["maria@cliente.example".to_owned()],
+            subject: "Oi".to_owned(),
+            raw: b"Subject: Oi\r\n\r\nOi\r\n".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_key_begun_twice_keeps_its_first_plan_and_counts_attempts() {
+        let store = Store::open_in_memory().expect("store");
+        let first = store.journal_begin(&entry("7/version:1")).expect("begin");
+        assert_eq!((first.state, first.attempts), (JournalState::Planned, 1));
+        let mut other = entry("7/version:1");
+        other.plan = r#"{"steps":["other"]}"#.to_owned();
+        let second = store.journal_begin(&other).expect("begin again");
+        assert_eq!(second.attempts, 2);
+        assert_eq!(second.plan, r#"{"steps":[]}"#, "the recorded plan stays");
+        assert_eq!(store.journal_pending().expect("pending").len(), 1);
+
+        store
+            .journal_applied("7/version:1", r#"{"done":[]}"#, &["boas-vindas".to_owned()])
+            .expect("applied");
+        assert!(store.journal_pending().expect("pending").is_empty());
+        let third = store
+            .journal_begin(&entry("7/version:1"))
+            .expect("begin after applied");
+        assert_eq!((third.state, third.attempts), (JournalState::Applied, 2));
+        assert!(store.fired_once("boas-vindas", 7).expect("once"));
+        let err = store
+            .journal_progress("7/version:1", "{}", "{}")
+            .expect_err("an applied row takes no progress");
+        assert!(err.to_string().contains("no longer planned"), "{err}");
+    }
+
+    #[test]
+    fn a_mail_is_queued_only_with_its_step_recorded() {
+        let store = Store::open_in_memory().expect("store");
+        let err = store
+            .journal_enqueue("missing", "{}", "{}", &mail(), &policy())
+            .expect_err("no journal row");
+        assert!(err.to_string().contains("missing or no longer planned"), "{err}");
+        assert!(store.outbox_list(true).expect("outbox").is_empty(), "rolled back");
+
+        store.journal_begin(&entry("7/mail:x")).expect("begin");
+        let queued = store
+            .journal_enqueue("7/mail:x", "{}", r#"{"done":["r#0"]}"#, &mail(), &policy())
+            .expect("enqueue");
+        assert!(matches!(queued, Enqueued::Queued { .. }), "{queued:?}");
+        let again = store
+            .journal_enqueue("7/mail:x", "{}", r#"{"done":["r#0"]}"#, &mail(), &policy())
+            .expect("enqueue again");
+        assert!(matches!(again, Enqueued::AlreadyQueued { .. }), "{again:?}");
+        assert_eq!(store.outbox_list(true).expect("outbox").len(), 1);
+        let row = store.journal_entry("7/mail:x").expect("read").expect("row");
+        assert_eq!(row.progress, r#"{"done":["r#0"]}"#);
+    }
+}
