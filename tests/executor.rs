@@ -577,3 +577,90 @@ async fn an_update_whose_answer_was_lost_adds_its_note_once() {
     );
     assert_eq!(audits(&w.sim, ticket.id).await.len(), 2);
 }
+
+#[tokio::test]
+async fn an_update_in_flight_at_a_crash_is_settled_not_sent_again() {
+    let w = world().await;
+    let ticket = new_ticket(&w.sim, "Queda de energia").await;
+    let plan = plan_of(
+        ticket.id,
+        vec![
+            step("aviso", note("Técnico a caminho."), false),
+            step("aviso", Effect::AddTags(tags(&["visita"])), false),
+        ],
+    );
+    // The update lands, its answer is lost, and every retry meets a 503:
+    // the executor stops not knowing, as a crash would leave it.
+    w.sim
+        .faults(json!([
+            { "kind": "timeout", "after_commit": true, "count": 1, "match": "PUT /api/v2/tickets/{id}" },
+            { "kind": "status", "status": 503, "count": 100, "match": "PUT /api/v2/tickets/{id}" },
+        ]))
+        .await;
+    let first = w.executor.apply(job(&ticket, plan), no_replan).await;
+    assert!(matches!(first, Err(ExecError::Retry { .. })), "{first:?}");
+    clear_faults(&w.sim).await;
+    assert_eq!(audits(&w.sim, ticket.id).await.len(), 2, "the write landed");
+
+    let resumed = w
+        .executor
+        .resume_pending(&BTreeSet::new(), |_, _| {
+            panic!("the write landed; nothing to re-plan")
+        })
+        .await
+        .expect("resumed");
+    let [(_, Ok(Applied::Done(report)))] = resumed.as_slice() else {
+        panic!("expected one entry applied, got {resumed:?}");
+    };
+    assert_eq!(report.updates, 1);
+    assert_eq!(report.ticket.tags, tags(&["visita"]));
+    assert_eq!(audits(&w.sim, ticket.id).await.len(), 2, "not written again");
+    let state = w.sim.state().await;
+    assert_eq!(
+        state["comments"][ticket.id.to_string()].as_array().map(Vec::len),
+        Some(2),
+        "the first mail and one note"
+    );
+}
+
+#[tokio::test]
+async fn a_write_zendesk_refuses_fails_the_entry_for_good() {
+    let w = world().await;
+    let ticket = new_ticket(&w.sim, "Status inválido").await;
+    let opened = w
+        .sim
+        .client
+        .update_ticket(
+            ticket.id,
+            &TicketUpdate {
+                status: Some(Status::Open),
+                ..TicketUpdate::default()
+            },
+            ticket.updated_at,
+        )
+        .await
+        .expect("an agent opens it");
+    let plan = plan_of(
+        opened.id,
+        vec![step("voltar", Effect::SetStatus(Status::New), false)],
+    );
+    let first = w.executor.apply(job(&opened, plan.clone()), no_replan).await;
+    let Err(ExecError::Failed { reason, .. }) = first else {
+        panic!("expected the entry failed, got {first:?}");
+    };
+    assert!(reason.contains("Status: new is not valid"), "{reason}");
+    let again = w
+        .executor
+        .apply(job(&opened, plan), no_replan)
+        .await
+        .expect("applied");
+    let Applied::AlreadyFailed { error, .. } = again else {
+        panic!("expected it left failed, got {again:?}");
+    };
+    assert_eq!(error, reason);
+    assert_eq!(
+        audits(&w.sim, ticket.id).await.len(),
+        2,
+        "the create and the agent's edit"
+    );
+}
