@@ -4,11 +4,14 @@
 //! written, [`model`] the checked rules, [`guard`] the loop guard) into a
 //! [`RuleSet`]; [`engine::plan`] turns an event about a ticket into a
 //! [`Plan`] without any I/O, using names from a [`Directory`]; the
-//! executor applies it. The language is documented in `docs/rules.md`.
+//! [`exec::Executor`] applies it, once, through the helpdesk and the
+//! outbox (`docs/executor.md`). The language is documented in
+//! `docs/rules.md`.
 
 pub mod cnpj;
 pub mod directory;
 pub mod engine;
+pub mod exec;
 pub mod guard;
 pub mod load;
 pub mod model;

@@ -189,6 +189,35 @@ CREATE TABLE ticket_event (
 ) STRICT;
 CREATE INDEX ticket_event_pending ON ticket_event (done_at, id);
 "#,
+    // 5: the rule journal, one row per event and ticket, with the
+    // plan as JSON and how far applying it got; and which `once =
+    // "per_ticket"` rules already fired on which ticket.
+    r#"
+CREATE TABLE rule_journal (
+    key        TEXT PRIMARY KEY,
+    ticket_id  INTEGER NOT NULL CHECK (ticket_id >= 0),
+    trigger    TEXT NOT NULL,
+    rules_hash TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('planned', 'applied', 'failed')),
+    plan       TEXT NOT NULL,
+    progress   TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    error      TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    CHECK ((state = 'failed') = (error IS NOT NULL))
+) STRICT;
+CREATE INDEX rule_journal_pending ON rule_journal (state, created_at);
+CREATE INDEX rule_journal_by_ticket ON rule_journal (ticket_id, created_at);
+
+CREATE TABLE rule_once (
+    rule        TEXT NOT NULL,
+    ticket_id   INTEGER NOT NULL CHECK (ticket_id >= 0),
+    journal_key TEXT NOT NULL,
+    fired_at    TEXT NOT NULL,
+    PRIMARY KEY (rule, ticket_id)
+) STRICT;
+"#,
 ];
 
 /// The schema version this carteiro writes.

@@ -20,6 +20,7 @@
 //! is described there.
 
 mod error;
+pub mod journal;
 mod migrations;
 mod model;
 pub mod outbox;
@@ -40,6 +41,7 @@ pub use model::{
     Direction, Intent, IntentAction, MailboxState, NewQuarantine, Outcome, ProcessedMail, QuarantineEntry,
 };
 
+pub use journal::{JournalEntry, JournalState, NewJournalEntry};
 pub use outbox::{
     Enqueued, GuardPolicy, NewOutboxMail, OutboxEntry, OutboxState, Suppression, SuppressionCount, WindowCap,
 };
