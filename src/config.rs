@@ -42,6 +42,7 @@ mod layers;
 mod mail;
 mod outbox;
 mod problem;
+mod rules;
 mod schema;
 mod size;
 mod smtp;
@@ -62,6 +63,7 @@ pub use mail::{
 };
 pub use outbox::{Cap, OutboxConfig};
 pub use problem::{InvalidConfig, Location, Problem};
+pub use rules::{DEFAULT_MAX_CASCADE, DEFAULT_SWEEP_LIMIT, RulesConfig};
 pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS, TABLE_SECTIONS};
 pub use size::{SizeError, parse_size};
 pub use smtp::{SmtpAuth, SmtpConfig, default_smtp_port};
@@ -81,6 +83,8 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// `[outbox]`: the guards on outgoing mail and the delivery pace.
     pub outbox: OutboxConfig,
+    /// `[rules]`: the rules folder and the engine's bounds.
+    pub rules: RulesConfig,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
     /// `[calendars.NAME]`: the business calendars rules refer to by name;
@@ -304,6 +308,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("outbox.retry_initial", "30s"),
     ("outbox.retry_max", "1h"),
     ("outbox.poll_interval", "5s"),
+    ("rules.max_cascade", "3"),
+    ("rules.sweep_limit", "1000"),
 ];
 
 /// The default `outbox.robot_addresses`: mailer-daemon, postmaster and the
@@ -378,6 +384,7 @@ mod tests {
         assert_eq!(fields::<validate::RawMail>(), keys_of("mail"));
         assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
         assert_eq!(fields::<validate::RawOutbox>(), keys_of("outbox"));
+        assert_eq!(fields::<validate::RawRules>(), keys_of("rules"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
         assert_eq!(fields::<validate::RawCalendar>(), keys_of("calendars"));
     }

@@ -85,6 +85,7 @@ pub const SECTIONS: &[&str] = &[
     "mail",
     "smtp",
     "outbox",
+    "rules",
     "mailbox",
     "calendars",
 ];
@@ -172,6 +173,9 @@ pub const KEYS: &[KeySpec] = &[
     key("outbox", "retry_initial", Kind::Duration),
     key("outbox", "retry_max", Kind::Duration),
     key("outbox", "poll_interval", Kind::Duration),
+    key("rules", "dir", Kind::Text),
+    key("rules", "max_cascade", Kind::Count),
+    key("rules", "sweep_limit", Kind::Count),
     key("mailbox", "name", Kind::Text),
     key("mailbox", "kind", Kind::Text),
     key("mailbox", "host", Kind::Text),

@@ -12,6 +12,7 @@
 mod calendar;
 mod mail;
 mod outbox;
+mod rules;
 mod smtp;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::secret::Secret;
 pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
 pub(super) use outbox::RawOutbox;
+pub(super) use rules::RawRules;
 pub(super) use smtp::RawSmtp;
 
 /// The configuration as merged by the `config` crate, before validation.
@@ -43,6 +45,7 @@ pub(super) struct RawConfig {
     pub mail: RawMail,
     pub smtp: RawSmtp,
     pub outbox: RawOutbox,
+    pub rules: RawRules,
     pub mailbox: Vec<RawMailbox>,
     pub calendars: BTreeMap<String, RawCalendar>,
 }
@@ -429,6 +432,7 @@ impl<'a> Checker<'a> {
         let mail = self.mail(&raw.mail);
         let smtp = self.smtp(&raw.smtp);
         let outbox = self.outbox(&raw.outbox);
+        let rules = self.rules(&raw.rules);
         let mailboxes = self.mailboxes(&raw.mailbox);
         if let (Some(mail), Some(Some(smtp))) = (&mail, &smtp) {
             let from = smtp.from_address.to_lowercase();
@@ -452,6 +456,7 @@ impl<'a> Checker<'a> {
             mail: mail?,
             smtp: smtp?,
             outbox: outbox?,
+            rules: rules?,
             mailboxes: mailboxes?,
             calendars: calendars?,
         })
