@@ -13,6 +13,7 @@ pub mod guard;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod scenario;
 pub mod syntax;
 
 pub use directory::Directory;
