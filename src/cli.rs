@@ -1,5 +1,5 @@
 //! The command line: `carteiro sim`, `carteiro check`, `carteiro mail`,
-//! `carteiro calendar`, `carteiro version`.
+//! `carteiro calendar`, `carteiro rules`, `carteiro version`.
 //!
 //! `main` parses [`Cli`] and hands it to [`run`]; everything else lives
 //! here so it can be read and tested as library code. Output meant for
@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 pub mod calendar;
+pub mod rules;
 
 use crate::config::{self, LoadOptions, LogConfig, LogFormat};
 use crate::helpdesk::sim::{RateLimit, Seed, SimOptions, Simulator};
@@ -37,8 +38,9 @@ pub enum Command {
     Run(RunArgs),
     /// Run the Zendesk-compatible simulator (in memory, for tests and trials).
     Sim(SimArgs),
-    /// Validate the configuration and render every mail template against a
-    /// sample; print one line per problem on stdout.
+    /// Validate the configuration, render every mail template against a
+    /// sample and load the rules folder; print one line per problem on
+    /// stdout.
     Check(CheckArgs),
     /// Business calendars: holidays, due dates, elapsed business time.
     Calendar {
@@ -51,6 +53,12 @@ pub enum Command {
         /// What to do with mail.
         #[command(subcommand)]
         command: MailCommand,
+    },
+    /// Rules: the file schema, scenario tests, and why a rule fires or not.
+    Rules {
+        /// What to do with the rules.
+        #[command(subcommand)]
+        command: rules::RulesCommand,
     },
     /// Print carteiro's version.
     Version,
@@ -201,6 +209,15 @@ pub struct CheckArgs {
     /// Configuration file to read instead of config/default.toml.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The rules folder to check instead of the configuration's
+    /// `rules.dir`. Without --config and --online, only the rules are
+    /// checked.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Also resolve every group, agent, custom status and field the rules
+    /// name against the helpdesk (read-only).
+    #[arg(long)]
+    pub online: bool,
 }
 
 /// Runs the command and returns the process's exit code: 0 on success, 1
@@ -212,6 +229,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check(args),
         Command::Mail { command } => mail(command),
         Command::Calendar { command } => calendar::run(command),
+        Command::Rules { command } => rules::run(command),
         Command::Sim(args) => sim(args),
         Command::Run(args) => run_daemon(args),
     }
@@ -268,6 +286,9 @@ fn version() -> ExitCode {
 }
 
 fn check(args: CheckArgs) -> ExitCode {
+    if let (Some(dir), None, false) = (&args.rules, &args.config, args.online) {
+        return check_rules_only(dir);
+    }
     let options = LoadOptions::from_process(args.config);
     match config::load(&options) {
         Ok(loaded) => {
@@ -294,9 +315,27 @@ fn check(args: CheckArgs) -> ExitCode {
                 let _ = finish(written);
                 return ExitCode::FAILURE;
             }
+            let rules_dir = args.rules.as_ref().or(loaded.config.rules.dir.as_ref());
+            if let Some(dir) = rules_dir {
+                let online = args.online.then_some(&loaded.config);
+                let problems = rules::check_rules(dir, &loaded.config.calendars, online);
+                if !problems.is_empty() {
+                    return rules_failed(problems);
+                }
+            }
             let templates = match &loaded.config.mail.templates {
                 Some(dir) => format!("; mail templates in {} render", dir.display()),
                 None => String::new(),
+            };
+            let templates = match rules_dir {
+                Some(dir) if args.online => {
+                    format!(
+                        "{templates}; rules in {} load and name only known things",
+                        dir.display()
+                    )
+                }
+                Some(dir) => format!("{templates}; rules in {} load", dir.display()),
+                None => templates,
             };
             let lines = loaded
                 .warnings
@@ -317,6 +356,36 @@ fn check(args: CheckArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `check --rules DIR` alone: the rules folder, with the calendars of the
+/// configuration when there is one.
+fn check_rules_only(dir: &std::path::Path) -> ExitCode {
+    let calendars = match config::load_calendars(&LoadOptions::from_process(None)) {
+        Ok(calendars) => calendars,
+        Err(invalid) => {
+            let _ = stdout_lines(invalid.problems.iter().map(ToString::to_string));
+            let _ = stderr_line("error: the calendars in the configuration are invalid");
+            return ExitCode::FAILURE;
+        }
+    };
+    let problems = rules::check_rules(dir, &calendars, None);
+    if !problems.is_empty() {
+        return rules_failed(problems);
+    }
+    finish(stdout_lines([format!("ok: the rules in {} load", dir.display())]))
+}
+
+fn rules_failed(problems: Vec<String>) -> ExitCode {
+    let count = problems.len();
+    let written = stdout_lines(problems).and_then(|()| {
+        stderr_line(&format!(
+            "error: the rules have {count} problem{}",
+            if count == 1 { "" } else { "s" }
+        ))
+    });
+    let _ = finish(written);
+    ExitCode::FAILURE
 }
 
 fn mail(command: MailCommand) -> ExitCode {

@@ -42,6 +42,7 @@ mod layers;
 mod mail;
 mod outbox;
 mod problem;
+mod rules;
 mod schema;
 mod size;
 mod smtp;
@@ -63,6 +64,7 @@ pub use mail::{
 };
 pub use outbox::{Cap, OutboxConfig};
 pub use problem::{InvalidConfig, Location, Problem};
+pub use rules::{DEFAULT_MAX_CASCADE, DEFAULT_SWEEP_LIMIT, RulesConfig};
 pub use schema::{ARRAY_SECTIONS, ENV_PREFIX, KEYS, KeySpec, Kind, SECTIONS, TABLE_SECTIONS};
 pub use size::{SizeError, parse_size};
 pub use smtp::{SmtpAuth, SmtpConfig, default_smtp_port};
@@ -85,6 +87,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     /// `[tickets]`: how the ticket poller follows the export.
     pub tickets: TicketsConfig,
+    /// `[rules]`: the rules folder and the engine's bounds.
+    pub rules: RulesConfig,
     /// `[[mailbox]]`: where mail is read from, in file order; maybe none.
     pub mailboxes: Vec<MailboxConfig>,
     /// `[calendars.NAME]`: the business calendars rules refer to by name;
@@ -310,6 +314,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("outbox.poll_interval", "5s"),
     ("tickets.poll_interval", "30s"),
     ("tickets.initial_lookback", "1h"),
+    ("rules.max_cascade", "3"),
+    ("rules.sweep_limit", "1000"),
 ];
 
 /// The default `outbox.robot_addresses`: mailer-daemon, postmaster and the
@@ -385,6 +391,7 @@ mod tests {
         assert_eq!(fields::<validate::RawSmtp>(), keys_of("smtp"));
         assert_eq!(fields::<validate::RawOutbox>(), keys_of("outbox"));
         assert_eq!(fields::<validate::RawTickets>(), keys_of("tickets"));
+        assert_eq!(fields::<validate::RawRules>(), keys_of("rules"));
         assert_eq!(fields::<validate::RawMailbox>(), keys_of("mailbox"));
         assert_eq!(fields::<validate::RawCalendar>(), keys_of("calendars"));
     }

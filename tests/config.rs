@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use carteiro::config::{
     self, AfterProcessing, AuthMech, ImapConfig, InvalidConfig, KEYS, LoadOptions, Location, LogFormat,
-    MailboxConfig, MailboxSource, MaildirConfig, SmtpAuth, SmtpConfig, TicketsConfig, TlsMode,
+    MailboxConfig, MailboxSource, MaildirConfig, RulesConfig, SmtpAuth, SmtpConfig, TicketsConfig, TlsMode,
 };
 use carteiro::helpdesk::zendesk::Auth;
 use carteiro::secret::Secret;
@@ -146,6 +146,14 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
     );
     assert_eq!(loaded.config.state.path, PathBuf::from("state/carteiro.db"));
     assert_eq!(
+        loaded.config.rules,
+        RulesConfig {
+            dir: Some(PathBuf::from("rules")),
+            max_cascade: 3,
+            sweep_limit: 1000,
+        }
+    );
+    assert_eq!(
         loaded.config.mail.own_addresses,
         ["suporte@empresa.com.br", "ouvidoria@empresa.com.br"]
     );
@@ -211,6 +219,10 @@ fn default_toml_says_the_same_as_the_built_in_defaults() {
     assert_eq!(mail.max_attachment_bytes, 25 * 1024 * 1024);
     assert_eq!(mail.quarantine_max_retries, 5);
     assert_eq!(built_in.config.mailboxes, []);
+    assert_eq!(built_in.config.rules, RulesConfig::default());
+    assert_eq!(built_in.config.rules.dir, None);
+    assert_eq!(built_in.config.rules.max_cascade, 3);
+    assert_eq!(built_in.config.rules.sweep_limit, 1000);
 }
 
 #[test]
@@ -1198,6 +1210,45 @@ fn tickets_take_their_defaults_the_file_and_the_environment_and_refuse_zero() {
         TicketsConfig {
             poll_interval: Duration::from_secs(10),
             initial_lookback: Duration::from_secs(2 * 86_400),
+        }
+    );
+}
+
+#[test]
+fn rules_problems_are_located_and_the_environment_sets_the_folder() {
+    let dir = scratch("rules-problems");
+    let file = write(
+        &dir,
+        "carteiro.toml",
+        "[rules]\ndir = \"nao-existe\"\nmax_cascade = 50\nsweep_limit = 0\n",
+    );
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("invalid");
+    let p = file.display();
+    assert_eq!(
+        lines(err),
+        [
+            format!(
+                "{p}:2:1: rules.dir: cannot read the rules folder \"nao-existe\": No such file or directory \
+                 (os error 2)"
+            ),
+            format!("{p}:3:1: rules.max_cascade: expected a whole number from 0 to 20; got \"50\""),
+            format!("{p}:4:1: rules.sweep_limit: expected a whole number 1 or more; got \"0\""),
+        ]
+    );
+
+    let rules_dir = dir.join("regras");
+    std::fs::create_dir_all(&rules_dir).expect("create rules dir");
+    let rules_dir_text = rules_dir.display().to_string();
+    let mut site = SITE.to_vec();
+    site.push(("CARTEIRO__RULES__DIR", rules_dir_text.as_str()));
+    site.push(("CARTEIRO__RULES__MAX_CASCADE", "0"));
+    let loaded = config::load(&options(None, &site)).expect("valid");
+    assert_eq!(
+        loaded.config.rules,
+        RulesConfig {
+            dir: Some(rules_dir),
+            max_cascade: 0,
+            sweep_limit: 1000,
         }
     );
 }

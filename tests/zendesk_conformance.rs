@@ -803,6 +803,18 @@ mod client_against_simulator {
             groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(),
             vec!["Ordem de Serviço"]
         );
+        // Agents and admins only: rules assign to them, never to customers.
+        let agents = sim.client.list_agents().await.expect("agents");
+        assert!(agents.iter().all(|u| u.role.is_staff()), "{agents:?}");
+        assert!(
+            agents
+                .iter()
+                .any(|u| u.email.as_deref() == Some(super::support::AGENT))
+        );
+        assert!(
+            !agents.iter().any(|u| u.id == user.id),
+            "the end user is not an agent"
+        );
         let statuses = sim.client.list_custom_statuses().await.expect("statuses");
         assert!(statuses.iter().any(|s| s.agent_label == "Validação Cliente"
             && s.status_category == StatusCategory::Pending));

@@ -86,6 +86,7 @@ pub const SECTIONS: &[&str] = &[
     "smtp",
     "outbox",
     "tickets",
+    "rules",
     "mailbox",
     "calendars",
 ];
@@ -175,6 +176,9 @@ pub const KEYS: &[KeySpec] = &[
     key("outbox", "poll_interval", Kind::Duration),
     key("tickets", "poll_interval", Kind::Duration),
     key("tickets", "initial_lookback", Kind::Duration),
+    key("rules", "dir", Kind::Text),
+    key("rules", "max_cascade", Kind::Count),
+    key("rules", "sweep_limit", Kind::Count),
     key("mailbox", "name", Kind::Text),
     key("mailbox", "kind", Kind::Text),
     key("mailbox", "host", Kind::Text),

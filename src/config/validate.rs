@@ -12,6 +12,7 @@
 mod calendar;
 mod mail;
 mod outbox;
+mod rules;
 mod smtp;
 mod tickets;
 
@@ -32,6 +33,7 @@ use crate::secret::Secret;
 pub(super) use calendar::RawCalendar;
 pub(super) use mail::{RawMail, RawMailbox, RawState};
 pub(super) use outbox::RawOutbox;
+pub(super) use rules::RawRules;
 pub(super) use smtp::RawSmtp;
 pub(super) use tickets::RawTickets;
 
@@ -46,6 +48,7 @@ pub(super) struct RawConfig {
     pub smtp: RawSmtp,
     pub outbox: RawOutbox,
     pub tickets: RawTickets,
+    pub rules: RawRules,
     pub mailbox: Vec<RawMailbox>,
     pub calendars: BTreeMap<String, RawCalendar>,
 }
@@ -433,6 +436,7 @@ impl<'a> Checker<'a> {
         let smtp = self.smtp(&raw.smtp);
         let outbox = self.outbox(&raw.outbox);
         let tickets = self.tickets(&raw.tickets);
+        let rules = self.rules(&raw.rules);
         let mailboxes = self.mailboxes(&raw.mailbox);
         if let (Some(mail), Some(Some(smtp))) = (&mail, &smtp) {
             let from = smtp.from_address.to_lowercase();
@@ -457,6 +461,7 @@ impl<'a> Checker<'a> {
             smtp: smtp?,
             outbox: outbox?,
             tickets: tickets?,
+            rules: rules?,
             mailboxes: mailboxes?,
             calendars: calendars?,
         })

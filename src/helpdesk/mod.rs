@@ -136,6 +136,10 @@ pub trait HelpDesk: Send + Sync {
     /// `GET /api/v2/users/me`: who the credentials act as.
     fn me(&self) -> impl Future<Output = Result<User>> + Send;
 
+    /// `GET /api/v2/users?role[]=agent&role[]=admin`, every page: the people
+    /// rules may assign tickets to.
+    fn list_agents(&self) -> impl Future<Output = Result<Vec<User>>> + Send;
+
     /// `GET /api/v2/groups`, every page.
     fn list_groups(&self) -> impl Future<Output = Result<Vec<Group>>> + Send;
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::helpdesk::{CustomStatus, Group, Id, Status, StatusCategory, TicketField, User};
+use crate::helpdesk::{CustomStatus, Group, HelpDesk, Id, Status, StatusCategory, TicketField, User};
 
 /// The account's groups, people, custom statuses and fields.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,6 +44,16 @@ impl Directory {
         };
         directory.index();
         directory
+    }
+
+    /// Reads the account's groups, agents and admins, custom statuses and
+    /// ticket fields from the helpdesk: what rules name, read-only.
+    pub async fn fetch(helpdesk: &impl HelpDesk) -> crate::helpdesk::Result<Directory> {
+        let groups = helpdesk.list_groups().await?;
+        let users = helpdesk.list_agents().await?;
+        let custom_statuses = helpdesk.list_custom_statuses().await?;
+        let ticket_fields = helpdesk.list_ticket_fields().await?;
+        Ok(Directory::new(groups, users, custom_statuses, ticket_fields))
     }
 
     /// Rebuilds the user index (after deserializing).
@@ -133,4 +143,105 @@ fn category_of(status: Status) -> Option<StatusCategory> {
         Status::Solved => StatusCategory::Solved,
         Status::Closed | Status::Deleted => return None,
     })
+}
+
+/// Every group, agent, custom status and field the rules name (in actions
+/// and conditions) that `directory` does not know, each reported at its
+/// rule: what `carteiro check --online` adds to the offline checks.
+pub fn unknown_names(rules: &super::RuleSet, directory: &Directory) -> Vec<super::RuleProblem> {
+    use super::model::{ActionSpec, Condition, FieldRef, Literal, Op};
+
+    let mut problems = Vec::new();
+    for rule in &rules.rules {
+        let mut unknown = |what: &str, name: &str, known: bool| {
+            if !known {
+                problems.push(super::RuleProblem {
+                    location: rule.location.clone(),
+                    message: format!("rule {:?}: the helpdesk has no {what} {name:?}", rule.name),
+                });
+            }
+        };
+        let agent = |name: &str| directory.user_named(name).is_some_and(|u| u.role.is_staff());
+        for entry in &rule.actions {
+            match &entry.action {
+                ActionSpec::SetCustomStatus(name) => {
+                    unknown(
+                        "custom status",
+                        name,
+                        directory.custom_status_named(name).is_some(),
+                    );
+                }
+                ActionSpec::Assign(assign) => {
+                    if let Some(user) = &assign.user {
+                        unknown("agent", user, agent(user));
+                    }
+                    if let Some(group) = &assign.group {
+                        unknown("group", group, directory.group_named(group).is_some());
+                    }
+                }
+                ActionSpec::SetField { field, .. } => {
+                    unknown("ticket field", field, directory.field_named(field).is_some());
+                }
+                ActionSpec::CreateTicket(spec) => {
+                    if let Some(user) = &spec.assignee {
+                        unknown("agent", user, agent(user));
+                    }
+                    if let Some(group) = &spec.group {
+                        unknown("group", group, directory.group_named(group).is_some());
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut leaves = Vec::new();
+        let mut stack = vec![&rule.condition];
+        while let Some(condition) = stack.pop() {
+            match condition {
+                Condition::All(items) | Condition::Any(items) | Condition::Not(items) => stack.extend(items),
+                Condition::Leaf(leaf) => leaves.push(leaf),
+            }
+        }
+        for leaf in leaves {
+            if let FieldRef::CustomField(name) = &leaf.field {
+                unknown("ticket field", name, directory.field_named(name).is_some());
+                continue;
+            }
+            let names_a_value = matches!(
+                leaf.op,
+                Op::Is | Op::IsNot | Op::In | Op::ChangedTo | Op::ChangedFrom
+            );
+            let super::model::Operand::Literal(literal) = &leaf.operand else {
+                continue;
+            };
+            if !names_a_value {
+                continue;
+            }
+            let texts: Vec<&str> = match literal {
+                Literal::Text(text) => vec![text.as_str()],
+                Literal::List(items) => items
+                    .iter()
+                    .filter_map(|l| match l {
+                        Literal::Text(text) => Some(text.as_str()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for text in texts {
+                match leaf.field {
+                    FieldRef::Group => unknown("group", text, directory.group_named(text).is_some()),
+                    FieldRef::CustomStatus => {
+                        unknown(
+                            "custom status",
+                            text,
+                            directory.custom_status_named(text).is_some(),
+                        );
+                    }
+                    FieldRef::Assignee => unknown("agent", text, agent(text)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    problems
 }

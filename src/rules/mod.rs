@@ -18,6 +18,7 @@ pub mod model;
 pub mod plan;
 pub mod reload;
 pub mod schedule;
+pub mod scenario;
 pub mod syntax;
 
 pub use directory::Directory;

@@ -7,57 +7,71 @@
 //! precise message ("unknown action `set_stauts`, expected one of …")
 //! rather than the three vague ones an untagged union gives.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use toml::Spanned;
 
 /// One rule file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawFile {
     /// The format's version; only `1` exists.
+    #[schemars(with = "i64")]
     pub version: Spanned<i64>,
     /// The IANA zone cron expressions are read in (default
     /// `America/Sao_Paulo`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub timezone: Option<Spanned<String>>,
     /// The calendar business durations use (default `br`).
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub calendar: Option<Spanned<String>>,
     /// Addresses that are carteiro itself: conditions on `mail.from` and the
     /// send-mail guard treat them as the bot.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub identities: Vec<Spanned<String>>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RawRule>,
 }
 
 /// One `[[rule]]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawRule {
+    #[schemars(with = "String")]
     pub name: Spanned<String>,
     #[serde(default)]
     pub description: Option<String>,
+    #[schemars(with = "Vec<TriggerName>")]
     pub on: Spanned<Vec<Spanned<String>>>,
     /// For `on = ["schedule"]`: when, as a cron expression with seconds.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub cron: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<RawCondition>")]
     pub all: Vec<Spanned<RawCondition>>,
     #[serde(default)]
+    #[schemars(with = "Vec<RawCondition>")]
     pub any: Vec<Spanned<RawCondition>>,
     #[serde(default)]
+    #[schemars(with = "Vec<RawCondition>")]
     pub not: Vec<Spanned<RawCondition>>,
+    #[schemars(with = "Vec<RawAction>")]
     pub actions: Spanned<Vec<Spanned<RawAction>>>,
     /// No later rule runs for this event once this one fired.
     #[serde(default)]
     pub stop: bool,
     /// `"per_ticket"`: fires at most once per ticket, ever.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub once: Option<Spanned<String>>,
     /// Also runs on changes carteiro itself made (bounded depth).
     #[serde(default)]
@@ -70,75 +84,94 @@ pub struct RawRule {
 /// One condition: a leaf (`field`, `op`, `value`) or a group (`all`,
 /// `any`, `not`). Which of the two it is, and whether its keys fit, is
 /// checked when the file is compiled.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCondition {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub field: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<OpName>")]
     pub op: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<ConditionValue>")]
     pub value: Option<Spanned<toml::Value>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCondition>>")]
     pub all: Option<Vec<Spanned<RawCondition>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCondition>>")]
     pub any: Option<Vec<Spanned<RawCondition>>>,
     #[serde(default)]
+    #[schemars(with = "Option<Vec<RawCondition>>")]
     pub not: Option<Vec<Spanned<RawCondition>>>,
 }
 
 /// `assign = { user = "…", group = "…" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawAssign {
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub user: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub group: Option<Spanned<String>>,
 }
 
 /// `set_field = { field = "cnpj", value = "…" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSetField {
+    #[schemars(with = "String")]
     pub field: Spanned<String>,
+    #[schemars(with = "ConditionValue")]
     pub value: Spanned<toml::Value>,
 }
 
 /// `send_mail = { to = […], template = "…" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSendMail {
     /// Addresses; `"requester"` is the ticket's requester.
     pub to: OneOrMany,
     #[serde(default)]
     pub cc: OneOrMany,
+    #[schemars(with = "String")]
     pub template: Spanned<String>,
     /// The subject before the ticket tag; default the ticket's subject.
     /// A template string.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub subject: Option<Spanned<String>>,
     /// Files under the rules folder.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub attachments: Vec<Spanned<String>>,
 }
 
 /// `create_ticket = { subject = "…", … }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawCreateTicket {
     /// A template string: `"OUVIDORIA - #{{ ticket.id }}"`.
+    #[schemars(with = "String")]
     pub subject: Spanned<String>,
     /// The mail template whose text is the new ticket's first comment,
     /// an internal note.
+    #[schemars(with = "String")]
     pub internal_note: Spanned<String>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub assignee: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub group: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub cc: Vec<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     pub status: Option<Spanned<String>>,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -277,4 +310,142 @@ impl<'de> Deserialize<'de> for RawAction {
 fn leak(keys: Vec<&'static str>) -> &'static [&'static str] {
     static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     KEYS.get_or_init(|| keys).as_slice()
+}
+
+/// A condition's `value` in the schema: a string, number, boolean, or a
+/// list of them (for `in`).
+#[derive(Debug)]
+pub struct ConditionValue;
+
+impl JsonSchema for ConditionValue {
+    fn schema_name() -> Cow<'static, str> {
+        "ConditionValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The value compared with: a string, a number, a boolean, or a list of them (for `in`); a duration such as \"7d\" or \"5bd\" for `older_than` and `newer_than`, a regular expression for `matches`.",
+            "anyOf": [
+                { "type": ["string", "number", "integer", "boolean"] },
+                { "type": "array", "items": { "type": ["string", "number", "integer", "boolean"] } }
+            ]
+        })
+    }
+}
+
+impl JsonSchema for OneOrMany {
+    fn schema_name() -> Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "An address, or a list of addresses; \"requester\" is the ticket's requester.",
+            "anyOf": [
+                { "type": "string" },
+                { "type": "array", "items": { "type": "string" } }
+            ]
+        })
+    }
+}
+
+impl RawActionKind {
+    /// The schema of the value under `key`, from a `match` over the action
+    /// keys, so an action added to [`ACTION_KEYS`] without a schema fails
+    /// the schema test.
+    fn value_schema(key: &str, generator: &mut SchemaGenerator) -> Option<Schema> {
+        Some(match key {
+            "set_status" => json_schema!({
+                "type": "string",
+                "enum": ["new", "open", "pending", "hold", "solved", "closed"],
+                "description": "The built-in status to set."
+            }),
+            "set_custom_status" => json_schema!({
+                "type": "string",
+                "description": "A custom status, by its agent label (\"Validação Cliente\")."
+            }),
+            "assign" => generator.subschema_for::<RawAssign>(),
+            "add_tags" | "remove_tags" => json_schema!({ "type": "array", "items": { "type": "string" } }),
+            "set_field" => generator.subschema_for::<RawSetField>(),
+            "set_due" => json_schema!({
+                "type": "string",
+                "description": "A duration from now: \"7d\", \"12h\", \"5bd\" (business days), \"48bh\" (business hours)."
+            }),
+            "internal_note" | "public_reply" => json_schema!({
+                "type": "string",
+                "description": "A mail template under templates/ (\"ouvidoria_aberta.txt.j2\")."
+            }),
+            "send_mail" => generator.subschema_for::<RawSendMail>(),
+            "create_ticket" => generator.subschema_for::<RawCreateTicket>(),
+            "solve" | "stop" => json_schema!({ "type": "boolean" }),
+            _ => return None,
+        })
+    }
+}
+
+impl JsonSchema for RawAction {
+    fn schema_name() -> Cow<'static, str> {
+        "Action".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let variants: Vec<serde_json::Value> = ACTION_KEYS
+            .iter()
+            .map(|key| {
+                let value = RawActionKind::value_schema(key, generator)
+                    .unwrap_or_else(|| panic!("the action `{key}` has no schema"));
+                serde_json::json!({
+                    "type": "object",
+                    "properties": {
+                        *key: value,
+                        "commit": {
+                            "type": "boolean",
+                            "description": "Flush the ticket's update after this action, as its own audit."
+                        }
+                    },
+                    "required": [key],
+                    "additionalProperties": false
+                })
+            })
+            .collect();
+        json_schema!({
+            "description": "One action: a table with exactly one action key, and optionally `commit`.",
+            "oneOf": variants
+        })
+    }
+}
+
+/// An operator's name in the schema, from [`Op::ALL`](super::model::Op::ALL).
+#[derive(Debug)]
+pub struct OpName;
+
+impl JsonSchema for OpName {
+    fn schema_name() -> Cow<'static, str> {
+        "Operator".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = super::model::Op::ALL.iter().map(|op| op.as_str()).collect();
+        json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+/// An event's name in `on`, from [`Trigger::ALL`](super::model::Trigger::ALL).
+#[derive(Debug)]
+pub struct TriggerName;
+
+impl JsonSchema for TriggerName {
+    fn schema_name() -> Cow<'static, str> {
+        "Trigger".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        let names: Vec<&str> = super::model::Trigger::ALL.iter().map(|t| t.as_str()).collect();
+        json_schema!({ "type": "string", "enum": names })
+    }
+}
+
+/// The JSON Schema of a rule file, for editors and `carteiro rules schema`.
+pub fn schema() -> Schema {
+    schemars::schema_for!(RawFile)
 }

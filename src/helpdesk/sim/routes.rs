@@ -993,17 +993,23 @@ fn export_time(state: &State, call: &Call) -> Answer {
 // -- users, groups, statuses, fields ---------------------------------------------
 
 fn list_users(state: &State, call: &Call) -> Answer {
-    let role = call.query.get("role").or_else(|| call.query.get("role[]"));
+    // `role=agent`, or several as `role[]=agent&role[]=admin`.
+    let roles: Vec<&str> = call
+        .query
+        .0
+        .iter()
+        .filter(|(k, _)| k == "role" || k == "role[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
     let users: Vec<_> = state
         .users
         .values()
         .filter(|u| {
-            role.is_none_or(|r| {
-                serde_json::to_value(u.role)
+            roles.is_empty()
+                || serde_json::to_value(u.role)
                     .ok()
-                    .and_then(|v| v.as_str().map(|s| s == r))
+                    .and_then(|v| v.as_str().map(|s| roles.contains(&s)))
                     == Some(true)
-            })
         })
         .map(|u| render::user(call.base, u))
         .collect();

@@ -420,6 +420,24 @@ impl HelpDesk for ZendeskClient {
         Ok(self.fetch::<UserEnvelope>(&call).await?.user)
     }
 
+    async fn list_agents(&self) -> Result<Vec<User>> {
+        let mut out = Vec::new();
+        let mut call = Call::new(Method::GET, "GET /api/v2/users", "/api/v2/users")
+            .query("role[]", "agent")
+            .query("role[]", "admin");
+        loop {
+            let envelope: UsersEnvelope = self.fetch(&call).await?;
+            out.extend(envelope.users);
+            let Some(next) = envelope.links.next_page else {
+                break;
+            };
+            let (path, query) = self.next_page_path("GET /api/v2/users", &next)?;
+            call = Call::new(Method::GET, "GET /api/v2/users", path);
+            call.query = query;
+        }
+        Ok(out)
+    }
+
     async fn list_groups(&self) -> Result<Vec<Group>> {
         self.list_all("GET /api/v2/groups", "/api/v2/groups", |e: GroupsEnvelope| {
             (e.groups, e.links.next_page)
