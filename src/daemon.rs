@@ -27,9 +27,12 @@ use crate::mail::maildir::Maildir;
 use crate::mail::parse::ParseOptions;
 use crate::mail::poll::{PollOptions, run_mailbox};
 use crate::outbound::{
-    Backoff, ComposeOptions, DeliveryWorker, MailSetup, SmtpSender, TemplateMail, guard_policy,
+    Backoff, ComposeOptions, DeliveryWorker, MailAddress, MailSetup, SmtpSender, TemplateMail, guard_policy,
     send_template_mail,
 };
+use crate::rules::exec::{ExecOptions, Executor};
+use crate::rules::reload::RulesHandle;
+use crate::rules::runner::{RuleRunner, RunnerOptions};
 use crate::store::{Enqueued, Store};
 use crate::tickets::poller::TicketPoller;
 
@@ -55,8 +58,17 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_with_clock(config, Arc::new(SystemClock), shutdown).await
+}
+
+/// [`run`] on a given clock: the demo and tests move time forward.
+pub async fn run_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let store = Arc::new(open_store(&config)?);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rules = Arc::new(load_rules(&config)?);
     let client = ZendeskClient::builder(config.zendesk_client_settings())
         .clock(clock.clone())
         .build()
@@ -99,6 +111,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         tracker.spawn(poller.run(token.clone()));
         tracing::info!(every = ?config.tickets.poll_interval, "ticket poller started");
     }
+    {
+        tracker.spawn(crate::rules::reload::watch(rules.clone(), token.clone()));
+        let executor = Executor::new(
+            client.clone(),
+            store.clone(),
+            exec_options(&config)?,
+            clock.clone(),
+        );
+        let options = RunnerOptions {
+            max_cascade: config.rules.max_cascade,
+            sweep_limit: config.rules.sweep_limit as usize,
+            ..RunnerOptions::default()
+        };
+        let runner = RuleRunner::new(
+            client.clone(),
+            store.clone(),
+            rules.clone(),
+            executor,
+            clock.clone(),
+            options,
+        )?;
+        tracker.spawn(runner.run(token.clone()));
+        tracing::info!(rules = rules.current().rules.len(), rules_hash = %rules.current().hash, "rule runner started");
+    }
     if config.mailboxes.is_empty() {
         tracing::warn!("no [[mailbox]] is configured: there is nothing to read");
     }
@@ -135,6 +171,44 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     tracker.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The rules the configuration names (none without `rules.dir`). A daemon
+/// does not start on broken rules: every problem is in the error.
+pub fn load_rules(config: &Config) -> anyhow::Result<RulesHandle> {
+    match &config.rules.dir {
+        Some(dir) => RulesHandle::load(dir, config.calendars.clone()).map_err(|problems| {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!(
+                "the rules in {} have problems:\n{}",
+                dir.display(),
+                lines.join("\n")
+            )
+        }),
+        None => {
+            tracing::info!("no rules.dir is configured: no rules run");
+            Ok(RulesHandle::empty(config.calendars.clone()))
+        }
+    }
+}
+
+/// How the executor composes and guards mail. Without `[smtp]` the mail is
+/// composed from a carteiro address at the Message-ID domain and waits in
+/// the outbox.
+pub fn exec_options(config: &Config) -> anyhow::Result<ExecOptions> {
+    let compose = match &config.smtp {
+        Some(smtp) => ComposeOptions::for_smtp(&config.mail, smtp),
+        None => ComposeOptions::new(
+            &config.mail,
+            MailAddress::new(format!("carteiro@{}", config.mail.message_id_domain)),
+        ),
+    };
+    Ok(ExecOptions {
+        compose,
+        guards: guard_policy(&config.mail, &config.outbox).context("outbox.robot_addresses")?,
+        rules_dir: config.rules.dir.clone().unwrap_or_default(),
+        max_replans: 3,
+    })
 }
 
 /// Retries quarantined mails `ids` through a fresh ingest. Returns one line

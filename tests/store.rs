@@ -49,6 +49,7 @@ fn mail(message_id: &str, uid: u32, outcome: Outcome, ticket_id: Option<u64>) ->
         uid,
         outcome,
         ticket_id,
+        event: None,
         processed_at: t0(),
     }
 }

@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
@@ -358,7 +358,9 @@ impl<H: HelpDesk> Ingest<H> {
         match self.apply(mail, raw).await {
             Ok((decision, outcome, ticket_id)) => {
                 lock(&self.attempts).remove(&mail.message_id);
-                Ok((decision, self.record_of(origin, mail, outcome, ticket_id)))
+                let mut record = self.record_of(origin, mail, outcome, ticket_id);
+                record.event = mail_event(mail, &decision, self.clock.now());
+                Ok((decision, record))
             }
             Err(Failure::Permanent(reason)) => self.quarantine(origin, mail, raw, reason),
             Err(Failure::Transient(err)) => {
@@ -421,6 +423,7 @@ impl<H: HelpDesk> Ingest<H> {
             outcome,
             ticket_id,
             processed_at: self.clock.now(),
+            event: None,
         }
     }
 
@@ -1042,4 +1045,37 @@ impl Failure {
     fn store(err: StoreError) -> Failure {
         Failure::Transient(IngestError::Store(err))
     }
+}
+
+/// The `mail.received` event of a mail that created or changed a ticket,
+/// as JSON for the store's queue: what rules read as `mail.*`.
+fn mail_event(mail: &ParsedMail, decision: &Decision, now: DateTime<Utc>) -> Option<String> {
+    let kind = match decision {
+        Decision::Created { .. } | Decision::FollowUp { .. } => "new",
+        Decision::Commented { .. } => "reply",
+        Decision::BounceNoted { .. } => "bounce",
+        Decision::Duplicate { .. } | Decision::Skipped { .. } | Decision::Quarantined { .. } => return None,
+    };
+    let emails = |list: &[Address]| list.iter().map(|a| a.email.clone()).collect();
+    let facts = crate::rules::MailFacts {
+        kind: kind.to_owned(),
+        from: mail.from.as_ref().map(|a| a.email.clone()).unwrap_or_default(),
+        to: emails(&mail.to),
+        cc: emails(&mail.cc),
+        subject: mail.subject.clone(),
+        body: if kind == "reply" {
+            strip_quoted(&mail.body_text)
+        } else {
+            mail.body_text.clone()
+        },
+        attachments: mail
+            .attachments
+            .iter()
+            .filter(|a| !a.inline)
+            .map(|a| a.name.clone())
+            .collect(),
+        message_id: mail.message_id.clone(),
+        received_at: Some(mail.date.unwrap_or(now)),
+    };
+    serde_json::to_string(&facts).ok()
 }

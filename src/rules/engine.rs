@@ -103,7 +103,7 @@ pub struct Context<'a> {
     pub directory: &'a Directory,
     pub calendars: &'a Calendars,
     /// Whether a `once = "per_ticket"` rule already fired for a ticket.
-    pub fired_once: &'a dyn Fn(&str, Id) -> bool,
+    pub fired_once: &'a (dyn Fn(&str, Id) -> bool + Sync),
     /// How deep a chain of carteiro's own writes may go.
     pub max_cascade: u32,
 }

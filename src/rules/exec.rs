@@ -268,7 +268,7 @@ impl<H: HelpDesk> Executor<H> {
     pub async fn apply(
         &self,
         job: Job,
-        mut replan: impl FnMut(Ticket) -> Option<Plan>,
+        mut replan: impl FnMut(Ticket) -> Option<Plan> + Send,
     ) -> Result<Applied, ExecError> {
         let Job {
             key,
@@ -319,7 +319,7 @@ impl<H: HelpDesk> Executor<H> {
     pub async fn resume_pending(
         &self,
         once_rules: &BTreeSet<String>,
-        mut replan: impl FnMut(&EventKey, Ticket) -> Option<Plan>,
+        mut replan: impl FnMut(&EventKey, Ticket) -> Option<Plan> + Send,
     ) -> Result<Vec<(String, Result<Applied, ExecError>)>, ExecError> {
         let mut out = Vec::new();
         for entry in self.store.journal_pending()? {
@@ -351,7 +351,7 @@ impl<H: HelpDesk> Executor<H> {
         key: &EventKey,
         entry: JournalEntry,
         once_rules: &BTreeSet<String>,
-        replan: &mut dyn FnMut(Ticket) -> Option<Plan>,
+        replan: &mut (dyn FnMut(Ticket) -> Option<Plan> + Send),
     ) -> Result<Applied, ExecError> {
         let key_text = entry.key.clone();
         let mut plan: Plan = from_json(&key_text, &entry.plan)?;
@@ -470,7 +470,7 @@ impl<H: HelpDesk> Executor<H> {
         mut progress: Progress,
         mut ticket: Ticket,
         once_rules: &BTreeSet<String>,
-        replan: &mut dyn FnMut(Ticket) -> Option<Plan>,
+        replan: &mut (dyn FnMut(Ticket) -> Option<Plan> + Send),
     ) -> Result<Applied, ExecError> {
         let key_text = key.text();
         let mut mails = Vec::new();

@@ -17,8 +17,9 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod reload;
-pub mod schedule;
+pub mod runner;
 pub mod scenario;
+pub mod schedule;
 pub mod syntax;
 
 pub use directory::Directory;

@@ -296,7 +296,12 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
     /// Plans `event` for the ticket in `snapshot` and applies the plan;
     /// then, while cascade rules exist, the ticket.updated event of
     /// carteiro's own write. Returns how many plans were applied.
-    async fn apply_event(&mut self, mut event: Event, mut snapshot: Snapshot, mut key: EventKey) -> Result<usize, RunError> {
+    async fn apply_event(
+        &mut self,
+        mut event: Event,
+        mut snapshot: Snapshot,
+        mut key: EventKey,
+    ) -> Result<usize, RunError> {
         let mut applied = 0;
         loop {
             let set = self.rules.current();
@@ -366,7 +371,9 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                         clocks: Default::default(),
                         last_audit_id: None,
                     })?,
-                    Err(e) => tracing::warn!(%rule, ticket = created, error = %e, "cannot read the created ticket"),
+                    Err(e) => {
+                        tracing::warn!(%rule, ticket = created, error = %e, "cannot read the created ticket")
+                    }
                 }
             }
             let moved = report.ticket.updated_at != snapshot.ticket.updated_at;

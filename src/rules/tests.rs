@@ -125,7 +125,12 @@ fn facts(extra: serde_json::Value) -> TicketFacts {
     }
 }
 
-fn run_with(set: &RuleSet, event: &Event, facts: &TicketFacts, fired: &dyn Fn(&str, u64) -> bool) -> Plan {
+fn run_with(
+    set: &RuleSet,
+    event: &Event,
+    facts: &TicketFacts,
+    fired: &(dyn Fn(&str, u64) -> bool + Sync),
+) -> Plan {
     let directory = directory();
     let calendars = Calendars::new();
     let context = Context {

@@ -218,6 +218,19 @@ CREATE TABLE rule_once (
     PRIMARY KEY (rule, ticket_id)
 ) STRICT;
 "#,
+    // 6: the `mail.received` events for the rule runner, queued with the
+    // record of the mail they come from.
+    r#"
+CREATE TABLE mail_event (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL UNIQUE,
+    ticket_id  INTEGER NOT NULL CHECK (ticket_id >= 0),
+    facts      TEXT NOT NULL,
+    queued_at  TEXT NOT NULL,
+    done_at    TEXT
+) STRICT;
+CREATE INDEX mail_event_pending ON mail_event (done_at, id);
+"#,
 ];
 
 /// The schema version this carteiro writes.

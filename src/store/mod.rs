@@ -690,6 +690,13 @@ fn record_in(tx: &Transaction<'_>, mail: &ProcessedMail, now: &str) -> Result<()
     ])?;
     if let Some(ticket_id) = ticket_id {
         link(tx, &mail.message_id, ticket_id, Direction::In, now)?;
+        if let Some(event) = &mail.event {
+            tx.prepare_cached(
+                "INSERT INTO mail_event (message_id, ticket_id, facts, queued_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (message_id) DO NOTHING",
+            )?
+            .execute(params![mail.message_id, ticket_id, event, now])?;
+        }
     }
     tx.prepare_cached("DELETE FROM intent WHERE message_id = ?1")?
         .execute([&mail.message_id])?;
@@ -802,6 +809,7 @@ impl RawProcessed {
             outcome,
             ticket_id: self.ticket_id.map(|t| from_i64(t, "ticket id")).transpose()?,
             processed_at: parse_stamp(&self.processed_at)?,
+            event: None,
         })
     }
 }

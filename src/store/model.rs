@@ -34,6 +34,9 @@ pub struct ProcessedMail {
     pub ticket_id: Option<u64>,
     /// When the outcome was recorded.
     pub processed_at: DateTime<Utc>,
+    /// The `mail.received` event for the rules (JSON), queued in the same
+    /// transaction as the record; `None` when the mail changed no ticket.
+    pub event: Option<String>,
 }
 
 /// What processing a mail ended in.

@@ -13,8 +13,8 @@ fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
 #[test]
 fn a_new_store_is_at_the_latest_version() {
     let store = Store::open_in_memory().expect("open");
-    assert_eq!(Store::latest_schema_version(), 5);
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(Store::latest_schema_version(), 6);
+    assert_eq!(store.schema_version().expect("version"), 6);
     assert_eq!(store.path(), Path::new(":memory:"));
 }
 

@@ -20,6 +20,7 @@ use super::error::Fault;
 use super::{Store, StoreError, from_i64, parse_optional_stamp, parse_stamp, stamp, to_i64};
 use crate::helpdesk::clocks::TicketClocks;
 use crate::helpdesk::{Id, Role, User};
+use crate::rules::MailFacts;
 use crate::tickets::{Snapshot, TicketChange, TicketEvent, TicketEventKind};
 
 const SELECT_SNAPSHOT: &str = "SELECT ticket, status_changed_at, custom_status_changed_at, \
@@ -92,6 +93,24 @@ impl Store {
                 }
             }
             Ok(roles)
+        })
+    }
+
+    /// A person as remembered: id, role, e-mail and name (the rest of the
+    /// user is not kept).
+    pub fn person(&self, id: Id) -> Result<Option<User>, StoreError> {
+        self.read(&format!("read helpdesk person {id}"), |conn| {
+            let row: Option<(String, Option<String>, String)> = conn
+                .prepare_cached("SELECT role, email, name FROM helpdesk_person WHERE user_id = ?1")?
+                .query_row([to_i64(id)?], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+                .optional()?;
+            let Some((role, email, name)) = row else {
+                return Ok(None);
+            };
+            let user = serde_json::json!({ "id": id, "role": role, "email": email, "name": name });
+            serde_json::from_value(user)
+                .map(Some)
+                .map_err(|e| Fault::Invalid(format!("helpdesk person {id}: {e}")))
         })
     }
 
@@ -220,6 +239,48 @@ impl Store {
                 .execute(params![id, now])?;
             if changed == 0 {
                 return Err(Fault::Invalid(format!("there is no ticket event {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    /// Up to `limit` queued `mail.received` events, oldest first: the
+    /// queue id, the ticket, and the mail as rules see it.
+    pub fn pending_mail_events(&self, limit: usize) -> Result<Vec<(i64, Id, MailFacts)>, StoreError> {
+        self.read("list the pending mail events", |conn| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = conn
+                .prepare_cached(
+                    "SELECT id, ticket_id, facts FROM mail_event WHERE done_at IS NULL ORDER BY id LIMIT ?1",
+                )?
+                .query_map([limit], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(id, ticket_id, facts)| {
+                    let facts: MailFacts = serde_json::from_str(&facts).map_err(|e| {
+                        Fault::Invalid(format!("stored mail event {id} does not decode: {e}"))
+                    })?;
+                    Ok((id, from_i64(ticket_id, "ticket id")?, facts))
+                })
+                .collect()
+        })
+    }
+
+    /// Marks queued mail event `id` done.
+    pub fn finish_mail_event(&self, id: i64) -> Result<(), StoreError> {
+        let now = stamp(self.clock.now());
+        self.write(&format!("mark mail event {id} done"), |tx| {
+            let changed = tx
+                .prepare_cached("UPDATE mail_event SET done_at = coalesce(done_at, ?2) WHERE id = ?1")?
+                .execute(params![id, now])?;
+            if changed == 0 {
+                return Err(Fault::Invalid(format!("there is no mail event {id}")));
             }
             Ok(())
         })

@@ -1,0 +1,439 @@
+//! The rule runner against the simulator, without mail servers: the ticket
+//! poller's events planned and applied, `commit = true` as two audit
+//! steps, schedules on the simulator's clock (pending 7 days → "Validação
+//! Cliente" → closed 5 days later), a business-day rule across a holiday,
+//! and a daemon stopped for three days that runs each schedule once.
+//! Nothing sleeps: each step calls `poll_once` and `pass` where the
+//! daemon's loops would tick, and `/__sim/clock` jumps the days.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use carteiro::calendar::Calendars;
+use carteiro::clock::Clock;
+use carteiro::config::TicketsConfig;
+use carteiro::helpdesk::sim::SimOptions;
+use carteiro::helpdesk::zendesk::ZendeskClient;
+use carteiro::helpdesk::{
+    Audit, HelpDesk, NewComment, NewTicket, RequesterSpec, Status, Ticket, TicketUpdate,
+};
+use carteiro::outbound::{ComposeOptions, MailAddress};
+use carteiro::rules::exec::{ExecOptions, Executor};
+use carteiro::rules::reload::RulesHandle;
+use carteiro::rules::runner::{PassReport, RuleRunner, RunnerOptions};
+use carteiro::store::{GuardPolicy, Store};
+use carteiro::tickets::poller::TicketPoller;
+use serde_json::json;
+use support::{AGENT, Sim, client_as, plain_http};
+
+const ANA: &str = "ana@empresa.example";
+const MARIA: &str = "maria@cliente.example";
+
+const RULES: &str = r#"
+version = 1
+timezone = "America/Sao_Paulo"
+calendar = "br"
+
+[[rule]]
+name = "encaminhar-os"
+on = ["ticket.updated"]
+all = [ { field = "ticket.group", op = "changed_to", value = "Ordem de Serviço" } ]
+actions = [
+  { set_status = "open", commit = true },
+  { set_status = "hold" },
+  { internal_note = "nota_os" },
+]
+
+[[rule]]
+name = "pendente-7d-validacao"
+on = ["schedule"]
+cron = "0 */10 * * * *"
+all = [
+  { field = "ticket.custom_status", op = "is", value = "Pendente" },
+  { field = "ticket.clock.custom_status_changed_at", op = "older_than", value = "7d" },
+]
+actions = [ { set_custom_status = "Validação Cliente" } ]
+
+[[rule]]
+name = "validacao-5d-fechar"
+on = ["schedule"]
+cron = "0 */10 * * * *"
+all = [
+  { field = "ticket.custom_status", op = "is", value = "Validação Cliente" },
+  { field = "ticket.clock.custom_status_changed_at", op = "older_than", value = "5d" },
+]
+actions = [ { set_status = "closed" } ]
+
+[[rule]]
+name = "prazo-3du"
+on = ["schedule"]
+cron = "0 0 * * * *"
+all = [
+  { field = "ticket.tags", op = "contains", value = "prazo" },
+  { field = "ticket.created_at", op = "older_than", value = "3bd" },
+]
+not = [ { field = "ticket.tags", op = "contains", value = "prazo_vencido" } ]
+actions = [ { add_tags = ["prazo_vencido"] } ]
+"#;
+
+fn seed() -> serde_json::Value {
+    json!({
+        "groups": [ { "id": 50, "name": "Suporte" }, { "id": 51, "name": "Ordem de Serviço" } ],
+        "custom_statuses": [
+            { "id": 900, "status_category": "pending", "agent_label": "Pendente", "active": true, "default": true },
+            { "id": 901, "status_category": "pending", "agent_label": "Validação Cliente", "active": true, "default": false },
+        ],
+    })
+}
+
+struct World {
+    sim: Sim,
+    ana: ZendeskClient,
+    path: PathBuf,
+    rules_dir: PathBuf,
+    store: Arc<Store>,
+    poller: TicketPoller<ZendeskClient>,
+    runner: RuleRunner<ZendeskClient>,
+}
+
+impl World {
+    async fn start(name: &str) -> World {
+        let sim = Sim::start(SimOptions {
+            seed: serde_json::from_value(seed()).expect("seed"),
+            relax_export_start: true,
+            ..SimOptions::default()
+        })
+        .await;
+        let ana = client_as(sim.handle.base_url.clone(), ANA, 10, |b| b);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("runner-tests")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        let rules_dir = dir.join("rules");
+        std::fs::create_dir_all(rules_dir.join("templates")).expect("dir");
+        std::fs::write(rules_dir.join("regras.toml"), RULES).expect("rules");
+        std::fs::write(
+            rules_dir.join("templates/nota_os.txt.j2"),
+            "Ordem de serviço #{{ ticket.id }} encaminhada ao setor.\n",
+        )
+        .expect("template");
+        let path = dir.join("carteiro.db");
+        let store = Arc::new(Store::open(&path).expect("store"));
+        let (poller, runner) = daemon(&sim, store.clone(), &rules_dir);
+        World {
+            sim,
+            ana,
+            path,
+            rules_dir,
+            store,
+            poller,
+            runner,
+        }
+    }
+
+    /// The daemon stops and starts again over the same store file.
+    fn restart(&mut self) {
+        self.store = Arc::new(Store::open(&self.path).expect("reopen"));
+        let (poller, runner) = daemon(&self.sim, self.store.clone(), &self.rules_dir);
+        self.poller = poller;
+        self.runner = runner;
+    }
+
+    /// One tick of the daemon: a poll, then a pass of the runner.
+    async fn tick(&mut self) -> PassReport {
+        self.poller.poll_once().await.expect("poll");
+        self.runner.pass().await.expect("pass")
+    }
+
+    async fn later(&self, secs: u64) {
+        let url = self.sim.handle.base_url.join("/__sim/clock").expect("url");
+        let response = plain_http()
+            .post(url)
+            .json(&json!({ "advance_secs": secs }))
+            .send()
+            .await
+            .expect("clock");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
+    async fn maria_writes(&self, subject: &str, tags: &[&str]) -> Ticket {
+        self.sim
+            .client
+            .create_ticket(&NewTicket {
+                subject: Some(subject.into()),
+                comment: NewComment::public(format!("{subject}: não funciona.")),
+                requester: Some(RequesterSpec {
+                    email: MARIA.into(),
+                    name: Some("Maria".into()),
+                    locale_id: None,
+                }),
+                status: Some(Status::Open),
+                tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                ..NewTicket::default()
+            })
+            .await
+            .expect("create")
+    }
+
+    async fn ana_updates(&self, id: u64, update: TicketUpdate) -> Ticket {
+        let ticket = self.ana.show_ticket(id).await.expect("show");
+        self.ana
+            .update_ticket(id, &update, ticket.updated_at)
+            .await
+            .expect("update")
+    }
+
+    async fn ticket(&self, id: u64) -> Ticket {
+        self.sim.client.show_ticket(id).await.expect("show")
+    }
+
+    /// The audits carteiro's rules wrote on ticket `id`, oldest first (the
+    /// creation, which carteiro's ingest makes for a mail, is left out).
+    async fn bot_audits(&self, id: u64) -> Vec<Audit> {
+        let bot = self.sim.client.me().await.expect("me").id;
+        let mut audits: Vec<Audit> = self
+            .sim
+            .client
+            .list_audits(id)
+            .await
+            .expect("audits")
+            .into_iter()
+            .filter(|a| a.author_id == Some(bot))
+            .filter(|a| !a.events.iter().any(|e| e.event_type == "Create"))
+            .collect();
+        audits.sort_by_key(|a| a.id);
+        audits
+    }
+}
+
+fn daemon(
+    sim: &Sim,
+    store: Arc<Store>,
+    rules_dir: &Path,
+) -> (TicketPoller<ZendeskClient>, RuleRunner<ZendeskClient>) {
+    let clock: Arc<dyn Clock> = sim.handle.sim.clock();
+    let client = client_as(sim.handle.base_url.clone(), AGENT, 10, |b| b.clock(clock.clone()));
+    let poller = TicketPoller::new(
+        client.clone(),
+        store.clone(),
+        clock.clone(),
+        TicketsConfig {
+            poll_interval: Duration::from_secs(30),
+            initial_lookback: Duration::from_secs(3600),
+        },
+    );
+    let options = ExecOptions {
+        compose: ComposeOptions {
+            from: MailAddress::named("Suporte", "suporte@empresa.example"),
+            message_id_domain: "empresa.example".to_owned(),
+            loop_header: "X-Carteiro-Loop".to_owned(),
+            subject_tag: carteiro::config::SubjectTag::parse("[#{id}]"),
+        },
+        guards: GuardPolicy {
+            own_addresses: vec!["suporte@empresa.example".to_owned()],
+            robots: regex::Regex::new("^(no-?reply|mailer-daemon)@").expect("regex"),
+            recipient_caps: Vec::new(),
+            ticket_caps: Vec::new(),
+        },
+        rules_dir: rules_dir.to_path_buf(),
+        max_replans: 3,
+    };
+    let executor = Executor::new(client.clone(), store.clone(), options, clock.clone());
+    let rules = Arc::new(RulesHandle::load(rules_dir, Calendars::new()).expect("rules load"));
+    let runner =
+        RuleRunner::new(client, store, rules, executor, clock, RunnerOptions::default()).expect("runner");
+    (poller, runner)
+}
+
+fn status_changes(audit: &Audit) -> Vec<String> {
+    audit
+        .events
+        .iter()
+        .filter(|e| e.field_name.as_deref() == Some("status"))
+        .map(|e| {
+            e.value
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agents_group_change_is_forwarded_as_open_then_hold_in_two_audits() {
+    let mut world = World::start("forward").await;
+    world.tick().await; // baseline
+    let ticket = world.maria_writes("Impressora parada", &[]).await;
+    world.later(60).await;
+    world.tick().await; // ticket.created: no rule
+    assert!(world.bot_audits(ticket.id).await.is_empty());
+
+    world
+        .ana_updates(
+            ticket.id,
+            TicketUpdate {
+                group_id: Some(51),
+                status: Some(Status::Pending),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    world.later(60).await;
+    let report = world.tick().await;
+    assert_eq!(report.ticket_events, 1);
+    assert_eq!(report.applied, 1);
+    let audits = world.bot_audits(ticket.id).await;
+    assert_eq!(audits.len(), 2, "open, then hold: {audits:#?}");
+    assert_eq!(status_changes(&audits[0]), vec!["open".to_owned()]);
+    assert_eq!(status_changes(&audits[1]), vec!["hold".to_owned()]);
+    let note = audits[1]
+        .events
+        .iter()
+        .find(|e| e.event_type == "Comment")
+        .expect("the note rides with the second update");
+    assert_eq!(note.public, Some(false));
+    assert_eq!(
+        note.body.as_deref().map(str::trim),
+        Some(format!("Ordem de serviço #{} encaminhada ao setor.", ticket.id).as_str())
+    );
+    assert_eq!(world.ticket(ticket.id).await.status, Status::Hold);
+
+    // carteiro's own writes are not someone else's change: nothing fires.
+    world.later(60).await;
+    let quiet = world.tick().await;
+    assert_eq!((quiet.ticket_events, quiet.applied), (0, 0), "{quiet:?}");
+    assert_eq!(world.bot_audits(ticket.id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn pending_seven_days_goes_to_validation_then_closes_five_days_later() {
+    let mut world = World::start("pending").await;
+    world.tick().await; // baseline, and the schedules start counting
+    let ticket = world.maria_writes("Sem acesso", &[]).await;
+    world
+        .ana_updates(
+            ticket.id,
+            TicketUpdate {
+                status: Some(Status::Pending),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    world.later(60).await;
+    world.tick().await;
+    assert_eq!(world.ticket(ticket.id).await.custom_status_id, Some(900));
+
+    // Six days and 23 hours: not yet.
+    world.later(7 * 86_400 - 3_600).await;
+    world.tick().await;
+    assert_eq!(world.ticket(ticket.id).await.custom_status_id, Some(900));
+    // Past seven days, at the next ten-minute tick.
+    world.later(3_600 + 600).await;
+    let report = world.tick().await;
+    assert!(report.swept >= 1, "{report:?}");
+    let moved = world.ticket(ticket.id).await;
+    assert_eq!(
+        (moved.status, moved.custom_status_id),
+        (Status::Pending, Some(901))
+    );
+
+    // The status clock did not move (still pending), the custom one did:
+    // four days later nothing closes it.
+    world.later(4 * 86_400).await;
+    world.tick().await;
+    assert_eq!(world.ticket(ticket.id).await.status, Status::Pending);
+    world.later(86_400 + 600).await;
+    world.tick().await;
+    assert_eq!(world.ticket(ticket.id).await.status, Status::Closed);
+    let audits = world.bot_audits(ticket.id).await;
+    assert_eq!(audits.len(), 2, "one move to validation, one close: {audits:#?}");
+}
+
+#[tokio::test]
+async fn a_business_day_deadline_skips_the_holiday() {
+    let mut world = World::start("holiday").await;
+    world.tick().await;
+    // Move the simulator to Thursday 2026-12-24 10:00 in São Paulo: the
+    // day before Christmas.
+    let now = world.sim.handle.sim.clock().now();
+    let target = chrono::DateTime::parse_from_rfc3339("2026-12-24T10:00:00-03:00")
+        .expect("instant")
+        .with_timezone(&chrono::Utc);
+    let ahead = (target - now).num_seconds();
+    assert!(
+        ahead > 0,
+        "the test assumes a simulator clock before 24 December 2026"
+    );
+    world.later(u64::try_from(ahead).expect("ahead")).await;
+    world.tick().await;
+    let ticket = world.maria_writes("Prazo de três dias úteis", &["prazo"]).await;
+    world.later(60).await;
+    world.tick().await;
+    // Thursday + 3bd: Friday is Christmas, so Monday, Tuesday, Wednesday
+    // 30 December 10:01. Tuesday evening it is not late yet.
+    world.later(5 * 86_400 + 8 * 3_600).await; // Tuesday 29 December, 18:01
+    world.tick().await;
+    assert!(
+        !world
+            .ticket(ticket.id)
+            .await
+            .tags
+            .contains(&"prazo_vencido".to_owned())
+    );
+    world.later(16 * 3_600 + 3_600).await; // Wednesday 30 December, 11:01
+    world.tick().await;
+    assert!(
+        world
+            .ticket(ticket.id)
+            .await
+            .tags
+            .contains(&"prazo_vencido".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn after_three_days_down_each_schedule_runs_once_and_each_ticket_moves_once() {
+    let mut world = World::start("downtime").await;
+    world.tick().await;
+    let ticket = world.maria_writes("Aguardando cliente", &[]).await;
+    world
+        .ana_updates(
+            ticket.id,
+            TicketUpdate {
+                status: Some(Status::Pending),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    world.later(60).await;
+    world.tick().await;
+    world.later(5 * 86_400).await;
+    world.tick().await;
+    // The daemon stops here for three days (432 ten-minute ticks), then
+    // starts again over the same store.
+    world.later(3 * 86_400).await;
+    world.restart();
+    let report = world.tick().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    let after = world.runner.pass().await.expect("pass");
+    assert_eq!(after.swept, 0, "the missed ticks ran once: {after:?}");
+    let moved = world.ticket(ticket.id).await;
+    assert_eq!(moved.custom_status_id, Some(901));
+    assert_eq!(
+        world.bot_audits(ticket.id).await.len(),
+        1,
+        "the ticket moved once"
+    );
+    let last_run = world
+        .store
+        .cursor("schedule_last_run:pendente-7d-validacao")
+        .expect("cursor")
+        .expect("a last run");
+    let last_run = chrono::DateTime::parse_from_rfc3339(&last_run).expect("instant");
+    let now = world.sim.handle.sim.clock().now();
+    assert!(now - last_run.with_timezone(&chrono::Utc) < chrono::TimeDelta::minutes(10));
+}
