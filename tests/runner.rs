@@ -20,6 +20,7 @@ use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{
     Audit, HelpDesk, NewComment, NewTicket, RequesterSpec, Status, Ticket, TicketUpdate,
 };
+use carteiro::mail::ingest::{Decision, Ingest, IngestOptions, Origin};
 use carteiro::outbound::{ComposeOptions, MailAddress};
 use carteiro::rules::exec::{ExecOptions, Executor};
 use carteiro::rules::reload::RulesHandle;
@@ -66,6 +67,15 @@ all = [
   { field = "ticket.clock.custom_status_changed_at", op = "older_than", value = "5d" },
 ]
 actions = [ { set_status = "closed" } ]
+
+[[rule]]
+name = "avaliacao-por-email"
+on = ["mail.received"]
+all = [
+  { field = "mail.kind", op = "is", value = "reply" },
+  { field = "mail.body", op = "matches", value = "(?i)^\\s*(nota\\s*)?[1-5]\\b" },
+]
+actions = [ { add_tags = ["avaliado"] } ]
 
 [[rule]]
 name = "prazo-3du"
@@ -436,4 +446,80 @@ async fn after_three_days_down_each_schedule_runs_once_and_each_ticket_moves_onc
     let last_run = chrono::DateTime::parse_from_rfc3339(&last_run).expect("instant");
     let now = world.sim.handle.sim.clock().now();
     assert!(now - last_run.with_timezone(&chrono::Utc) < chrono::TimeDelta::minutes(10));
+}
+
+fn raw_mail(message_id: &str, headers: &str, body: &str) -> Vec<u8> {
+    format!(
+        "From: Maria <maria@cliente.example>\r\nTo: suporte@empresa.example\r\nSubject: Atendimento\r\n\
+         Message-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 -0300\r\n{headers}\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_customers_mail_reply_is_a_mail_received_event_for_the_rules() {
+    let mut world = World::start("mail").await;
+    world.tick().await;
+    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
+    let ingest = Ingest::new(
+        world.sim.client.clone(),
+        world.store.clone(),
+        IngestOptions::default(),
+        clock,
+    );
+    let origin = |uid| Origin {
+        mailbox: "suporte",
+        uidvalidity: 1,
+        uid,
+    };
+    let Decision::Created { ticket_id } = ingest
+        .process(
+            &origin(1),
+            &raw_mail("m1@cliente.example", "", "Nota 5 para o atendimento?"),
+        )
+        .await
+        .expect("processed")
+    else {
+        panic!("a new ticket");
+    };
+    // A new mail is kind "new": the rating rule does not fire on it.
+    let report = world.tick().await;
+    assert_eq!(report.mail_events, 1);
+    assert!(
+        !world
+            .ticket(ticket_id)
+            .await
+            .tags
+            .contains(&"avaliado".to_owned())
+    );
+
+    // The reply, with the quoted history below it: only "Nota 4" counts.
+    let reply = "Nota 4, obrigada!\r\n\r\nEm seg., 23 de nov. de 2026, Suporte escreveu:\r\n> Como avalia o atendimento?";
+    ingest
+        .process(
+            &origin(2),
+            &raw_mail(
+                "m2@cliente.example",
+                "In-Reply-To: <m1@cliente.example>\r\n",
+                reply,
+            ),
+        )
+        .await
+        .expect("processed");
+    let queued = world.store.pending_mail_events(10).expect("events");
+    assert_eq!(queued.len(), 1);
+    let (_, queued_ticket, facts) = &queued[0];
+    assert_eq!(*queued_ticket, ticket_id);
+    assert_eq!((facts.kind.as_str(), facts.from.as_str()), ("reply", MARIA));
+    assert_eq!(facts.body.trim(), "Nota 4, obrigada!");
+    let report = world.runner.pass().await.expect("pass");
+    assert_eq!((report.mail_events, report.applied), (1, 1), "{report:?}");
+    assert!(
+        world
+            .ticket(ticket_id)
+            .await
+            .tags
+            .contains(&"avaliado".to_owned())
+    );
+    assert!(world.store.pending_mail_events(10).expect("events").is_empty());
 }
