@@ -83,10 +83,12 @@ fn rules_test_passes_the_scenario_folder_by_default_under_tests() {
     let out = carteiro(&dir, &["rules", "test", "--rules", &rules], &[]);
     assert_eq!(
         stdout(&out),
-        "ok   cliente pediu, agente marcou: abre OUVIDORIA - #123\n\
+        "ok   resposta automática de férias: só marca o chamado\n\
+         ok   resposta da cliente: nenhuma regra de e-mail dispara\n\
+         ok   cliente pediu, agente marcou: abre OUVIDORIA - #123\n\
          ok   ouvidoria já aberta: nada acontece\n\
          ok   pendente há 10 dias: vai para Validação Cliente\n\
-         3 passed, 0 failed\n",
+         5 passed, 0 failed\n",
         "{}",
         stderr(&out)
     );

@@ -677,3 +677,110 @@ fn compact(value: &Json) -> String {
     }
     shorten(value).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::helpdesk::Status;
+
+    fn step(effect: Effect) -> Step {
+        Step {
+            rule: "r".to_owned(),
+            effect,
+            commit: false,
+        }
+    }
+
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).expect("table")
+    }
+
+    #[test]
+    fn an_expectation_matches_by_key_and_the_keys_it_gives() {
+        let reply = step(Effect::PublicReply {
+            template: "aberta".to_owned(),
+            body: "Olá".to_owned(),
+            html: None,
+        });
+        assert_eq!(mismatch(&table("public_reply = {}"), &reply), None);
+        assert_eq!(
+            mismatch(&table("public_reply = { template = \"aberta\" }"), &reply),
+            None
+        );
+        assert_eq!(
+            mismatch(&table("public_reply = { template = \"fechada\" }"), &reply),
+            Some("public_reply.template: expected \"fechada\", planned \"aberta\"".to_owned())
+        );
+        assert_eq!(
+            mismatch(&table("public_reply = { assunto = \"x\" }"), &reply),
+            Some("public_reply.assunto: expected \"x\", planned nothing".to_owned())
+        );
+        assert_eq!(
+            mismatch(&table("set_status = \"open\""), &reply),
+            Some("expected `set_status`, planned `public_reply`".to_owned())
+        );
+        let status = step(Effect::SetStatus(Status::Solved));
+        assert_eq!(mismatch(&table("set_status = \"solved\""), &status), None);
+        assert_eq!(mismatch(&table("solve = {}"), &step(Effect::Solve)), None);
+        assert_eq!(mismatch(&table("solve = true"), &step(Effect::Solve)), None);
+        let field = step(Effect::SetField {
+            id: 501,
+            field: "Equipamentos".to_owned(),
+            value: json!(7),
+        });
+        assert_eq!(mismatch(&table("set_field = { value = 7 }"), &field), None);
+        // Lists are compared whole, in order.
+        let tags = step(Effect::AddTags(vec!["a".to_owned(), "b".to_owned()]));
+        assert!(mismatch(&table("add_tags = [\"a\"]"), &tags).is_some());
+        assert_eq!(mismatch(&table("add_tags = [\"a\", \"b\"]"), &tags), None);
+    }
+
+    #[test]
+    fn an_expectation_names_exactly_one_known_action() {
+        assert_eq!(check_expectation(&table("set_status = \"open\"")), Ok(()));
+        assert!(
+            check_expectation(&table("stop = true"))
+                .is_err_and(|e| e.starts_with("unknown action `stop`; expected one of set_status,"))
+        );
+        assert_eq!(
+            check_expectation(&table("add_tags = [\"a\"]\nsolve = true")),
+            Err("an expectation names one action, but this one has `add_tags` and `solve`: write each as its own entry".to_owned())
+        );
+        assert!(
+            check_expectation(&table("")).is_err_and(|e| e.starts_with("an expectation names one action"))
+        );
+    }
+
+    #[test]
+    fn the_change_keys_are_the_ticket_change_fields() {
+        // A listed key that were not a field would be ignored, and its
+        // wrong value accepted; every field is a delta or a list, so a bare
+        // number is an error for each real one.
+        for key in CHANGE_KEYS {
+            let mut table = toml::Table::new();
+            table.insert((*key).to_owned(), toml::Value::Integer(1));
+            assert!(
+                toml::Value::Table(table).try_into::<TicketChange>().is_err(),
+                "{key} is not a field of TicketChange"
+            );
+        }
+    }
+
+    #[test]
+    fn mail_kinds_follow_the_classification() {
+        let raw = b"From: Maria <maria@cliente.com.br>\r\nTo: suporte@empresa.com.br\r\nSubject: Ausente\r\n\
+Auto-Submitted: auto-replied\r\nMessage-ID: <a@cliente.com.br>\r\n\r\nFora.\r\n";
+        let facts = mail_facts(&parse(raw, &ParseOptions::default()));
+        assert_eq!(facts.kind, "auto_reply");
+        assert_eq!(facts.from, "maria@cliente.com.br");
+        let raw = b"From: Maria <maria@cliente.com.br>\r\nTo: suporte@empresa.com.br\r\nSubject: Pedido\r\n\
+Message-ID: <b@cliente.com.br>\r\n\r\nOi.\r\n";
+        assert_eq!(mail_facts(&parse(raw, &ParseOptions::default())).kind, "new");
+        let raw =
+            b"From: Maria <maria@cliente.com.br>\r\nTo: suporte@empresa.com.br\r\nSubject: Re: Pedido\r\n\
+In-Reply-To: <x@empresa.com.br>\r\nMessage-ID: <c@cliente.com.br>\r\n\r\nOi.\r\n";
+        assert_eq!(mail_facts(&parse(raw, &ParseOptions::default())).kind, "reply");
+    }
+}
