@@ -60,8 +60,28 @@ pub enum Command {
         #[command(subcommand)]
         command: rules::RulesCommand,
     },
+    /// Print what carteiro would do now, on live data, without doing it:
+    /// the tickets changed recently and the mails not processed yet, each
+    /// with its plan and the mails it would send. Writes nothing, sends
+    /// nothing, moves no cursor.
+    DryRun(DryRunArgs),
     /// Print carteiro's version.
     Version,
+}
+
+/// Options of `carteiro dry-run`.
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// Configuration file to read instead of config/default.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How far back to look at changed tickets, e.g. 30m, 24h.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = parse_since)]
+    pub since: Duration,
+}
+
+fn parse_since(text: &str) -> Result<Duration, String> {
+    config::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// The `carteiro mail` subcommands.
@@ -232,6 +252,30 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rules { command } => rules::run(command),
         Command::Sim(args) => sim(args),
         Command::Run(args) => run_daemon(args),
+        Command::DryRun(args) => dry_run(args),
+    }
+}
+
+fn dry_run(args: DryRunArgs) -> ExitCode {
+    let loaded = match config::load(&LoadOptions::from_process(args.config)) {
+        Ok(loaded) => loaded,
+        Err(invalid) => {
+            let _ = stdout_lines(invalid.problems.iter().map(ToString::to_string));
+            let _ = stderr_line("error: the configuration is invalid");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(crate::dry_run::dry_run(&loaded.config, args.since)));
+    match result {
+        Ok(lines) => match stdout_lines(lines) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.into()),
+        },
+        Err(e) => fail(&e),
     }
 }
 

@@ -104,6 +104,41 @@ impl Store {
         Store::setup(conn, path.to_path_buf())
     }
 
+    /// Opens an existing store file for reading only (`carteiro dry-run`):
+    /// nothing is created, migrated or written. A file from another
+    /// version of carteiro is refused, since it cannot be migrated here.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let fail = |operation: &str| {
+            let operation = operation.to_owned();
+            move |cause| StoreError::Sqlite {
+                path: path.to_path_buf(),
+                operation,
+                cause,
+            }
+        };
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(fail("open the file read-only"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(fail("set the busy timeout"))?;
+        let found = migrations::version(&conn).map_err(fail("read the schema version"))?;
+        let latest = migrations::latest();
+        if found != latest {
+            return Err(StoreError::Invalid {
+                path: path.to_path_buf(),
+                operation: "open the file read-only".to_owned(),
+                problem: format!(
+                    "its schema is version {found} and this carteiro reads version {latest}; run `carteiro run` \
+                     once to migrate it"
+                ),
+            });
+        }
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+            clock: Arc::new(SystemClock),
+        })
+    }
+
     /// A store in memory, gone when dropped: for unit tests.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");
