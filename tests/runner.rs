@@ -111,6 +111,10 @@ struct World {
 
 impl World {
     async fn start(name: &str) -> World {
+        World::start_with(name, RunnerOptions::default()).await
+    }
+
+    async fn start_with(name: &str, options: RunnerOptions) -> World {
         let sim = Sim::start(SimOptions {
             seed: serde_json::from_value(seed()).expect("seed"),
             relax_export_start: true,
@@ -132,7 +136,7 @@ impl World {
         .expect("template");
         let path = dir.join("carteiro.db");
         let store = Arc::new(Store::open(&path).expect("store"));
-        let (poller, runner) = daemon(&sim, store.clone(), &rules_dir);
+        let (poller, runner) = daemon(&sim, store.clone(), &rules_dir, options);
         World {
             sim,
             ana,
@@ -147,7 +151,12 @@ impl World {
     /// The daemon stops and starts again over the same store file.
     fn restart(&mut self) {
         self.store = Arc::new(Store::open(&self.path).expect("reopen"));
-        let (poller, runner) = daemon(&self.sim, self.store.clone(), &self.rules_dir);
+        let (poller, runner) = daemon(
+            &self.sim,
+            self.store.clone(),
+            &self.rules_dir,
+            RunnerOptions::default(),
+        );
         self.poller = poller;
         self.runner = runner;
     }
@@ -223,6 +232,7 @@ fn daemon(
     sim: &Sim,
     store: Arc<Store>,
     rules_dir: &Path,
+    runner_options: RunnerOptions,
 ) -> (TicketPoller<ZendeskClient>, RuleRunner<ZendeskClient>) {
     let clock: Arc<dyn Clock> = sim.handle.sim.clock();
     let client = client_as(sim.handle.base_url.clone(), AGENT, 10, |b| b.clock(clock.clone()));
@@ -253,8 +263,7 @@ fn daemon(
     };
     let executor = Executor::new(client.clone(), store.clone(), options, clock.clone());
     let rules = Arc::new(RulesHandle::load(rules_dir, Calendars::new()).expect("rules load"));
-    let runner =
-        RuleRunner::new(client, store, rules, executor, clock, RunnerOptions::default()).expect("runner");
+    let runner = RuleRunner::new(client, store, rules, executor, clock, runner_options).expect("runner");
     (poller, runner)
 }
 
@@ -522,4 +531,48 @@ async fn a_customers_mail_reply_is_a_mail_received_event_for_the_rules() {
             .contains(&"avaliado".to_owned())
     );
     assert!(world.store.pending_mail_events(10).expect("events").is_empty());
+}
+
+#[tokio::test]
+async fn a_capped_sweep_continues_on_the_next_tick() {
+    let options = RunnerOptions {
+        sweep_limit: 2,
+        ..RunnerOptions::default()
+    };
+    let mut world = World::start_with("capped", options).await;
+    world.tick().await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let ticket = world.maria_writes(&format!("Aguardando {n}"), &[]).await;
+        world
+            .ana_updates(
+                ticket.id,
+                TicketUpdate {
+                    status: Some(Status::Pending),
+                    ..TicketUpdate::default()
+                },
+            )
+            .await;
+        ids.push(ticket.id);
+    }
+    world.later(60).await;
+    world.tick().await;
+    world.later(7 * 86_400 + 600).await;
+    let first = world.tick().await;
+    assert_eq!(
+        (first.swept, first.applied, first.sweep_unfinished),
+        (2, 2, true),
+        "{first:?}"
+    );
+    // Before the next tick nothing more is swept.
+    let idle = world.runner.pass().await.expect("pass");
+    assert_eq!(idle.swept, 0, "{idle:?}");
+    assert_eq!(world.ticket(ids[2]).await.custom_status_id, Some(900));
+    // At the next tick the rest is swept.
+    world.later(600).await;
+    let next = world.tick().await;
+    assert!(next.applied >= 1, "{next:?}");
+    for id in ids {
+        assert_eq!(world.ticket(id).await.custom_status_id, Some(901), "ticket {id}");
+    }
 }
