@@ -141,7 +141,7 @@ pub struct RuleTrace {
 
 /// Plans what `event` does to `facts` under `context`'s rules.
 pub fn plan(event: &Event, facts: &TicketFacts, context: &Context<'_>, clock: &dyn Clock) -> Plan {
-    plan_traced(event, facts, context, clock, None)
+    Planner::new(event, context).plan(facts, clock, None)
 }
 
 /// [`plan`], also recording every rule's conditions into `trace`.
@@ -150,116 +150,198 @@ pub fn plan_traced(
     facts: &TicketFacts,
     context: &Context<'_>,
     clock: &dyn Clock,
-    mut trace: Option<&mut Vec<RuleTrace>>,
+    trace: Option<&mut Vec<RuleTrace>>,
 ) -> Plan {
-    let now = clock.now();
-    // Copied only once a rule plans a change.
-    let mut state: Cow<'_, TicketFacts> = Cow::Borrowed(facts);
-    let mut plan = Plan {
-        ticket_id: facts.ticket.id,
-        rules_hash: context.rules.hash.clone(),
-        now,
-        fired: Vec::new(),
-        steps: Vec::new(),
-        problems: Vec::new(),
-        stopped_by: None,
-    };
-    let trigger = event.kind.trigger();
-    for rule in &context.rules.rules {
-        let skipped = if plan.stopped_by.is_some() {
-            Some(format!(
-                "not evaluated: rule {:?} stopped the event",
-                plan.stopped_by.as_deref().unwrap_or_default()
-            ))
-        } else if !rule.runs_on(trigger) {
-            Some(format!("does not run on {trigger}"))
-        } else if let EventKind::Schedule(due) = &event.kind
-            && !due.contains(&rule.name)
-        {
-            Some("its schedule is not due in this tick".to_owned())
-        } else if event.depth > 0 && !rule.cascade {
-            Some("the change was carteiro's own, and the rule does not set cascade = true".to_owned())
-        } else if event.depth > context.max_cascade {
-            Some(format!(
+    Planner::new(event, context).plan(facts, clock, trace)
+}
+
+/// Why a rule is not evaluated for an event, whatever the ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skip {
+    Trigger,
+    NotDue,
+    OwnChange,
+    TooDeep,
+}
+
+/// One event planned for many tickets (a schedule sweep): what depends
+/// only on the event (which rules run, their calendars) is worked out
+/// once.
+#[derive(Debug)]
+pub struct Planner<'a> {
+    event: &'a Event,
+    context: &'a Context<'a>,
+    /// Per rule: why it does not run for this event, if it does not.
+    skips: Vec<Option<Skip>>,
+    /// Per rule: its calendar.
+    calendars: Vec<Option<&'a crate::calendar::Calendar>>,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(event: &'a Event, context: &'a Context<'a>) -> Planner<'a> {
+        let trigger = event.kind.trigger();
+        let skips = context
+            .rules
+            .rules
+            .iter()
+            .map(|rule| {
+                if !rule.runs_on(trigger) {
+                    Some(Skip::Trigger)
+                } else if let EventKind::Schedule(due) = &event.kind
+                    && !due.contains(&rule.name)
+                {
+                    Some(Skip::NotDue)
+                } else if event.depth > 0 && !rule.cascade {
+                    Some(Skip::OwnChange)
+                } else if event.depth > context.max_cascade {
+                    Some(Skip::TooDeep)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let calendars = context
+            .rules
+            .rules
+            .iter()
+            .map(|rule| context.calendars.get(&rule.calendar))
+            .collect();
+        Planner {
+            event,
+            context,
+            skips,
+            calendars,
+        }
+    }
+
+    fn skip_reason(&self, skip: Skip) -> String {
+        match skip {
+            Skip::Trigger => format!("does not run on {}", self.event.kind.trigger()),
+            Skip::NotDue => "its schedule is not due in this tick".to_owned(),
+            Skip::OwnChange => {
+                "the change was carteiro's own, and the rule does not set cascade = true".to_owned()
+            }
+            Skip::TooDeep => format!(
                 "the cascade is {} deep, over the limit of {}",
-                event.depth, context.max_cascade
-            ))
-        } else if rule.once == Once::PerTicket && (context.fired_once)(&rule.name, facts.ticket.id) {
-            Some("once = \"per_ticket\", and it already fired for this ticket".to_owned())
-        } else {
-            None
+                self.event.depth, self.context.max_cascade
+            ),
+        }
+    }
+
+    /// Plans the event for one ticket; with `trace`, records every rule's
+    /// conditions.
+    pub fn plan(
+        &self,
+        facts: &TicketFacts,
+        clock: &dyn Clock,
+        mut trace: Option<&mut Vec<RuleTrace>>,
+    ) -> Plan {
+        let event = self.event;
+        let context = self.context;
+        let now = clock.now();
+        // Copied only once a rule plans a change.
+        let mut state: Cow<'_, TicketFacts> = Cow::Borrowed(facts);
+        let mut plan = Plan {
+            ticket_id: facts.ticket.id,
+            rules_hash: context.rules.hash.clone(),
+            now,
+            fired: Vec::new(),
+            steps: Vec::new(),
+            problems: Vec::new(),
+            stopped_by: None,
         };
-        if let Some(why) = skipped {
+        let trigger = event.kind.trigger();
+        for (index, rule) in context.rules.rules.iter().enumerate() {
+            let skipped = if let Some(stopper) = &plan.stopped_by {
+                trace
+                    .is_some()
+                    .then(|| format!("not evaluated: rule {stopper:?} stopped the event"))
+                    .or(Some(String::new()))
+            } else if let Some(skip) = self.skips[index] {
+                Some(if trace.is_some() {
+                    self.skip_reason(skip)
+                } else {
+                    String::new()
+                })
+            } else if rule.once == Once::PerTicket && (context.fired_once)(&rule.name, facts.ticket.id) {
+                Some("once = \"per_ticket\", and it already fired for this ticket".to_owned())
+            } else {
+                None
+            };
+            if let Some(why) = skipped {
+                if let Some(trace) = trace.as_deref_mut() {
+                    trace.push(RuleTrace {
+                        rule: rule.name.clone(),
+                        fired: false,
+                        skipped: Some(why),
+                        conditions: Vec::new(),
+                    });
+                }
+                continue;
+            }
+            let calendar = self.calendars[index];
+            // A ticket event with several new comments: the rule fires once,
+            // for the first comment that satisfies it.
+            let comments: &[NewComment] =
+                if matches!(trigger, Trigger::TicketCreated | Trigger::TicketUpdated) {
+                    &event.change.comments
+                } else {
+                    &[]
+                };
+            let comments = comments
+                .iter()
+                .map(Some)
+                .chain(comments.is_empty().then_some(None));
+            let mut held = false;
+            let mut conditions = Vec::new();
+            let mut bound_comment = None;
+            for comment in comments {
+                let eval = Evaluator {
+                    event,
+                    state: &state,
+                    comment,
+                    context,
+                    calendar,
+                    now,
+                };
+                let mut local = trace.is_some().then(Vec::new);
+                if eval.eval(&rule.condition, 0, &mut local) {
+                    held = true;
+                    bound_comment = comment;
+                    conditions = local.unwrap_or_default();
+                    break;
+                }
+                conditions = local.unwrap_or_default();
+            }
+            let mut fired = false;
+            if held {
+                match plan_actions(rule, &state, event, bound_comment, context, now) {
+                    Ok((steps, stop, working)) => {
+                        state = Cow::Owned(working);
+                        fired = true;
+                        plan.fired.push(rule.name.clone());
+                        plan.steps.extend(steps);
+                        if stop || rule.stop {
+                            plan.stopped_by = Some(rule.name.clone());
+                        }
+                    }
+                    Err(message) => plan.problems.push(PlanProblem {
+                        rule: rule.name.clone(),
+                        message,
+                    }),
+                }
+            }
             if let Some(trace) = trace.as_deref_mut() {
                 trace.push(RuleTrace {
                     rule: rule.name.clone(),
-                    fired: false,
-                    skipped: Some(why),
-                    conditions: Vec::new(),
+                    fired,
+                    skipped: None,
+                    conditions,
                 });
             }
-            continue;
         }
-        // A ticket event with several new comments: the rule fires once,
-        // for the first comment that satisfies it.
-        let comments: &[NewComment] = if matches!(trigger, Trigger::TicketCreated | Trigger::TicketUpdated) {
-            &event.change.comments
-        } else {
-            &[]
-        };
-        let comments = comments
-            .iter()
-            .map(Some)
-            .chain(comments.is_empty().then_some(None));
-        let mut held = false;
-        let mut conditions = Vec::new();
-        let mut bound_comment = None;
-        for comment in comments {
-            let eval = Evaluator {
-                event,
-                state: &state,
-                comment,
-                context,
-                rule,
-                now,
-            };
-            let mut local = trace.is_some().then(Vec::new);
-            if eval.eval(&rule.condition, 0, &mut local) {
-                held = true;
-                bound_comment = comment;
-                conditions = local.unwrap_or_default();
-                break;
-            }
-            conditions = local.unwrap_or_default();
-        }
-        let mut fired = false;
-        if held {
-            match plan_actions(rule, &state, event, bound_comment, context, now) {
-                Ok((steps, stop, working)) => {
-                    state = Cow::Owned(working);
-                    fired = true;
-                    plan.fired.push(rule.name.clone());
-                    plan.steps.extend(steps);
-                    if stop || rule.stop {
-                        plan.stopped_by = Some(rule.name.clone());
-                    }
-                }
-                Err(message) => plan.problems.push(PlanProblem {
-                    rule: rule.name.clone(),
-                    message,
-                }),
-            }
-        }
-        if let Some(trace) = trace.as_deref_mut() {
-            trace.push(RuleTrace {
-                rule: rule.name.clone(),
-                fired,
-                skipped: None,
-                conditions,
-            });
-        }
+        plan
     }
-    plan
 }
 
 /// A value a condition read, borrowed from the ticket where it can be: a
@@ -407,7 +489,8 @@ struct Evaluator<'a> {
     state: &'a TicketFacts,
     comment: Option<&'a NewComment>,
     context: &'a Context<'a>,
-    rule: &'a Rule,
+    /// The rule's calendar, for business durations.
+    calendar: Option<&'a crate::calendar::Calendar>,
     now: DateTime<Utc>,
 }
 
@@ -548,7 +631,7 @@ impl<'a> Evaluator<'a> {
                 let Seen::Time(at) = seen else {
                     return false;
                 };
-                let Some(calendar) = self.context.calendars.get(&self.rule.calendar) else {
+                let Some(calendar) = self.calendar else {
                     return false;
                 };
                 let result = if leaf.op == Op::OlderThan {

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::directory::Directory;
-use super::engine::{Context, Event, EventKind, MailFacts, TicketFacts, plan};
+use super::engine::{Context, Event, EventKind, MailFacts, Planner, TicketFacts, plan};
 use super::exec::{Applied, EventKey, ExecError, Executor, FiredOnce, Job};
 use super::load::RuleSet;
 use super::model::{Once, Trigger};
@@ -519,32 +519,99 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
 
     /// Continues `sweep`; returns whether it finished (else it is saved
     /// for the next tick).
+    ///
+    /// Each page of snapshots is first planned in memory, with the work
+    /// that depends only on the event done once ([`Planner`]); only the
+    /// tickets with something to do are then applied (planned again with
+    /// fresh facts). `sweep_limit` caps the tickets acted on per run.
     async fn sweep(&mut self, mut sweep: Sweep, report: &mut PassReport) -> Result<bool, RunError> {
-        const PAGE: usize = 500;
+        const PAGE: usize = 2_000;
         let limit = self.options.sweep_limit.max(1);
-        let mut done = 0;
+        let mut acted = 0;
         let event = Event::new(EventKind::Schedule(sweep.rules.clone()));
-        while done < limit {
-            let page = self.store.sweep_snapshots(sweep.after, PAGE.min(limit - done))?;
-            if page.is_empty() {
+        loop {
+            let page = self.store.sweep_snapshots(sweep.after, PAGE)?;
+            let Some(last) = page.last().map(|s| s.ticket.id) else {
                 self.store.set_cursor(SWEEP_CURSOR, "")?;
                 return Ok(true);
-            }
-            for snapshot in page {
+            };
+            let page_len = page.len();
+            let candidates = self.candidates(&event, page);
+            let mut stopped_at = None;
+            for (examined, snapshot) in candidates {
                 let id = snapshot.ticket.id;
                 let key = EventKey::schedule(id, sweep.tick);
                 report.applied += self.apply_event(event.clone(), snapshot, key).await?;
-                sweep.after = Some(id);
-                done += 1;
-                report.swept += 1;
+                acted += 1;
+                if acted >= limit {
+                    stopped_at = Some((id, examined));
+                    break;
+                }
             }
-            self.save_sweep(&sweep)?;
+            match stopped_at {
+                Some((id, examined)) => {
+                    report.swept += examined;
+                    sweep.after = Some(id);
+                    break;
+                }
+                None => {
+                    report.swept += page_len;
+                    sweep.after = Some(last);
+                    self.save_sweep(&sweep)?;
+                }
+            }
         }
         sweep.resume_at = super::schedule::next_tick(&self.rules.current(), self.clock.now());
         self.save_sweep(&sweep)?;
-        tracing::info!(swept = done, after = ?sweep.after, resume_at = ?sweep.resume_at, "schedule sweep capped; the rest continues on the next tick");
+        tracing::info!(acted, after = ?sweep.after, resume_at = ?sweep.resume_at, "schedule sweep capped; the rest continues on the next tick");
         report.sweep_unfinished = true;
         Ok(false)
+    }
+
+    /// The snapshots of `page` that `event` plans something for, each with
+    /// how many snapshots of the page were looked at up to it. The
+    /// requester comes from the store; a ticket whose requester is not
+    /// known there is kept, to be planned with the helpdesk's answer.
+    fn candidates(&self, event: &Event, page: Vec<Snapshot>) -> Vec<(usize, Snapshot)> {
+        let set = self.rules.current();
+        let once = &self.once;
+        let fired = |rule: &str, ticket: Id| once.fired(rule, ticket);
+        let context = Context {
+            rules: &set,
+            directory: &self.directory,
+            calendars: self.rules.calendars(),
+            fired_once: &fired,
+            max_cascade: self.options.max_cascade,
+        };
+        let planner = Planner::new(event, &context);
+        let mut out = Vec::new();
+        for (index, snapshot) in page.into_iter().enumerate() {
+            let requester = match snapshot.ticket.requester_id {
+                None => None,
+                Some(id) => match self
+                    .people
+                    .get(&id)
+                    .cloned()
+                    .or_else(|| self.store.person(id).ok().flatten().map(Some))
+                {
+                    Some(person) => person,
+                    None => {
+                        out.push((index + 1, snapshot));
+                        continue;
+                    }
+                },
+            };
+            let facts = TicketFacts {
+                ticket: snapshot.ticket.clone(),
+                clocks: snapshot.clocks,
+                requester,
+            };
+            let planned = planner.plan(&facts, self.clock.as_ref(), None);
+            if !planned.fired.is_empty() || !planned.problems.is_empty() {
+                out.push((index + 1, snapshot));
+            }
+        }
+        out
     }
 }
 
