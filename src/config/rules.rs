@@ -12,7 +12,7 @@ pub struct RulesConfig {
     /// How many rounds of the bot's own changes may trigger `cascade = true`
     /// rules before planning stops.
     pub max_cascade: u32,
-    /// The most tickets one schedule run looks at, so a broad search cannot
+    /// The most tickets one schedule run acts on, so a broad search cannot
     /// flood Zendesk with writes.
     pub sweep_limit: u32,
 }

@@ -423,6 +423,17 @@ impl<'a> Seen<'a> {
     }
 }
 
+/// Whether a condition walks a calendar: a business-time comparison.
+fn is_costly(condition: &Condition) -> bool {
+    matches!(
+        condition,
+        Condition::Leaf(Leaf {
+            operand: Operand::Duration(d),
+            ..
+        }) if d.is_business()
+    )
+}
+
 /// Text equality as rules mean it: trimmed, case-insensitive.
 ///
 /// Byte by byte first, folding ASCII case: texts that agree so are equal,
@@ -533,6 +544,19 @@ impl<'a> Evaluator<'a> {
                     t.len() - 1
                 });
                 let child_depth = if shown { depth + 1 } else { depth };
+                if !tracing {
+                    // Conditions have no side effects, so the cheap ones
+                    // go first: a business-time comparison walks the
+                    // calendar, and is only worth it when the rest holds.
+                    let mut none = None;
+                    let cheap = parts.iter().filter(|p| !is_costly(p));
+                    let costly = parts.iter().filter(|p| is_costly(p));
+                    let found = cheap
+                        .chain(costly)
+                        .any(|part| self.eval(part, child_depth, &mut none) != is_all);
+                    let result = if found { !is_all } else { is_all };
+                    return if negate { !result } else { result };
+                }
                 let mut result = is_all;
                 for part in parts {
                     let held = self.eval(part, child_depth, trace);

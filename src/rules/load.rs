@@ -169,37 +169,52 @@ pub fn load_sources(
     templates: Templates,
     calendars: &Calendars,
 ) -> Result<RuleSet, Vec<RuleProblem>> {
+    // Files are checked in parallel (regex compilation dominates a large
+    // set), then merged in file order, where duplicate names are found.
+    let regexes = RegexCache::default();
+    let checked: Vec<CheckedFile> = {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, sources.len().max(1));
+        let chunk = sources.len().div_ceil(workers).max(1);
+        let check = |part: &[(PathBuf, String)]| -> Vec<CheckedFile> {
+            part.iter()
+                .map(|(path, text)| check_file(path, text, dir, &templates, calendars, &regexes))
+                .collect()
+        };
+        if workers <= 1 || sources.len() <= 1 {
+            check(sources)
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = sources
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || check(part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                    .collect()
+            })
+        }
+    };
     let mut problems = Vec::new();
     let mut rules = Vec::new();
     let mut identities = Vec::new();
     let mut names: HashMap<String, Location> = HashMap::new();
-    for (path, text) in sources {
-        let mut file = FileChecker {
-            path,
-            text,
-            dir,
-            templates: &templates,
-            calendars,
-            problems: &mut problems,
-        };
-        let raw: RawFile = match toml::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                file.error(e.span().unwrap_or(0..0), toml_message(&e));
-                continue;
-            }
-        };
-        for (rule, name_span) in file.file(raw, &mut identities) {
-            let location = file.location(name_span.clone());
+    for file in checked {
+        problems.extend(file.problems);
+        identities.extend(file.identities);
+        for (rule, _) in file.rules {
+            let location = rule.location.clone();
             match names.get(&rule.name) {
-                Some(first) => file.error(
-                    name_span,
-                    format!(
+                Some(first) => problems.push(RuleProblem {
+                    location,
+                    message: format!(
                         "duplicate rule name {:?}: it is already the name of the rule at {first}; \
                          names identify rules in logs and in the journal, so each must be unique",
                         rule.name
                     ),
-                ),
+                }),
                 None => {
                     names.insert(rule.name.clone(), location);
                     rules.push(rule);
@@ -219,6 +234,76 @@ pub fn load_sources(
         files,
         templates: Arc::new(templates),
     })
+}
+
+/// What checking one file found.
+struct CheckedFile {
+    rules: Vec<(Rule, Range<usize>)>,
+    identities: Vec<String>,
+    problems: Vec<RuleProblem>,
+}
+
+fn check_file(
+    path: &Path,
+    text: &str,
+    dir: &Path,
+    templates: &Templates,
+    calendars: &Calendars,
+    regexes: &RegexCache,
+) -> CheckedFile {
+    let mut problems = Vec::new();
+    let mut identities = Vec::new();
+    let mut file = FileChecker {
+        path,
+        text,
+        line_starts: std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect(),
+        dir,
+        templates,
+        calendars,
+        regexes,
+        problems: &mut problems,
+    };
+    let rules = match toml::from_str::<RawFile>(text) {
+        Ok(raw) => file.file(raw, &mut identities),
+        Err(e) => {
+            file.error(e.span().unwrap_or(0..0), toml_message(&e));
+            Vec::new()
+        }
+    };
+    CheckedFile {
+        rules,
+        identities,
+        problems,
+    }
+}
+
+/// Regexes compiled during one load, by pattern: the same pattern in many
+/// rules is compiled once (a `Regex` is cheap to clone).
+#[derive(Debug, Default)]
+struct RegexCache {
+    compiled: std::sync::Mutex<HashMap<String, regex::Regex>>,
+}
+
+impl RegexCache {
+    fn get(&self, pattern: &str) -> Result<regex::Regex, regex::Error> {
+        let lock = |m: &std::sync::Mutex<HashMap<String, regex::Regex>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(pattern)
+                .cloned()
+        };
+        if let Some(found) = lock(&self.compiled) {
+            return Ok(found);
+        }
+        let compiled = regex::Regex::new(pattern)?;
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(pattern.to_owned(), compiled.clone());
+        Ok(compiled)
+    }
 }
 
 /// The TOML error's message without the excerpt the crate draws around it
@@ -244,9 +329,12 @@ fn hash_files(sources: &[(PathBuf, String)]) -> String {
 struct FileChecker<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Where each line starts, so a location costs a binary search.
+    line_starts: Vec<usize>,
     dir: &'a Path,
     templates: &'a Templates,
     calendars: &'a Calendars,
+    regexes: &'a RegexCache,
     problems: &'a mut Vec<RuleProblem>,
 }
 
@@ -258,7 +346,17 @@ struct FileSettings {
 
 impl FileChecker<'_> {
     fn location(&self, span: Range<usize>) -> Location {
-        Location::in_file(self.path, self.text, span.start)
+        let mut offset = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line.saturating_sub(1)];
+        Location::File {
+            path: self.path.to_path_buf(),
+            line,
+            column: self.text[start..offset].chars().count() + 1,
+        }
     }
 
     fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
@@ -562,7 +660,7 @@ impl FileChecker<'_> {
                     self.error(span, "`matches` takes a regular expression as a string");
                     return None;
                 };
-                match regex::Regex::new(&pattern) {
+                match self.regexes.get(&pattern) {
                     Ok(re) => Some(Operand::Regex(re)),
                     Err(e) => {
                         let detail = e.to_string();
