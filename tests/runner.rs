@@ -576,3 +576,67 @@ async fn a_capped_sweep_continues_on_the_next_tick() {
         assert_eq!(world.ticket(id).await.custom_status_id, Some(901), "ticket {id}");
     }
 }
+
+#[tokio::test]
+async fn a_mail_event_whose_ticket_is_gone_is_dropped_and_does_not_block_the_queue() {
+    let mut world = World::start("gone").await;
+    world.tick().await;
+    let facts = carteiro::rules::MailFacts {
+        kind: "reply".to_owned(),
+        from: MARIA.to_owned(),
+        subject: "Re: chamado".to_owned(),
+        body: "Nota 5".to_owned(),
+        message_id: "gone@cliente.example".to_owned(),
+        ..carteiro::rules::MailFacts::default()
+    };
+    world
+        .store
+        .record_processed(&carteiro::store::ProcessedMail {
+            message_id: "gone@cliente.example".to_owned(),
+            raw_sha256: "0".repeat(64),
+            mailbox: "suporte".to_owned(),
+            uidvalidity: 1,
+            uid: 1,
+            outcome: carteiro::store::Outcome::CommentAdded,
+            ticket_id: Some(999_999),
+            processed_at: chrono::Utc::now(),
+            event: Some(serde_json::to_string(&facts).expect("json")),
+        })
+        .expect("record");
+    // A live ticket's reply queued after it still gets its rule.
+    let ticket = world.maria_writes("Atendimento", &[]).await;
+    world
+        .store
+        .record_processed(&carteiro::store::ProcessedMail {
+            message_id: "live@cliente.example".to_owned(),
+            raw_sha256: "1".repeat(64),
+            mailbox: "suporte".to_owned(),
+            uidvalidity: 1,
+            uid: 2,
+            outcome: carteiro::store::Outcome::CommentAdded,
+            ticket_id: Some(ticket.id),
+            processed_at: chrono::Utc::now(),
+            event: Some(
+                serde_json::to_string(&carteiro::rules::MailFacts {
+                    message_id: "live@cliente.example".to_owned(),
+                    ..facts
+                })
+                .expect("json"),
+            ),
+        })
+        .expect("record");
+    let report = world
+        .runner
+        .pass()
+        .await
+        .expect("the gone ticket does not fail the pass");
+    assert_eq!((report.mail_events, report.applied), (2, 1), "{report:?}");
+    assert!(world.store.pending_mail_events(10).expect("events").is_empty());
+    assert!(
+        world
+            .ticket(ticket.id)
+            .await
+            .tags
+            .contains(&"avaliado".to_owned())
+    );
+}

@@ -282,10 +282,19 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let snapshot = match self.store.snapshot(ticket_id)? {
             Some(snapshot) => snapshot,
             // A ticket the poller has not seen yet: read it once.
-            None => Snapshot {
-                ticket: self.helpdesk.show_ticket(ticket_id).await?,
-                clocks: Default::default(),
-                last_audit_id: None,
+            None => match self.helpdesk.show_ticket(ticket_id).await {
+                Ok(ticket) => Snapshot {
+                    ticket,
+                    clocks: Default::default(),
+                    last_audit_id: None,
+                },
+                // Deleted since: the event has no ticket left to act on,
+                // and must not hold up the queue behind it.
+                Err(HelpDeskError::NotFound { .. }) => {
+                    tracing::warn!(ticket = ticket_id, message_id = %mail.message_id, "the mail's ticket is gone; its event is dropped");
+                    return Ok(0);
+                }
+                Err(e) => return Err(e.into()),
             },
         };
         let key = EventKey::mail(ticket_id, &mail.message_id);
@@ -443,7 +452,10 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
             .directory_read_at
             .is_none_or(|at| self.clock.now() - at >= self.options.directory_refresh);
         if stale && let Err(e) = self.refresh_directory().await {
-            tracing::warn!(error = %e, "cannot read groups, agents, statuses and fields; using the last ones");
+            tracing::warn!(error = %e, "cannot read groups, agents, statuses and fields; using the last ones, retrying in a minute");
+            // Try again in a minute, not on every pass.
+            self.directory_read_at =
+                Some(self.clock.now() - self.options.directory_refresh + chrono::TimeDelta::minutes(1));
         }
     }
 
