@@ -1,0 +1,79 @@
+//! The shipped rule packs in `rules/` load, pass their own scenario tests,
+//! and keep the ombudsman out of every other reply.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_carteiro");
+
+fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")
+}
+
+fn carteiro(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .expect("run carteiro");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+#[test]
+fn the_shipped_rules_load() {
+    let dir = rules().display().to_string();
+    let (code, text) = carteiro(&["check", "--rules", &dir]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.trim(), format!("ok: the rules in {dir} load"));
+}
+
+#[test]
+fn the_shipped_packs_pass_their_scenarios() {
+    let dir = rules().display().to_string();
+    let (code, text) = carteiro(&["rules", "test", "--rules", &dir]);
+    assert_eq!(code, Some(0), "{text}");
+    let summary = text.lines().last().unwrap_or_default();
+    let passed: usize = summary
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected summary {summary:?} in:\n{text}"));
+    assert!(passed >= 8, "the ciclo-de-status scenarios ran:\n{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok   ")).count(),
+        passed,
+        "{text}"
+    );
+}
+
+/// The bot never offers an ombudsman case: only the ouvidoria pack's own
+/// templates may name it.
+#[test]
+fn no_template_outside_the_ombudsman_pack_mentions_it() {
+    let templates = rules().join("templates");
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(&templates).expect("templates folder") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !name.ends_with(".j2") || name.starts_with("ouvidoria") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .expect("read template")
+            .to_lowercase();
+        if text.contains("ouvidoria") {
+            offenders.push(name);
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "templates offering the ombudsman: {offenders:?}"
+    );
+}
