@@ -282,7 +282,7 @@ fn the_shipped_templates_check_clean_and_read_well() {
     let templates = Templates::load_dir(&dir, &options).expect("loads");
     assert_eq!(
         templates.names().collect::<Vec<_>>(),
-        ["confirmacao", "encaminhamento"]
+        ["ciclo_confirmacao", "confirmacao", "encaminhamento"]
     );
     let rendered = templates
         .render("confirmacao", &TemplateContext::sample())
