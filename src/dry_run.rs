@@ -8,14 +8,15 @@
 //! It writes nothing to Zendesk, sends nothing, and moves no cursor: the
 //! state store is opened read-only (or not at all, when there is none).
 
+use std::collections::HashMap;
+
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, MailboxSource};
-use crate::helpdesk::clocks::ticket_clocks;
 use crate::helpdesk::zendesk::ZendeskClient;
-use crate::helpdesk::{ExportStart, HelpDesk, Id, Ticket, export_changes};
+use crate::helpdesk::{Audit, ExportStart, HelpDesk, Id, Role, Ticket, export_changes};
 use crate::mail::imap::ImapMailbox;
 use crate::mail::mailbox::Mailbox;
 use crate::mail::maildir::Maildir;
@@ -25,8 +26,10 @@ use crate::rules::Directory;
 use crate::rules::engine::{Context, Event, EventKind, MailFacts, TicketFacts, plan};
 use crate::rules::model::Trigger;
 use crate::rules::plan::{Effect, Plan};
+use crate::rules::scenario::facts_from_history;
 use crate::store::Store;
-use crate::tickets::{NewComment, TicketChange, diff};
+use crate::tickets::poller::comments_since;
+use crate::tickets::{TicketChange, diff};
 
 /// How many unprocessed mails per mailbox a dry run looks at.
 const MAILS_PER_MAILBOX: usize = 50;
@@ -82,21 +85,26 @@ pub async fn dry_run(config: &Config, since: std::time::Duration) -> anyhow::Res
         .map(|r| r.name.clone())
         .collect();
     for ticket in tickets.into_iter().filter(|t| t.status.as_str() != "deleted") {
-        let facts = ticket_facts(&client, &directory, ticket).await?;
+        let (facts, audits) = ticket_facts(&client, &directory, ticket).await?;
         let previous = store
             .as_ref()
             .and_then(|s| s.snapshot(facts.ticket.id).ok().flatten());
-        let audits = client.list_audits(facts.ticket.id).await?;
+        // The comments the poller would report, authors' roles as known.
+        let mut roles: HashMap<Id, Role> = directory.users.iter().map(|u| (u.id, u.role)).collect();
+        roles.extend(facts.requester.as_ref().map(|r| (r.id, r.role)));
+        let comments = comments_since(&audits, previous.as_ref(), &roles);
         let (kind, change) = match &previous {
-            Some(before) => {
-                let mut change = diff(&before.ticket, &facts.ticket);
-                change.comments = new_comments(&audits, before.last_audit_id, &directory, &facts);
-                (EventKind::TicketUpdated, change)
-            }
+            Some(before) => (
+                EventKind::TicketUpdated,
+                TicketChange {
+                    comments,
+                    ..diff(&before.ticket, &facts.ticket)
+                },
+            ),
             None => (
                 EventKind::TicketCreated,
                 TicketChange {
-                    comments: new_comments(&audits, None, &directory, &facts),
+                    comments,
                     ..TicketChange::default()
                 },
             ),
@@ -231,7 +239,7 @@ async fn mail_lines(
         }
         None => (provisional_ticket(mail, clock.now())?, "new"),
     };
-    let facts = ticket_facts(client, directory, ticket).await?;
+    let (facts, _) = ticket_facts(client, directory, ticket).await?;
     let body = if kind == "reply" {
         crate::mail::clean::strip_quoted(&mail.body_text)
     } else {
@@ -276,11 +284,12 @@ fn provisional_ticket(mail: &ParsedMail, now: DateTime<Utc>) -> anyhow::Result<T
     }))?)
 }
 
+/// The ticket with its requester and clocks, and its audits (read once).
 async fn ticket_facts(
     client: &ZendeskClient,
     directory: &Directory,
     ticket: Ticket,
-) -> anyhow::Result<TicketFacts> {
+) -> anyhow::Result<(TicketFacts, Vec<Audit>)> {
     let requester = match ticket.requester_id {
         Some(id) => client.show_users(&[id]).await?.into_iter().next(),
         None => None,
@@ -290,54 +299,8 @@ async fn ticket_facts(
     } else {
         client.list_audits(ticket.id).await?
     };
-    let clocks = ticket_clocks(&ticket, &audits, &[], |id| {
-        requester
-            .as_ref()
-            .filter(|r| r.id == id)
-            .or_else(|| directory.user(id))
-            .map(|u| u.role)
-    });
-    Ok(TicketFacts {
-        ticket,
-        clocks,
-        requester,
-    })
-}
-
-/// The comments of audits newer than `after`, as a change reports them.
-fn new_comments(
-    audits: &[crate::helpdesk::Audit],
-    after: Option<Id>,
-    directory: &Directory,
-    facts: &TicketFacts,
-) -> Vec<NewComment> {
-    let mut out = Vec::new();
-    for audit in audits.iter().filter(|a| after.is_none_or(|after| a.id > after)) {
-        for event in audit.events.iter().filter(|e| e.event_type == "Comment") {
-            let author_id = event.author_id.or(audit.author_id);
-            let author_role = author_id.and_then(|id| {
-                facts
-                    .requester
-                    .as_ref()
-                    .filter(|r| r.id == id)
-                    .or_else(|| directory.user(id))
-                    .map(|u| u.role)
-            });
-            out.push(NewComment {
-                id: event.id,
-                author_id,
-                author_role,
-                public: event.public.unwrap_or(false),
-                body: event
-                    .plain_body
-                    .clone()
-                    .or_else(|| event.body.clone())
-                    .unwrap_or_default(),
-                created_at: audit.created_at,
-            });
-        }
-    }
-    out
+    let facts = facts_from_history(ticket, requester, &audits, &[], directory);
+    Ok((facts, audits))
 }
 
 /// One planned event, with the mails it would send rendered.

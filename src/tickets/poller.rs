@@ -304,7 +304,7 @@ fn is_comment(event_type: &str) -> bool {
 /// `last_audit_id` and than the snapshot's `updated_at`: a snapshot the
 /// executor saved after its own write may not know that write's audit, but
 /// its ticket already has the write's `updated_at`.
-fn comments_since(
+pub(crate) fn comments_since(
     audits: &[Audit],
     previous: Option<&Snapshot>,
     roles: &HashMap<Id, Role>,
