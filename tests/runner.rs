@@ -28,7 +28,7 @@ use carteiro::rules::runner::{PassReport, RuleRunner, RunnerOptions};
 use carteiro::store::{GuardPolicy, Store};
 use carteiro::tickets::poller::TicketPoller;
 use serde_json::json;
-use support::{AGENT, Sim, client_as, plain_http};
+use support::{AGENT, Sim, client_as};
 
 const ANA: &str = "ana@empresa.example";
 const MARIA: &str = "maria@cliente.example";
@@ -168,14 +168,7 @@ impl World {
     }
 
     async fn later(&self, secs: u64) {
-        let url = self.sim.handle.base_url.join("/__sim/clock").expect("url");
-        let response = plain_http()
-            .post(url)
-            .json(&json!({ "advance_secs": secs }))
-            .send()
-            .await
-            .expect("clock");
-        assert!(response.status().is_success(), "{}", response.status());
+        self.sim.advance_clock(secs).await;
     }
 
     async fn maria_writes(&self, subject: &str, tags: &[&str]) -> Ticket {

@@ -69,14 +69,7 @@ impl World {
 
     /// Moves the simulator's clock, so each step has its own instant.
     async fn later(&self, secs: u64) {
-        let url = self.sim.handle.base_url.join("/__sim/clock").expect("url");
-        let response = plain_http()
-            .post(url)
-            .json(&json!({ "advance_secs": secs }))
-            .send()
-            .await
-            .expect("clock");
-        assert!(response.status().is_success(), "{}", response.status());
+        self.sim.advance_clock(secs).await;
     }
 
     /// Maria's mail became a ticket (carteiro's ingest creates it).

@@ -129,6 +129,18 @@ impl Sim {
         .await
     }
 
+    /// Moves the simulator's clock forward (`POST /__sim/clock`).
+    pub async fn advance_clock(&self, secs: u64) {
+        let url = self.handle.base_url.join("/__sim/clock").expect("url");
+        let response = plain_http()
+            .post(url)
+            .json(&serde_json::json!({ "advance_secs": secs }))
+            .send()
+            .await
+            .expect("clock");
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+
     /// Queues faults (`POST /__sim/faults`).
     pub async fn faults(&self, faults: Value) {
         let url = self.handle.base_url.join("/__sim/faults").expect("url");
