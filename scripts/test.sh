@@ -5,10 +5,15 @@
 # otherwise it names them and stops.
 #
 #   scripts/test.sh              # everything
-#   scripts/test.sh --test cli   # only what `cargo test --locked ARGS` selects
+#   scripts/test.sh --test it cli::   # only what `cargo test --locked ARGS` selects
 #
 # It needs no stdin and behaves the same with CI=true.
 set -euo pipefail
+
+# CI builds once from clean: incremental state would only cost disk.
+if [[ ${CI:-} == true ]]; then
+    export CARGO_INCREMENTAL=0
+fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

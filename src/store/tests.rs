@@ -1,6 +1,6 @@
 //! Unit tests of the store's pieces: migrations, stored forms, decoding.
 //! The whole store, on files and across processes, is tested in
-//! `tests/store.rs`.
+//! `tests/it/store.rs`.
 
 use chrono::TimeZone;
 

@@ -4,12 +4,11 @@
 //! a crash found again by its `external_id`, one outbox row per mail step,
 //! and `once = "per_ticket"` remembered.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::support::{Sim, plain_http, ticket_count_with_external_id};
 use carteiro::clock::SystemClock;
 use carteiro::helpdesk::sim::SimOptions;
 use carteiro::helpdesk::zendesk::ZendeskClient;
@@ -22,7 +21,6 @@ use carteiro::rules::{Effect, Plan, Step};
 use carteiro::store::{Enqueued, GuardPolicy, JournalState, Store};
 use chrono::Utc;
 use serde_json::json;
-use support::{Sim, plain_http, ticket_count_with_external_id};
 
 const RULES_HASH: &str = "sha256:regras-de-teste";
 

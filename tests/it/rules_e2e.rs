@@ -12,18 +12,18 @@
 //! Every wait is bounded and polls; the only fixed pauses are quiet
 //! windows before checking that nothing happened twice.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::Daemon;
+use crate::support::mail::{MailServers, TestMailbox, servers};
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Audit, HelpDesk, Status, Ticket, TicketUpdate};
 use carteiro::store::{OutboxState, Store};
 use serde_json::{Value, json};
-use support::daemon::Daemon;
-use support::mail::{MailServers, TestMailbox, servers};
 
 /// How long any one step of the chain may take.
 const STEP: Duration = Duration::from_secs(30);

@@ -7,11 +7,12 @@
 //! Sync points are explicit: a test waits for the mail to be in the
 //! Maildir (`wait_for_messages`), never for a fixed time.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::mail::{DOMAIN, MailServers, TestMailbox, servers};
 use carteiro::config::{AuthMech, SmtpAuth, SmtpConfig, TlsMode};
 use carteiro::mail::parse::{ParseOptions, parse};
 use carteiro::mail::threading::referenced_ids;
@@ -24,7 +25,6 @@ use carteiro::store::{Direction, Store};
 use carteiro::template::{TemplateContext, TemplateOptions, Templates};
 use chrono::{TimeZone, Utc};
 use futures::TryStreamExt;
-use support::mail::{DOMAIN, MailServers, TestMailbox, servers};
 
 /// How long a mail may take from SMTP to the Maildir in these tests.
 const DELIVERY: Duration = Duration::from_secs(30);

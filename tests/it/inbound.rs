@@ -7,18 +7,18 @@
 //! Sync points are explicit: a test waits for the simulator to show the
 //! expected state (polling `/__sim/state`), never for a fixed time.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::daemon::Daemon;
+use crate::support::mail::{MailServers, TestMailbox, servers};
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{HelpDesk, Status, TicketUpdate};
 use serde_json::Value;
-use support::daemon::Daemon;
-use support::mail::{MailServers, TestMailbox, servers};
 
 /// How long a mail may take from SMTP to a ticket in these tests.
 const DELIVERY: Duration = Duration::from_secs(30);

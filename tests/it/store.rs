@@ -830,7 +830,12 @@ fn a_writer_killed_mid_loop_leaves_a_consistent_store() {
     for round in 0..3 {
         let before = count(&watcher, "SELECT count(*) FROM processed_mail");
         let mut child = Command::new(&exe)
-            .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "store::crash_child_writer",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

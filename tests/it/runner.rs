@@ -6,12 +6,11 @@
 //! Nothing sleeps: each step calls `poll_once` and `pass` where the
 //! daemon's loops would tick, and `/__sim/clock` jumps the days.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{AGENT, Sim, client_as};
 use carteiro::calendar::Calendars;
 use carteiro::clock::Clock;
 use carteiro::config::TicketsConfig;
@@ -28,7 +27,6 @@ use carteiro::rules::runner::{PassReport, RuleRunner, RunnerOptions};
 use carteiro::store::{GuardPolicy, Store};
 use carteiro::tickets::poller::TicketPoller;
 use serde_json::json;
-use support::{AGENT, Sim, client_as};
 
 const ANA: &str = "ana@empresa.example";
 const MARIA: &str = "maria@cliente.example";

@@ -4,12 +4,11 @@
 //! Nothing sleeps: each test calls `poll_once` where the daemon's loop
 //! would tick.
 
-mod support;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{AGENT, Sim, client_as, plain_http};
 use carteiro::config::TicketsConfig;
 use carteiro::helpdesk::clocks::ticket_clocks;
 use carteiro::helpdesk::sim::SimOptions;
@@ -22,7 +21,6 @@ use carteiro::tickets::poller::{EXPORT_CURSOR, PollSummary, TicketPoller};
 use carteiro::tickets::{Delta, Snapshot, TicketChange, TicketEvent, TicketEventKind};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use support::{AGENT, Sim, client_as, plain_http};
 
 const ANA: &str = "ana@empresa.example";
 const MARIA: &str = "maria@cliente.example";

@@ -4,14 +4,12 @@
 //! and restarted without losing mail; and `scripts/mailservers.sh` keeps its
 //! interface.
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::mail::{DOMAIN, MailServers, TestMailbox, servers};
 use futures::TryStreamExt;
 use mail_parser::{Message, MessageParser, MimeHeaders};
-use support::mail::{DOMAIN, MailServers, TestMailbox, servers};
 
 const DELIVERY: Duration = Duration::from_secs(15);
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use carteiro::helpdesk::error::{ApiErrorBody, HelpDeskError};
 use carteiro::helpdesk::wire::{self, ConformanceError};
 
-mod support;
+use crate::support;
 
 /// The recorded fixtures: `ZENDESK_FIXTURES_DIR`, or the shared folder
 /// beside the repository.
@@ -184,7 +184,7 @@ fn an_empty_fixture_folder_is_a_failure_not_a_pass() {
     let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
-            "every_recorded_payload_decodes_with_the_clients_types",
+            "zendesk_conformance::every_recorded_payload_decodes_with_the_clients_types",
             "--test-threads=1",
         ])
         .env("ZENDESK_FIXTURES_DIR", &empty)

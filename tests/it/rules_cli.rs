@@ -6,7 +6,7 @@
 //!
 //! Every child runs with a cleared environment (plus what the test sets).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

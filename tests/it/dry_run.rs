@@ -3,7 +3,7 @@
 //! would write, and writes nothing: no Zendesk write, no mail moved, no
 //! state file created.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -3,10 +3,9 @@
 //! threads to was deleted, or when the answer to a comment was lost.
 //! The whole path through IMAP is in `tests/inbound.rs`.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::{AGENT, Sim, plain_http};
 use carteiro::clock::SystemClock;
 use carteiro::helpdesk::sim::SimOptions;
 use carteiro::helpdesk::zendesk::ZendeskClient;
@@ -14,7 +13,6 @@ use carteiro::helpdesk::{HelpDesk, Status, TicketUpdate};
 use carteiro::mail::ingest::{Decision, Ingest, IngestOptions, Origin};
 use carteiro::store::Store;
 use serde_json::{Value, json};
-use support::{AGENT, Sim, plain_http};
 
 fn origin(uid: u32) -> Origin<'static> {
     Origin {
