@@ -754,6 +754,7 @@ impl<'a> Evaluator<'a> {
             FieldRef::RequesterName => Seen::text(self.state.requester.as_ref().map(|u| &u.name)),
             FieldRef::CommentBody => Seen::text(self.comment.map(|c| &c.body)),
             FieldRef::CommentPublic => self.comment.map_or(Seen::Absent, |c| Seen::Bool(c.public)),
+            FieldRef::CommentAuthor => self.comment.map_or(Seen::Absent, |c| self.person(c.author_id)),
             FieldRef::CommentAuthorRole => {
                 self.comment
                     .and_then(|c| c.author_role)

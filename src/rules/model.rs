@@ -111,6 +111,8 @@ pub enum FieldRef {
     RequesterName,
     CommentBody,
     CommentPublic,
+    /// The comment's author: `is` matches their e-mail or their name.
+    CommentAuthor,
     /// `end-user`, `agent`, `admin`.
     CommentAuthorRole,
     /// Whether the comment's author is the ticket's requester.
@@ -180,6 +182,7 @@ impl FieldRef {
         ("requester.name", FieldRef::RequesterName),
         ("comment.body", FieldRef::CommentBody),
         ("comment.public", FieldRef::CommentPublic),
+        ("comment.author", FieldRef::CommentAuthor),
         ("comment.author_role", FieldRef::CommentAuthorRole),
         ("comment.by_requester", FieldRef::CommentByRequester),
         ("mail.kind", FieldRef::MailKind),

@@ -462,6 +462,33 @@ fn comment_conditions_bind_to_one_new_comment() {
 }
 
 #[test]
+fn comment_author_names_the_agent_by_email_or_name() {
+    let f = facts(json!({}));
+    let by = |author_id| {
+        updated(TicketChange {
+            comments: vec![NewComment {
+                id: 7,
+                author_id,
+                author_role: Some(Role::Agent),
+                public: false,
+                body: "Procedimento feito.".to_owned(),
+                created_at: at(NOW),
+            }],
+            ..TicketChange::default()
+        })
+    };
+    let by_email = r#"{ field = "comment.author", op = "is", value = "richard@empresa.com.br" }"#;
+    let by_name = r#"{ field = "comment.author", op = "is", value = "Richard Dono" }"#;
+    assert!(holds(by_email, &by(Some(2)), &f));
+    assert!(holds(by_name, &by(Some(2)), &f));
+    // Someone else, an author nobody knows, and no comment at all.
+    assert!(!holds(by_email, &by(Some(1)), &f));
+    assert!(!holds(by_email, &by(Some(99)), &f));
+    assert!(!holds(by_email, &by(None), &f));
+    assert!(!holds(by_email, &updated(TicketChange::default()), &f));
+}
+
+#[test]
 fn mail_fields_are_read_on_mail_received() {
     let set = rules(
         r#"
