@@ -81,6 +81,7 @@ pub async fn prepare_template_mail<H: HelpDesk>(
         ticket: TicketVars {
             id: ticket.id,
             subject: subject.clone(),
+            description: ticket.description.clone().unwrap_or_default(),
             status: ticket.status.as_str().to_owned(),
             created_at: instant(ticket.created_at),
             due_at: ticket.due_at.map(instant),

@@ -1118,6 +1118,7 @@ pub fn template_context(
         ticket: TicketVars {
             id: ticket.id,
             subject: ticket.subject.clone().unwrap_or_default(),
+            description: ticket.description.clone().unwrap_or_default(),
             status: ticket.status.as_str().to_owned(),
             created_at: instant(ticket.created_at),
             due_at: ticket.due_at.map(instant),

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | `ticket.id` | the ticket number | `123` |
 //! | `ticket.subject` | its subject (customer text) | `Impressora parada` |
+//! | `ticket.description` | its first comment (customer text), or empty | `A impressora não liga.` |
 //! | `ticket.status` | `new`, `open`, `pending`, `hold`, `solved`, `closed` | `open` |
 //! | `ticket.created_at` | when it was opened (RFC 3339, UTC) | `2019-05-28T17:30:00Z` |
 //! | `ticket.due_at` | its due date (RFC 3339), or `none` | `2019-06-04T20:00:00Z` |
@@ -57,6 +58,8 @@ pub struct TemplateContext {
 pub struct TicketVars {
     pub id: u64,
     pub subject: String,
+    /// The ticket's first comment (customer text); empty when unknown.
+    pub description: String,
     pub status: String,
     /// RFC 3339, see [`instant`].
     pub created_at: String,
@@ -113,6 +116,7 @@ impl TemplateContext {
             ticket => context! {
                 id => t.id,
                 subject => t.subject.clone(),
+                description => t.description.clone(),
                 status => t.status.clone(),
                 created_at => t.created_at.clone(),
                 due_at => t.due_at.clone(),
@@ -151,6 +155,7 @@ impl TemplateContext {
             ticket: TicketVars {
                 id: 123,
                 subject: "Impressora parada".to_owned(),
+                description: "A impressora do balcão não liga desde ontem.".to_owned(),
                 status: "open".to_owned(),
                 created_at: "2019-05-28T17:30:00Z".to_owned(),
                 due_at: Some("2019-06-04T20:00:00Z".to_owned()),

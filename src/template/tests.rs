@@ -71,7 +71,7 @@ fn an_undefined_name_is_a_check_problem_with_file_and_line() {
 
 #[test]
 fn the_sample_has_every_documented_variable() {
-    let every = "{{ ticket.id }} {{ ticket.subject }} {{ ticket.status }} {{ ticket.created_at | data_hora }} \
+    let every = "{{ ticket.id }} {{ ticket.subject }} {{ ticket.description }} {{ ticket.status }} {{ ticket.created_at | data_hora }} \
                  {{ ticket.due_at | data_extenso }} {{ ticket.url }} {{ ticket.fields.cnpj | cnpj }} \
                  {{ ticket.fields.qualquer }} {{ requester.name }} {{ requester.email }} \
                  {{ requester.organization }} {{ mail.subject }} {{ mail.body }} {{ mail.from }} \
@@ -83,6 +83,7 @@ fn the_sample_has_every_documented_variable() {
         .expect("renders");
     assert!(rendered.text.contains("28/05/2019 14:30"), "{}", rendered.text);
     assert!(rendered.text.contains("4 de junho de 2019"), "{}", rendered.text);
+    assert!(rendered.text.contains("A impressora do balcão"), "{}", rendered.text);
     assert!(rendered.text.contains("11.222.333/0001-81"), "{}", rendered.text);
     assert!(
         rendered.text.contains("⟨ticket.fields.qualquer⟩"),
