@@ -283,7 +283,16 @@ fn the_shipped_templates_check_clean_and_read_well() {
     let templates = Templates::load_dir(&dir, &options).expect("loads");
     assert_eq!(
         templates.names().collect::<Vec<_>>(),
-        ["ciclo_confirmacao", "confirmacao", "encaminhamento"]
+        [
+            "ciclo_confirmacao",
+            "confirmacao",
+            "encaminhamento",
+            "ouvidoria_aberta",
+            "ouvidoria_autoatendimento",
+            "ouvidoria_autoatendimento_nota",
+            "ouvidoria_devolvida",
+            "ouvidoria_nota",
+        ]
     );
     let rendered = templates
         .render("confirmacao", &TemplateContext::sample())
