@@ -42,6 +42,11 @@ fn the_shipped_packs_pass_their_scenarios() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected summary {summary:?} in:\n{text}"));
     assert!(passed >= 8, "the ciclo-de-status scenarios ran:\n{text}");
+    let ombudsman = text
+        .lines()
+        .filter(|l| l.starts_with("ok   ") && l.to_lowercase().contains("ouvidoria"))
+        .count();
+    assert!(ombudsman >= 10, "the ouvidoria scenarios ran:\n{text}");
     assert_eq!(
         text.lines().filter(|l| l.starts_with("ok   ")).count(),
         passed,
@@ -76,4 +81,40 @@ fn no_template_outside_the_ombudsman_pack_mentions_it() {
         offenders.is_empty(),
         "templates offering the ombudsman: {offenders:?}"
     );
+}
+
+/// The step-by-step guide the ombudsman pack attaches is a well-formed PDF:
+/// every cross-reference entry points at its object.
+#[test]
+fn the_ombudsman_guide_is_a_well_formed_pdf() {
+    let pdf = std::fs::read(rules().join("anexos/ouvidoria-passo-a-passo.pdf")).expect("the guide");
+    assert!(pdf.starts_with(b"%PDF-1."), "a PDF header");
+    let find = |needle: &[u8]| pdf.windows(needle.len()).rposition(|w| w == needle);
+    let after = find(b"startxref").expect("startxref") + "startxref".len();
+    let tail = String::from_utf8_lossy(&pdf[after..]).into_owned();
+    let xref: usize = tail
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("the xref offset");
+    assert!(pdf[xref..].starts_with(b"xref"), "startxref points at the table");
+    let table = String::from_utf8_lossy(&pdf[xref..]).into_owned();
+    let mut lines = table.lines().skip(1);
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("the object count");
+    let entries: Vec<&str> = lines.skip(1).take(count - 1).collect();
+    assert_eq!(entries.len(), count - 1);
+    for (i, entry) in entries.iter().enumerate() {
+        let offset: usize = entry[..10].parse().expect("an offset");
+        assert!(
+            pdf[offset..].starts_with(format!("{} 0 obj", i + 1).as_bytes()),
+            "object {} at {offset}",
+            i + 1
+        );
+    }
+    assert!(find(b"OUVIDORIA").is_some(), "the guide's text");
+    assert!(tail.trim_end().ends_with("%%EOF"));
 }
