@@ -83,7 +83,11 @@ fn the_sample_has_every_documented_variable() {
         .expect("renders");
     assert!(rendered.text.contains("28/05/2019 14:30"), "{}", rendered.text);
     assert!(rendered.text.contains("4 de junho de 2019"), "{}", rendered.text);
-    assert!(rendered.text.contains("A impressora do balcão"), "{}", rendered.text);
+    assert!(
+        rendered.text.contains("A impressora do balcão"),
+        "{}",
+        rendered.text
+    );
     assert!(rendered.text.contains("11.222.333/0001-81"), "{}", rendered.text);
     assert!(
         rendered.text.contains("⟨ticket.fields.qualquer⟩"),
