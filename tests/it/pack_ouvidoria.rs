@@ -13,7 +13,9 @@
 //! second-level analyst; once the analyst comments (and even solves), it
 //! comes back to Richard in the Ouvidoria group, open. A second customer
 //! who prefers self-service gets the instructions by mail, with the
-//! step-by-step PDF attached.
+//! step-by-step PDF attached. A third one asks in their own first mail
+//! ("Solicito a abertura de uma ouvidoria") and gets their case with no
+//! agent involved.
 //!
 //! Every wait is bounded and polls; the only fixed pauses are quiet
 //! windows before checking that nothing happened twice.
@@ -558,6 +560,50 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
         world
             .tickets_with_subject(&format!("OUVIDORIA - #{m}"))
             .is_empty()
+    );
+
+    // 6. A customer who asks in their own words, with no agent involved.
+    let k = world
+        .customer_writes(
+            servers,
+            "ouv-3",
+            "Terceira visita sem solução",
+            "Não concordo com o atendimento.\r\nSolicito a abertura de uma ouvidoria.",
+        )
+        .await;
+    let own = format!("OUVIDORIA - #{k}");
+    let case_k = wait_for(&world, "the case the customer asked for", || {
+        let found = world.tickets_with_subject(&own);
+        async move { found.first().copied() }
+    })
+    .await;
+    let asked = wait_for(&world, "the customer's ticket solved", || async {
+        let ticket = world.ticket(k).await;
+        (ticket.status == Status::Solved).then_some(ticket)
+    })
+    .await;
+    for tag in [
+        "ouvidoria_pedido_cliente",
+        "ouvidoria_solicitada",
+        "ouvidoria_aberta",
+    ] {
+        assert!(asked.tags.contains(&tag.to_owned()), "{tag} in {:?}", asked.tags);
+    }
+    assert_eq!(world.ticket(case_k).await.assignee_id, Some(RICHARD_ID));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        world.tickets_with_subject(&own),
+        vec![case_k],
+        "one case for #{k}"
+    );
+    // The in-service path sends no mail of carteiro's own: the one mail the
+    // customer got is the self-service instructions.
+    assert_eq!(
+        servers
+            .wait_for_messages(&world.customer.user, 1, STEP)
+            .await
+            .len(),
+        1
     );
 
     daemon.stop().await;
