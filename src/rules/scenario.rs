@@ -17,12 +17,14 @@
 //! mail = "fixtures/pedido.eml"              # for mail.received
 //! event = { type = "ticket.updated", changes = { tags_added = ["ouvidoria_solicitada"] } }
 //! fired_once = ["rule-name"]
+//! articles = "fixtures/artigos.json"        # what the Help Center search answers
 //! expect = [ { public_reply = {} }, { set_status = "solved" } ]
 //! ```
 //!
 //! An expected entry matches a planned effect when it names the same action
 //! and every key it gives equals the planned one (`{ public_reply = {} }`
-//! matches any reply); the counts must be equal.
+//! matches any reply); the counts must be equal. `{ contains = "..." }`
+//! in place of a text matches any text that contains it.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -33,6 +35,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Spanned;
 
+use super::articles;
 use super::directory::Directory;
 use super::engine::{Context, Event, EventKind, MailFacts, TicketFacts, plan};
 use super::load::{RuleProblem, RuleSet, load_dir};
@@ -42,7 +45,7 @@ use crate::calendar::Calendars;
 use crate::clock::FixedClock;
 use crate::config::Location;
 use crate::helpdesk::clocks::ticket_clocks;
-use crate::helpdesk::{Audit, Comment, Ticket, User};
+use crate::helpdesk::{Article, Audit, Comment, Ticket, User};
 use crate::mail::parse::{ParseOptions, parse};
 use crate::mail::{ParsedMail, Sender};
 use crate::tickets::TicketChange;
@@ -93,6 +96,11 @@ struct RawScenario {
     event: Spanned<RawEvent>,
     #[serde(default)]
     fired_once: Vec<String>,
+    /// What the Help Center search answers for this scenario's ticket: a
+    /// JSON file with a list of articles (`id`, `title`, `html_url`,
+    /// `snippet`), as the search returns them.
+    #[serde(default)]
+    articles: Option<Spanned<String>>,
     expect: Vec<Spanned<toml::Table>>,
 }
 
@@ -365,7 +373,24 @@ fn run_scenario(
         fired_once: &fired_once,
         max_cascade,
     };
-    Ok(plan(&event, &facts, &context, &FixedClock::at(now)))
+    let clock = FixedClock::at(now);
+    let planned = plan(&event, &facts, &context, &clock);
+    // The daemon's decision: search only when a rule that fires renders a
+    // template reading `articles`. The fixture stands for the search.
+    let Some(file) = &scenario.articles else {
+        return Ok(planned);
+    };
+    let found: Vec<Article> = read_json(&base.join(file.get_ref())).map_err(|m| (file.span(), m))?;
+    if articles::prefetch_query(rules, &event, &planned, facts.ticket.subject.as_deref()).is_none() {
+        return Ok(planned);
+    }
+    let mut event = event;
+    event.articles = found
+        .iter()
+        .take(articles::MAX_ARTICLES)
+        .map(articles::vars)
+        .collect();
+    Ok(plan(&event, &facts, &context, &clock))
 }
 
 fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, SpannedError> {
@@ -445,6 +470,7 @@ fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, 
         kind,
         change,
         depth: raw.depth,
+        articles: Vec::new(),
     })
 }
 
@@ -604,6 +630,19 @@ fn subset(expected: &Json, planned: &Json, path: &str, differences: &mut Vec<Str
         // `{ solve = {} }` and `{ solve = true }` both mean "a solve".
         (Json::Object(e), Json::Null) if e.is_empty() => {}
         (Json::Bool(true), Json::Null) => {}
+        // `{ contains = "..." }` against a text: a part of it (a mail's
+        // body, say, whose whole text is too long to repeat).
+        (Json::Object(e), Json::String(p)) if e.len() == 1 && e.contains_key("contains") => {
+            match e.get("contains") {
+                Some(Json::String(part)) if p.contains(part.as_str()) => {}
+                Some(part) => differences.push(format!(
+                    "{path}: expected a text containing {}, planned {}",
+                    compact(part),
+                    compact(planned)
+                )),
+                None => {}
+            }
+        }
         (Json::Object(e), Json::Object(p)) => {
             for (key, value) in e {
                 let inner = format!("{path}.{key}");
