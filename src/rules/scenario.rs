@@ -10,6 +10,7 @@
 //! ```toml
 //! rules = ".."                              # default: the parent of tests/
 //! directory = "fixtures/directory.json"     # optional Directory fixture
+//! files = ["ouvidoria.toml"]                # only these rule files; default all
 //! [[scenario]]
 //! name = "cliente pediu ouvidoria"
 //! now = "2026-03-02T10:00:00-03:00"
@@ -79,6 +80,10 @@ struct RawScenarioFile {
     rules: Option<Spanned<String>>,
     #[serde(default)]
     directory: Option<Spanned<String>>,
+    /// The rule files (names in the rules folder) the scenarios run, for a
+    /// pack tested apart from the others in its folder; default all.
+    #[serde(default)]
+    files: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     scenario: Vec<Spanned<RawScenario>>,
 }
@@ -295,6 +300,23 @@ fn run_file(
             return report;
         }
     };
+    let only;
+    let rules: &RuleSet = match &raw.files {
+        None => rules,
+        Some(names) => match only_files(rules, names.get_ref()) {
+            Ok(set) => {
+                only = set;
+                &only
+            }
+            Err(message) => {
+                report.problems.push(RuleProblem {
+                    location: at(names.span()),
+                    message,
+                });
+                return report;
+            }
+        },
+    };
     let directory = match &raw.directory {
         Some(file) => match read_json::<Directory>(&base.join(file.get_ref())) {
             Ok(mut directory) => {
@@ -328,6 +350,41 @@ fn run_file(
         }
     }
     report
+}
+
+/// The rules of `set` that come from the files `names` (file names in the
+/// rules folder), in their order, with the same templates.
+fn only_files(set: &RuleSet, names: &[String]) -> Result<RuleSet, String> {
+    let file_name = |path: &Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let known: Vec<String> = set.files.iter().map(|p| file_name(p)).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        return Err(format!(
+            "no rule file {unknown:?} in {}; the files are {}",
+            set.dir.display(),
+            known.join(", ")
+        ));
+    }
+    let wanted = |path: &Path| names.contains(&file_name(path));
+    Ok(RuleSet {
+        rules: set
+            .rules
+            .iter()
+            .filter(|r| match &r.location {
+                Location::File { path, .. } | Location::WholeFile { path } => wanted(path),
+                Location::Env { .. } => false,
+            })
+            .cloned()
+            .collect(),
+        identities: set.identities.clone(),
+        hash: set.hash.clone(),
+        dir: set.dir.clone(),
+        files: set.files.iter().filter(|p| wanted(p)).cloned().collect(),
+        templates: set.templates.clone(),
+    })
 }
 
 type SpannedError = (Range<usize>, String);
