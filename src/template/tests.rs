@@ -282,8 +282,22 @@ fn the_shipped_templates_check_clean_and_read_well() {
     let templates = Templates::load_dir(&dir, &options).expect("loads");
     assert_eq!(
         templates.names().collect::<Vec<_>>(),
-        ["ciclo_confirmacao", "confirmacao", "encaminhamento"]
+        [
+            "ciclo_confirmacao",
+            "confirmacao",
+            "consultoria_confirmacao_duvida",
+            "consultoria_confirmacao_problema",
+            "consultoria_escalado",
+            "consultoria_prazo_alerta",
+            "consultoria_prazo_vencido",
+            "consultoria_resolvido",
+            "consultoria_resposta",
+            "encaminhamento"
+        ]
     );
+    assert!(templates.reads("ciclo_confirmacao", "articles"));
+    assert!(templates.reads("consultoria_confirmacao_duvida", "articles"));
+    assert!(!templates.reads("consultoria_confirmacao_problema", "articles"));
     let rendered = templates
         .render("confirmacao", &TemplateContext::sample())
         .expect("renders");
