@@ -238,7 +238,7 @@ mod tests {
             "url": "https://x.zendesk.com/api/v2/help_center/articles/7.json",
             "snippet": "Instale o <em>certificado</em>\n digital"
         }))
-        .unwrap();
+        .expect("an article");
         let v = vars(&article);
         assert_eq!(v.title, "Certificado digital");
         assert_eq!(
