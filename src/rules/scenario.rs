@@ -834,6 +834,39 @@ mod tests {
     }
 
     #[test]
+    fn files_names_only_rule_files_of_the_folder() {
+        let set = RuleSet::empty();
+        assert_eq!(
+            only_files(&set, &["consultoria.toml".to_owned()]).map(|s| s.rules.len()),
+            Err("no rule file \"consultoria.toml\" in ; the files are ".to_owned())
+        );
+        assert_eq!(only_files(&set, &[]).map(|s| s.rules.len()), Ok(0));
+    }
+
+    #[test]
+    fn contains_matches_a_part_of_a_text() {
+        let reply = step(Effect::PublicReply {
+            template: "aberta".to_owned(),
+            body: "Olá, Maria.\n\n- Artigo um\n".to_owned(),
+            html: None,
+        });
+        assert_eq!(
+            mismatch(
+                &table("public_reply = { body = { contains = \"- Artigo um\" } }"),
+                &reply
+            ),
+            None
+        );
+        assert_eq!(
+            mismatch(&table("public_reply = { body = { contains = \"Artigo dois\" } }"), &reply),
+            Some(
+                "public_reply.body: expected a text containing \"Artigo dois\", planned \"Olá, Maria.\\n\\n- Artigo um\\n\""
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
     fn an_expectation_names_exactly_one_known_action() {
         assert_eq!(check_expectation(&table("set_status = \"open\"")), Ok(()));
         assert!(
