@@ -22,11 +22,11 @@ use crate::mail::mailbox::Mailbox;
 use crate::mail::maildir::Maildir;
 use crate::mail::parse::{ParseOptions, parse};
 use crate::mail::{ParsedMail, Sender};
-use crate::rules::Directory;
 use crate::rules::engine::{Context, Event, EventKind, MailFacts, TicketFacts, plan};
 use crate::rules::model::Trigger;
 use crate::rules::plan::{Effect, Plan};
 use crate::rules::scenario::facts_from_history;
+use crate::rules::{Directory, articles};
 use crate::store::Store;
 use crate::tickets::poller::comments_since;
 use crate::tickets::{TicketChange, diff};
@@ -118,12 +118,13 @@ pub async fn dry_run(config: &Config, since: std::time::Duration) -> anyhow::Res
             kind,
             change,
             depth: 0,
+            articles: Vec::new(),
         };
-        let planned = plan(&event, &facts, &context, &clock);
+        let planned = plan_with_articles(&client, event, &facts, &context, &clock).await;
         report(&mut lines, &format!("#{} {name}", facts.ticket.id), &planned);
         if !schedule_rules.is_empty() {
             let event = Event::new(EventKind::Schedule(schedule_rules.clone()));
-            let planned = plan(&event, &facts, &context, &clock);
+            let planned = plan_with_articles(&client, event, &facts, &context, &clock).await;
             report(
                 &mut lines,
                 &format!("#{} schedule (every schedule rule due)", facts.ticket.id),
@@ -261,7 +262,7 @@ async fn mail_lines(
         message_id: mail.message_id.clone(),
         received_at: mail.date,
     }));
-    let planned = plan(&event, &facts, context, clock);
+    let planned = plan_with_articles(client, event, &facts, context, clock).await;
     let target = if kind == "new" {
         "a new ticket".to_owned()
     } else {
@@ -273,6 +274,29 @@ async fn mail_lines(
         &planned,
     );
     Ok(())
+}
+
+/// Plans `event` as the runner does: again with the Help Center articles
+/// when a rule that fires renders a template reading them (the search is a
+/// read, so a dry run makes it too).
+async fn plan_with_articles(
+    client: &ZendeskClient,
+    mut event: Event,
+    facts: &TicketFacts,
+    context: &Context<'_>,
+    clock: &dyn Clock,
+) -> Plan {
+    let planned = plan(&event, facts, context, clock);
+    let Some(query) =
+        articles::prefetch_query(context.rules, &event, &planned, facts.ticket.subject.as_deref())
+    else {
+        return planned;
+    };
+    event.articles = articles::search(client, facts.ticket.id, &query, None).await;
+    if event.articles.is_empty() {
+        return planned;
+    }
+    plan(&event, facts, context, clock)
 }
 
 /// The ticket a new mail would open, before Zendesk numbers it (#0).

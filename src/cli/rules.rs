@@ -15,6 +15,7 @@ use crate::clock::SystemClock;
 use crate::config::{self, DEFAULT_MAX_CASCADE, LoadOptions};
 use crate::helpdesk::zendesk::ZendeskClient;
 use crate::helpdesk::{HelpDesk, Id};
+use crate::rules::articles;
 use crate::rules::directory::unknown_names;
 use crate::rules::engine::{RuleTrace, plan_traced};
 use crate::rules::scenario::{self, Report, TESTS_DIR};
@@ -277,7 +278,8 @@ fn explain_lines(
     config: &config::Config,
 ) -> anyhow::Result<Vec<String>> {
     let client = client(config)?;
-    let (facts, directory) = runtime()?.block_on(async {
+    let runtime = runtime()?;
+    let (facts, directory) = runtime.block_on(async {
         let ticket = client
             .show_ticket(ticket_id)
             .await
@@ -339,6 +341,13 @@ fn explain_lines(
         fired_once: &never,
         max_cascade: config.rules.max_cascade,
     };
+    // The same prefetch as the daemon: search the Help Center only when a
+    // rule that fires renders a template reading `articles`.
+    let mut event = event;
+    let untraced = crate::rules::engine::plan(&event, &facts, &context, &SystemClock);
+    if let Some(query) = articles::prefetch_query(rules, &event, &untraced, facts.ticket.subject.as_deref()) {
+        event.articles = runtime.block_on(articles::search(&client, ticket_id, &query, None));
+    }
     let mut traces = Vec::new();
     let plan = plan_traced(&event, &facts, &context, &SystemClock, Some(&mut traces));
     let ticket = &facts.ticket;

@@ -103,6 +103,8 @@ pub async fn prepare_template_mail<H: HelpDesk>(
             received_at: String::new(),
         },
         vars: request.vars.clone(),
+        // A mail sent by hand suggests no articles.
+        articles: Vec::new(),
     };
     let rendered = setup
         .templates

@@ -23,7 +23,7 @@ use crate::calendar::Calendars;
 use crate::clock::Clock;
 use crate::helpdesk::clocks::TicketClocks;
 use crate::helpdesk::{CustomFieldValue, Id, Role, Status, Ticket, User};
-use crate::template::{MailVars, RequesterVars, TemplateContext, TicketVars, instant};
+use crate::template::{ArticleVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant};
 use crate::tickets::{NewComment, TicketChange};
 
 /// A mail as rules see it (`mail.*`).
@@ -76,6 +76,11 @@ pub struct Event {
     /// How many of carteiro's own writes led here: 0 for a change by
     /// someone else. Above 0 only `cascade` rules run.
     pub depth: u32,
+    /// Help Center articles for the ticket (`articles` in templates). The
+    /// engine does no I/O: the caller searches first, and only when a rule
+    /// that fires renders a template that reads them (see
+    /// [`super::articles`]). Empty otherwise.
+    pub articles: Vec<ArticleVars>,
 }
 
 impl Event {
@@ -84,6 +89,7 @@ impl Event {
             kind,
             change: TicketChange::default(),
             depth: 0,
+            articles: Vec::new(),
         }
     }
 }
@@ -1140,6 +1146,7 @@ pub fn template_context(
         },
         mail,
         vars: rule_vars.clone(),
+        articles: event.articles.clone(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! outbox (`docs/executor.md`). The language is documented in
 //! `docs/rules.md`.
 
+pub mod articles;
 pub mod cnpj;
 pub mod directory;
 pub mod engine;

@@ -13,6 +13,10 @@
 //! Rules with `cascade = true` then get a `ticket.updated` event for it,
 //! up to `max_cascade` levels.
 //!
+//! When a rule that fires renders a template reading `articles`, the
+//! event is planned again with the Help Center articles found from the
+//! ticket's subject ([`super::articles`]).
+//!
 //! A queued event is marked done only once its plan is applied (or failed
 //! for good): a crash replays it, and the executor's journal makes the
 //! replay a no-op or finishes the interrupted part.
@@ -25,6 +29,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::articles;
 use super::directory::Directory;
 use super::engine::{Context, Event, EventKind, MailFacts, Planner, TicketFacts, plan};
 use super::exec::{Applied, EventKey, ExecError, Executor, FiredOnce, Job};
@@ -273,6 +278,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
             kind,
             change: queued.change.clone(),
             depth: 0,
+            articles: Vec::new(),
         };
         let key = EventKey::ticket_version(queued.ticket_id, queued.version);
         self.apply_event(event, snapshot, key).await
@@ -315,7 +321,16 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         loop {
             let set = self.rules.current();
             let facts = self.facts(&snapshot).await?;
-            let planned = self.plan(&set, &event, &facts);
+            let mut planned = self.plan(&set, &event, &facts);
+            if let Some(query) =
+                articles::prefetch_query(&set, &event, &planned, facts.ticket.subject.as_deref())
+            {
+                // The Help Center's default locale: the search takes none.
+                event.articles = articles::search(&self.helpdesk, facts.ticket.id, &query, None).await;
+                if !event.articles.is_empty() {
+                    planned = self.plan(&set, &event, &facts);
+                }
+            }
             if planned.fired.is_empty() && planned.problems.is_empty() {
                 return Ok(applied);
             }
@@ -396,6 +411,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                 kind: EventKind::TicketUpdated,
                 change: diff(&snapshot.ticket, &after.ticket),
                 depth: event.depth + 1,
+                articles: Vec::new(),
             };
             key = EventKey::ticket_version(after.ticket.id, after.ticket.updated_at);
             snapshot = after;

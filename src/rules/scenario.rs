@@ -10,6 +10,7 @@
 //! ```toml
 //! rules = ".."                              # default: the parent of tests/
 //! directory = "fixtures/directory.json"     # optional Directory fixture
+//! files = ["ouvidoria.toml"]                # only these rule files; default all
 //! [[scenario]]
 //! name = "cliente pediu ouvidoria"
 //! now = "2026-03-02T10:00:00-03:00"
@@ -17,12 +18,14 @@
 //! mail = "fixtures/pedido.eml"              # for mail.received
 //! event = { type = "ticket.updated", changes = { tags_added = ["ouvidoria_solicitada"] } }
 //! fired_once = ["rule-name"]
+//! articles = "fixtures/artigos.json"        # what the Help Center search answers
 //! expect = [ { public_reply = {} }, { set_status = "solved" } ]
 //! ```
 //!
 //! An expected entry matches a planned effect when it names the same action
 //! and every key it gives equals the planned one (`{ public_reply = {} }`
-//! matches any reply); the counts must be equal.
+//! matches any reply); the counts must be equal. `{ contains = "..." }`
+//! in place of a text matches any text that contains it.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -33,6 +36,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::Spanned;
 
+use super::articles;
 use super::directory::Directory;
 use super::engine::{Context, Event, EventKind, MailFacts, TicketFacts, plan};
 use super::load::{RuleProblem, RuleSet, load_dir};
@@ -42,7 +46,7 @@ use crate::calendar::Calendars;
 use crate::clock::FixedClock;
 use crate::config::Location;
 use crate::helpdesk::clocks::ticket_clocks;
-use crate::helpdesk::{Audit, Comment, Ticket, User};
+use crate::helpdesk::{Article, Audit, Comment, Ticket, User};
 use crate::mail::parse::{ParseOptions, parse};
 use crate::mail::{ParsedMail, Sender};
 use crate::tickets::TicketChange;
@@ -76,6 +80,10 @@ struct RawScenarioFile {
     rules: Option<Spanned<String>>,
     #[serde(default)]
     directory: Option<Spanned<String>>,
+    /// The rule files (names in the rules folder) the scenarios run, for a
+    /// pack tested apart from the others in its folder; default all.
+    #[serde(default)]
+    files: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     scenario: Vec<Spanned<RawScenario>>,
 }
@@ -93,6 +101,11 @@ struct RawScenario {
     event: Spanned<RawEvent>,
     #[serde(default)]
     fired_once: Vec<String>,
+    /// What the Help Center search answers for this scenario's ticket: a
+    /// JSON file with a list of articles (`id`, `title`, `html_url`,
+    /// `snippet`), as the search returns them.
+    #[serde(default)]
+    articles: Option<Spanned<String>>,
     expect: Vec<Spanned<toml::Table>>,
 }
 
@@ -287,6 +300,23 @@ fn run_file(
             return report;
         }
     };
+    let only;
+    let rules: &RuleSet = match &raw.files {
+        None => rules,
+        Some(names) => match only_files(rules, names.get_ref()) {
+            Ok(set) => {
+                only = set;
+                &only
+            }
+            Err(message) => {
+                report.problems.push(RuleProblem {
+                    location: at(names.span()),
+                    message,
+                });
+                return report;
+            }
+        },
+    };
     let directory = match &raw.directory {
         Some(file) => match read_json::<Directory>(&base.join(file.get_ref())) {
             Ok(mut directory) => {
@@ -320,6 +350,41 @@ fn run_file(
         }
     }
     report
+}
+
+/// The rules of `set` that come from the files `names` (file names in the
+/// rules folder), in their order, with the same templates.
+fn only_files(set: &RuleSet, names: &[String]) -> Result<RuleSet, String> {
+    let file_name = |path: &Path| {
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let known: Vec<String> = set.files.iter().map(|p| file_name(p)).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.contains(n)) {
+        return Err(format!(
+            "no rule file {unknown:?} in {}; the files are {}",
+            set.dir.display(),
+            known.join(", ")
+        ));
+    }
+    let wanted = |path: &Path| names.contains(&file_name(path));
+    Ok(RuleSet {
+        rules: set
+            .rules
+            .iter()
+            .filter(|r| match &r.location {
+                Location::File { path, .. } | Location::WholeFile { path } => wanted(path),
+                Location::Env { .. } => false,
+            })
+            .cloned()
+            .collect(),
+        identities: set.identities.clone(),
+        hash: set.hash.clone(),
+        dir: set.dir.clone(),
+        files: set.files.iter().filter(|p| wanted(p)).cloned().collect(),
+        templates: set.templates.clone(),
+    })
 }
 
 type SpannedError = (Range<usize>, String);
@@ -365,7 +430,24 @@ fn run_scenario(
         fired_once: &fired_once,
         max_cascade,
     };
-    Ok(plan(&event, &facts, &context, &FixedClock::at(now)))
+    let clock = FixedClock::at(now);
+    let planned = plan(&event, &facts, &context, &clock);
+    // The daemon's decision: search only when a rule that fires renders a
+    // template reading `articles`. The fixture stands for the search.
+    let Some(file) = &scenario.articles else {
+        return Ok(planned);
+    };
+    let found: Vec<Article> = read_json(&base.join(file.get_ref())).map_err(|m| (file.span(), m))?;
+    if articles::prefetch_query(rules, &event, &planned, facts.ticket.subject.as_deref()).is_none() {
+        return Ok(planned);
+    }
+    let mut event = event;
+    event.articles = found
+        .iter()
+        .take(articles::MAX_ARTICLES)
+        .map(articles::vars)
+        .collect();
+    Ok(plan(&event, &facts, &context, &clock))
 }
 
 fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, SpannedError> {
@@ -445,6 +527,7 @@ fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, 
         kind,
         change,
         depth: raw.depth,
+        articles: Vec::new(),
     })
 }
 
@@ -604,6 +687,19 @@ fn subset(expected: &Json, planned: &Json, path: &str, differences: &mut Vec<Str
         // `{ solve = {} }` and `{ solve = true }` both mean "a solve".
         (Json::Object(e), Json::Null) if e.is_empty() => {}
         (Json::Bool(true), Json::Null) => {}
+        // `{ contains = "..." }` against a text: a part of it (a mail's
+        // body, say, whose whole text is too long to repeat).
+        (Json::Object(e), Json::String(p)) if e.len() == 1 && e.contains_key("contains") => {
+            match e.get("contains") {
+                Some(Json::String(part)) if p.contains(part.as_str()) => {}
+                Some(part) => differences.push(format!(
+                    "{path}: expected a text containing {}, planned {}",
+                    compact(part),
+                    compact(planned)
+                )),
+                None => {}
+            }
+        }
         (Json::Object(e), Json::Object(p)) => {
             for (key, value) in e {
                 let inner = format!("{path}.{key}");
@@ -735,6 +831,39 @@ mod tests {
         let tags = step(Effect::AddTags(vec!["a".to_owned(), "b".to_owned()]));
         assert!(mismatch(&table("add_tags = [\"a\"]"), &tags).is_some());
         assert_eq!(mismatch(&table("add_tags = [\"a\", \"b\"]"), &tags), None);
+    }
+
+    #[test]
+    fn files_names_only_rule_files_of_the_folder() {
+        let set = RuleSet::empty();
+        assert_eq!(
+            only_files(&set, &["consultoria.toml".to_owned()]).map(|s| s.rules.len()),
+            Err("no rule file \"consultoria.toml\" in ; the files are ".to_owned())
+        );
+        assert_eq!(only_files(&set, &[]).map(|s| s.rules.len()), Ok(0));
+    }
+
+    #[test]
+    fn contains_matches_a_part_of_a_text() {
+        let reply = step(Effect::PublicReply {
+            template: "aberta".to_owned(),
+            body: "Olá, Maria.\n\n- Artigo um\n".to_owned(),
+            html: None,
+        });
+        assert_eq!(
+            mismatch(
+                &table("public_reply = { body = { contains = \"- Artigo um\" } }"),
+                &reply
+            ),
+            None
+        );
+        assert_eq!(
+            mismatch(&table("public_reply = { body = { contains = \"Artigo dois\" } }"), &reply),
+            Some(
+                "public_reply.body: expected a text containing \"Artigo dois\", planned \"Olá, Maria.\\n\\n- Artigo um\\n\""
+                    .to_owned()
+            )
+        );
     }
 
     #[test]

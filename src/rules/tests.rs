@@ -152,6 +152,7 @@ fn updated(change: TicketChange) -> Event {
         kind: EventKind::TicketUpdated,
         change,
         depth: 0,
+        articles: Vec::new(),
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `mail.from` | its sender's address | `maria@cliente.com.br` |
 //! | `mail.received_at` | when it arrived (RFC 3339) | `2019-05-28T17:29:12Z` |
 //! | `vars` | values the rule or command passes, by name, as text | `vars.setor` |
+//! | `articles` | Help Center articles found from the ticket's subject (at most 3, maybe none), each with `title`, `html_url` and `snippet` (plain text) | `{% for a in articles %}{{ a.title }}: {{ a.html_url }}{% endfor %}` |
 //!
 //! Instants are RFC 3339 strings: show them with the `data_hora` and
 //! `data_extenso` filters. Customer text is a value, never template source:
@@ -34,6 +35,10 @@
 //! `vars` and `ticket.fields` differ per rule and per Zendesk account, so
 //! the sample answers any name in them with a placeholder (`⟨vars.setor⟩`);
 //! a real render still fails on a name its context lacks.
+//!
+//! `articles` costs a Help Center search, so it is filled only for renders
+//! of templates that mention it (see `rules::articles`); elsewhere it is an
+//! empty list.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +56,21 @@ pub struct TemplateContext {
     pub mail: MailVars,
     /// Values from the rule or command, by name.
     pub vars: BTreeMap<String, String>,
+    /// Help Center articles suggested for the ticket, best first.
+    pub articles: Vec<ArticleVars>,
+}
+
+/// One of `articles`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArticleVars {
+    pub title: String,
+    /// Where the customer reads it.
+    #[serde(default)]
+    pub html_url: String,
+    /// A few words around the match, as plain text (the search's `<em>`
+    /// marks removed).
+    #[serde(default)]
+    pub snippet: String,
 }
 
 /// `ticket.*`.
@@ -135,6 +155,11 @@ impl TemplateContext {
                 received_at => m.received_at.clone(),
             },
             vars => map("vars", &self.vars),
+            articles => self.articles.iter().map(|a| context! {
+                title => a.title.clone(),
+                html_url => a.html_url.clone(),
+                snippet => a.snippet.clone(),
+            }).collect::<Vec<Value>>(),
         }
     }
 
@@ -175,6 +200,12 @@ impl TemplateContext {
                 received_at: "2019-05-28T17:29:12Z".to_owned(),
             },
             vars: BTreeMap::from([("setor".to_owned(), "Financeiro".to_owned())]),
+            articles: vec![ArticleVars {
+                title: "Impressora não liga".to_owned(),
+                html_url: "https://empresa.zendesk.com/hc/pt-br/articles/360001-Impressora-nao-liga"
+                    .to_owned(),
+                snippet: "Confira o cabo de energia e o botão de liga.".to_owned(),
+            }],
         }
     }
 }

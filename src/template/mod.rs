@@ -34,7 +34,7 @@
 pub mod context;
 pub mod filters;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,7 @@ use chrono_tz::Tz;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-pub use context::{MailVars, RequesterVars, TemplateContext, TicketVars, instant};
+pub use context::{ArticleVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant};
 
 /// The suffix of a text template.
 pub const TEXT_SUFFIX: &str = ".txt.j2";
@@ -119,6 +119,10 @@ pub struct Templates {
     dir: PathBuf,
     /// Mail template names, each with whether it has an HTML part.
     mails: BTreeMap<String, bool>,
+    /// The top-level variables each mail template (text or HTML part)
+    /// reads, found when it is loaded, so a caller knows before a render
+    /// whether it needs an expensive one such as `articles`.
+    reads: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl fmt::Debug for Templates {
@@ -245,10 +249,24 @@ impl Templates {
             }
         }
         if problems.is_empty() {
+            let mut reads: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for (name, has_html) in &texts {
+                let mut files = vec![format!("{name}{TEXT_SUFFIX}")];
+                if *has_html {
+                    files.push(format!("{name}{HTML_SUFFIX}"));
+                }
+                let entry = reads.entry(name.clone()).or_default();
+                for file in files {
+                    if let Ok(template) = env.get_template(&file) {
+                        entry.extend(template.undeclared_variables(false));
+                    }
+                }
+            }
             Ok(Templates {
                 env,
                 dir: dir.to_path_buf(),
                 mails: texts,
+                reads,
             })
         } else {
             Err(problems)
@@ -269,6 +287,22 @@ impl Templates {
     /// Whether a mail template `name` exists.
     pub fn contains(&self, name: &str) -> bool {
         self.mails.contains_key(name)
+    }
+
+    /// Whether the mail template `name` (either part) reads the top-level
+    /// variable `variable`. Read from the template's source when it was
+    /// loaded: a variable reached only through an `{% include %}` is not
+    /// seen (the shipped templates include nothing).
+    pub fn reads(&self, name: &str, variable: &str) -> bool {
+        self.reads.get(name).is_some_and(|vars| vars.contains(variable))
+    }
+
+    /// Whether the one-line template `source` reads the top-level variable
+    /// `variable`.
+    pub fn inline_reads(&self, source: &str, variable: &str) -> bool {
+        self.env
+            .template_from_str(source)
+            .is_ok_and(|t| t.undeclared_variables(false).contains(variable))
     }
 
     /// Renders the mail template `name` with `context`.

@@ -290,6 +290,13 @@ fn the_shipped_templates_check_clean_and_read_well() {
         [
             "ciclo_confirmacao",
             "confirmacao",
+            "consultoria_confirmacao_duvida",
+            "consultoria_confirmacao_problema",
+            "consultoria_escalado",
+            "consultoria_prazo_alerta",
+            "consultoria_prazo_vencido",
+            "consultoria_resolvido",
+            "consultoria_resposta",
             "encaminhamento",
             "ouvidoria_aberta",
             "ouvidoria_autoatendimento",
@@ -298,6 +305,9 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "ouvidoria_nota",
         ]
     );
+    assert!(templates.reads("ciclo_confirmacao", "articles"));
+    assert!(templates.reads("consultoria_confirmacao_duvida", "articles"));
+    assert!(!templates.reads("consultoria_confirmacao_problema", "articles"));
     let rendered = templates
         .render("confirmacao", &TemplateContext::sample())
         .expect("renders");

@@ -2,7 +2,8 @@
 //! poller's events planned and applied, `commit = true` as two audit
 //! steps, schedules on the simulator's clock (pending 7 days → "Validação
 //! Cliente" → closed 5 days later), a business-day rule across a holiday,
-//! and a daemon stopped for three days that runs each schedule once.
+//! a daemon stopped for three days that runs each schedule once, and Help
+//! Center articles searched only for a template that reads them.
 //! Nothing sleeps: each step calls `poll_once` and `pass` where the
 //! daemon's loops would tick, and `/__sim/clock` jumps the days.
 
@@ -93,6 +94,13 @@ fn seed() -> serde_json::Value {
         "custom_statuses": [
             { "id": 900, "status_category": "pending", "agent_label": "Pendente", "active": true, "default": true },
             { "id": 901, "status_category": "pending", "agent_label": "Validação Cliente", "active": true, "default": false },
+        ],
+        "articles": [
+            { "id": 7001, "title": "Como renovar o certificado digital", "locale": "pt-br", "draft": false,
+              "html_url": "https://ajuda.empresa.example/hc/pt-br/articles/7001",
+              "body": "<p>Para renovar o certificado digital vencido, acesse o portal.</p>" },
+            { "id": 7002, "title": "Impressora fiscal", "locale": "pt-br", "draft": false,
+              "body": "<p>Configure a impressora.</p>" },
         ],
     })
 }
@@ -630,4 +638,154 @@ async fn a_mail_event_whose_ticket_is_gone_is_dropped_and_does_not_block_the_que
             .tags
             .contains(&"avaliado".to_owned())
     );
+}
+
+/// Rules for the articles test: the acknowledgement reads `articles`, the
+/// note on a reply does not.
+const ARTICLE_RULES: &str = r#"
+version = 1
+
+[[rule]]
+name = "confirmar-com-artigos"
+on = ["mail.received"]
+all = [ { field = "mail.kind", op = "is", value = "new" } ]
+actions = [ { send_mail = { to = ["requester"], template = "confirmacao_artigos" } } ]
+
+[[rule]]
+name = "nota-resposta"
+on = ["mail.received"]
+all = [ { field = "mail.kind", op = "is", value = "reply" } ]
+actions = [ { internal_note = "nota_resposta" } ]
+"#;
+
+const SEARCH: &str = "GET /api/v2/help_center/articles/search";
+
+async fn searches(world: &World) -> u64 {
+    world.sim.state().await["requests"][SEARCH].as_u64().unwrap_or(0)
+}
+
+fn customer_mail(message_id: &str, subject: &str, headers: &str) -> Vec<u8> {
+    format!(
+        "From: Maria <maria@cliente.example>\r\nTo: suporte@empresa.example\r\nSubject: {subject}\r\n\
+         Message-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 -0300\r\n{headers}\r\nBom dia.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The text of the mails queued in the outbox for ticket `id`.
+fn queued_texts(world: &World, id: u64) -> Vec<String> {
+    world
+        .store
+        .outbox_list(true)
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| e.ticket_id == id)
+        .map(|e| {
+            let raw = world
+                .store
+                .outbox_get(e.id)
+                .expect("outbox row")
+                .and_then(|e| e.raw)
+                .expect("the queued mail's bytes");
+            carteiro::mail::parse::parse(&raw, &carteiro::mail::parse::ParseOptions::default()).body_text
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_help_center_article_from_the_sim_reaches_the_acknowledgement_and_only_when_read() {
+    let mut world = World::start("articles").await;
+    std::fs::write(world.rules_dir.join("artigos.toml"), ARTICLE_RULES).expect("rules");
+    std::fs::write(
+        world.rules_dir.join("templates/confirmacao_artigos.txt.j2"),
+        "Chamado #{{ ticket.id }}.\n{% for a in articles %}* {{ a.title }} <{{ a.html_url }}>\n{% else %}Sem artigos.\n{% endfor %}",
+    )
+    .expect("template");
+    std::fs::write(
+        world.rules_dir.join("templates/nota_resposta.txt.j2"),
+        "O cliente respondeu.\n",
+    )
+    .expect("template");
+    world.restart();
+    world.tick().await;
+    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
+    let ingest = Ingest::new(
+        world.sim.client.clone(),
+        world.store.clone(),
+        IngestOptions::default(),
+        clock,
+    );
+    let origin = |uid| Origin {
+        mailbox: "suporte",
+        uidvalidity: 1,
+        uid,
+    };
+
+    // A new mail: its subject finds the seeded article, which the
+    // acknowledgement lists; one search.
+    let Decision::Created { ticket_id } = ingest
+        .process(
+            &origin(1),
+            &customer_mail("a1@cliente.example", "RE: [#99] Certificado digital vencido!", ""),
+        )
+        .await
+        .expect("processed")
+    else {
+        panic!("a new ticket");
+    };
+    let report = world.tick().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    let texts = queued_texts(&world, ticket_id);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(
+        texts[0].contains(
+            "* Como renovar o certificado digital <https://ajuda.empresa.example/hc/pt-br/articles/7001>"
+        ),
+        "{}",
+        texts[0]
+    );
+    assert!(!texts[0].contains("Impressora"), "{}", texts[0]);
+    assert_eq!(searches(&world).await, 1);
+
+    // A reply: the note's template reads no articles, so no search.
+    ingest
+        .process(
+            &origin(2),
+            &customer_mail(
+                "a2@cliente.example",
+                "Re: Certificado digital vencido",
+                "In-Reply-To: <a1@cliente.example>\r\n",
+            ),
+        )
+        .await
+        .expect("processed");
+    let report = world.tick().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    assert_eq!(
+        searches(&world).await,
+        1,
+        "no search for a template without articles"
+    );
+
+    // The Help Center fails: the acknowledgement still goes, without
+    // articles.
+    world
+        .sim
+        .faults(json!([ { "kind": "status", "status": 403, "count": 5, "match": SEARCH } ]))
+        .await;
+    let Decision::Created { ticket_id: second } = ingest
+        .process(
+            &origin(3),
+            &customer_mail("a3@cliente.example", "Certificado digital", ""),
+        )
+        .await
+        .expect("processed")
+    else {
+        panic!("a new ticket");
+    };
+    let report = world.tick().await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    let texts = queued_texts(&world, second);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("Sem artigos."), "{}", texts[0]);
 }
