@@ -486,6 +486,23 @@ fn literal_any(literal: &Literal, test: &mut impl FnMut(&str) -> bool) -> bool {
 }
 
 /// `seen is literal` (for a list literal: `seen in literal`).
+/// The number a text field holds, if it reads as one: `"6"`, `" 6 "`,
+/// `"5.5"` or `"5,5"` (a Brazilian decimal comma).
+fn number_in_text(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+'))
+    {
+        return None;
+    }
+    text.replace(',', ".")
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+}
+
 fn is(seen: &Seen<'_>, literal: &Literal) -> bool {
     match (seen, literal) {
         (Seen::Absent | Seen::List(_), _) => false,
@@ -664,6 +681,22 @@ impl<'a> Evaluator<'a> {
                     calendar.newer_than(*at, *d, self.now)
                 };
                 result.unwrap_or(false)
+            }
+            (Op::GreaterThan | Op::LessThan, Operand::Literal(Literal::Number(bound))) => {
+                // A number, or a text that reads as one ("6", " 6 ", "5,5").
+                let number = match seen {
+                    Seen::Number(n) => Some(*n as f64),
+                    Seen::Text(s) => number_in_text(s),
+                    _ => None,
+                };
+                number.is_some_and(|n| {
+                    let bound = *bound as f64;
+                    if leaf.op == Op::GreaterThan {
+                        n > bound
+                    } else {
+                        n < bound
+                    }
+                })
             }
             (Op::CnpjValid, _) => seen.any_text(super::cnpj::is_valid),
             _ => false,

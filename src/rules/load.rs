@@ -683,6 +683,18 @@ impl FileChecker<'_> {
                     }
                 }
             }
+            Op::GreaterThan | Op::LessThan => {
+                let number = match &literal {
+                    Literal::Number(n) => Some(*n),
+                    Literal::Text(text) => text.trim().parse::<i64>().ok(),
+                    _ => None,
+                };
+                let Some(number) = number else {
+                    self.error(span, format!("`{op}` takes a whole number, such as 5"));
+                    return None;
+                };
+                Some(Operand::Literal(Literal::Number(number)))
+            }
             Op::In => {
                 if !matches!(literal, Literal::List(_)) {
                     self.error(span, "`in` takes a list, e.g. [\"open\", \"pending\"]");
@@ -992,6 +1004,9 @@ fn kind_allows(field: &FieldRef, op: Op) -> Result<(), String> {
         Op::Changed | Op::ChangedTo | Op::ChangedFrom => field.is_diffable(),
         Op::Present | Op::Absent => true,
         Op::OlderThan | Op::NewerThan => kind == FieldKind::Time,
+        Op::GreaterThan | Op::LessThan => {
+            matches!(kind, FieldKind::Number | FieldKind::Text | FieldKind::Any)
+        }
         Op::CnpjValid => matches!(kind, FieldKind::Text | FieldKind::Any),
     };
     if ok {
@@ -1011,6 +1026,10 @@ fn kind_allows(field: &FieldRef, op: Op) -> Result<(), String> {
         (Op::OlderThan | Op::NewerThan, _) => {
             format!("`{op}` compares instants; {path} is not one (try ticket.clock.status_changed_at)")
         }
+        (Op::GreaterThan | Op::LessThan, FieldKind::Time) => {
+            format!("{path} is an instant: compare it with `older_than` or `newer_than`")
+        }
+        (Op::GreaterThan | Op::LessThan, _) => format!("`{op}` compares numbers; {path} is not one"),
         _ => format!("`{op}` does not apply to {path}"),
     })
 }

@@ -267,11 +267,13 @@ pub enum Op {
     Absent,
     OlderThan,
     NewerThan,
+    GreaterThan,
+    LessThan,
     CnpjValid,
 }
 
 impl Op {
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 15] = [
         Op::Is,
         Op::IsNot,
         Op::In,
@@ -284,6 +286,8 @@ impl Op {
         Op::Absent,
         Op::OlderThan,
         Op::NewerThan,
+        Op::GreaterThan,
+        Op::LessThan,
         Op::CnpjValid,
     ];
 
@@ -301,6 +305,8 @@ impl Op {
             Op::Absent => "absent",
             Op::OlderThan => "older_than",
             Op::NewerThan => "newer_than",
+            Op::GreaterThan => "greater_than",
+            Op::LessThan => "less_than",
             Op::CnpjValid => "cnpj_valid",
         }
     }

@@ -416,6 +416,70 @@ fn cnpj_valid_checks_the_digits_of_a_field() {
 }
 
 #[test]
+fn greater_than_and_less_than_compare_numbers_and_numeric_text() {
+    let seven = facts(json!({}));
+    let five = facts(json!({ "custom_fields": [ { "id": 501, "value": 5 } ] }));
+    let six_text = facts(json!({ "custom_fields": [ { "id": 501, "value": " 6 " } ] }));
+    let decimal = facts(json!({ "custom_fields": [ { "id": 501, "value": "5,5" } ] }));
+    let words = facts(json!({ "custom_fields": [ { "id": 501, "value": "seis" } ] }));
+    let absent = facts(json!({ "custom_fields": [ { "id": 501, "value": null } ] }));
+    let more = r#"{ field = "ticket.fields.Equipamentos", op = "greater_than", value = 5 }"#;
+    let fewer = r#"{ field = "ticket.fields.Equipamentos", op = "less_than", value = "6" }"#;
+    assert!(holds(more, &plain(), &seven));
+    assert!(!holds(more, &plain(), &five), "5 is not more than 5");
+    assert!(holds(more, &plain(), &six_text));
+    assert!(holds(more, &plain(), &decimal));
+    assert!(
+        !holds(more, &plain(), &words),
+        "a text that is no number never compares"
+    );
+    assert!(!holds(more, &plain(), &absent));
+    assert!(holds(fewer, &plain(), &five));
+    assert!(!holds(fewer, &plain(), &six_text));
+    assert!(!holds(fewer, &plain(), &absent));
+    assert!(holds(
+        r#"{ field = "ticket.id", op = "greater_than", value = 0 }"#,
+        &plain(),
+        &seven
+    ));
+}
+
+#[test]
+fn greater_than_needs_a_number_and_a_field_that_can_hold_one() {
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.fields.Equipamentos", op = "greater_than", value = "cinco" } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(error.contains("test.toml:5:"), "{error}");
+    assert!(error.contains("`greater_than` takes a whole number"), "{error}");
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.created_at", op = "less_than", value = 3 } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(error.contains("ticket.created_at is an instant"), "{error}");
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.tags", op = "greater_than", value = 3 } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(
+        error.contains("`greater_than` compares numbers; ticket.tags is not one"),
+        "{error}"
+    );
+}
+
+#[test]
 fn groups_nest_and_not_holds_when_none_holds() {
     let f = facts(json!({}));
     let set = rules(
