@@ -43,6 +43,10 @@ pub struct MailFacts {
     #[serde(default)]
     pub message_id: String,
     pub received_at: Option<DateTime<Utc>>,
+    /// The sender is one of `[mail] internal_senders`: ingest added the
+    /// reply as an internal note.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// What happened.
@@ -808,6 +812,7 @@ impl<'a> Evaluator<'a> {
             FieldRef::MailSubject => Seen::text(mail.map(|m| &m.subject)),
             FieldRef::MailBody => Seen::text(mail.map(|m| &m.body)),
             FieldRef::MailAttachments => mail.map_or(Seen::Absent, |m| Seen::list(&m.attachments)),
+            FieldRef::MailInternal => mail.map_or(Seen::Absent, |m| Seen::Bool(m.internal)),
         }
     }
 

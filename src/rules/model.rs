@@ -123,6 +123,8 @@ pub enum FieldRef {
     MailSubject,
     MailBody,
     MailAttachments,
+    /// Whether the sender is one of `[mail] internal_senders`.
+    MailInternal,
 }
 
 /// The shape of a field's value, which decides the operators it takes.
@@ -189,6 +191,7 @@ impl FieldRef {
         ("mail.subject", FieldRef::MailSubject),
         ("mail.body", FieldRef::MailBody),
         ("mail.attachments", FieldRef::MailAttachments),
+        ("mail.internal", FieldRef::MailInternal),
     ];
 
     /// Prefix of custom fields: `ticket.fields.cnpj`.
@@ -226,7 +229,9 @@ impl FieldRef {
             FieldRef::DueAt | FieldRef::CreatedAt | FieldRef::UpdatedAt | FieldRef::Clock(_) => {
                 FieldKind::Time
             }
-            FieldRef::CommentPublic | FieldRef::CommentByRequester => FieldKind::Bool,
+            FieldRef::CommentPublic | FieldRef::CommentByRequester | FieldRef::MailInternal => {
+                FieldKind::Bool
+            }
             FieldRef::CustomField(_) => FieldKind::Any,
             _ => FieldKind::Text,
         }

@@ -469,6 +469,7 @@ pub fn mail_facts(mail: &ParsedMail) -> MailFacts {
         attachments: mail.attachments.iter().map(|a| a.name.clone()).collect(),
         message_id: mail.message_id.clone(),
         received_at: mail.date,
+        internal: false,
     }
 }
 
