@@ -220,6 +220,19 @@ fn syntax_errors_and_bad_files_are_all_reported_at_load() {
 }
 
 #[test]
+fn cnpj_valido_tests_the_check_digits() {
+    let templates = loaded(&[(
+        "c.txt.j2",
+        "{{ ticket.fields.cnpj is cnpj_valido }} {{ \"11.222.333/0001-82\" is cnpj_valido }} \
+         {{ 7 is cnpj_valido }}",
+    )]);
+    let rendered = templates
+        .render("c", &TemplateContext::sample())
+        .expect("renders");
+    assert_eq!(rendered.text, "True False False");
+}
+
+#[test]
 fn filters_work_inside_templates_with_the_configured_zone() {
     let options = TemplateOptions {
         time_zone: chrono_tz::America::Manaus,
@@ -282,7 +295,16 @@ fn the_shipped_templates_check_clean_and_read_well() {
     let templates = Templates::load_dir(&dir, &options).expect("loads");
     assert_eq!(
         templates.names().collect::<Vec<_>>(),
-        ["ciclo_confirmacao", "confirmacao", "encaminhamento"]
+        [
+            "ciclo_confirmacao",
+            "confirmacao",
+            "encaminhamento",
+            "os_book_cadastro",
+            "os_cadastro_cliente",
+            "os_gestor_conta",
+            "os_pendencias",
+            "os_setor"
+        ]
     );
     let rendered = templates
         .render("confirmacao", &TemplateContext::sample())
