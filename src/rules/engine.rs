@@ -507,6 +507,17 @@ fn number_in_text(text: &str) -> Option<f64> {
         .filter(|n| n.is_finite())
 }
 
+/// Whether two fields hold the same value: numbers and booleans exactly,
+/// texts trimmed and case-insensitively. An absent side is never equal.
+fn same_value(a: &Seen<'_>, b: &Seen<'_>) -> bool {
+    match (a, b) {
+        (Seen::Absent | Seen::List(_), _) | (_, Seen::Absent | Seen::List(_)) => false,
+        (Seen::Number(x), Seen::Number(y)) => x == y,
+        (Seen::Bool(x), Seen::Bool(y)) => x == y,
+        (a, b) => a.any_text(|x| b.any_text(|y| same_text(x, y))),
+    }
+}
+
 fn is(seen: &Seen<'_>, literal: &Literal) -> bool {
     match (seen, literal) {
         (Seen::Absent | Seen::List(_), _) => false,
@@ -664,6 +675,8 @@ impl<'a> Evaluator<'a> {
             (Op::Absent, _) => *seen == Seen::Absent,
             (Op::Is | Op::In, Operand::Literal(l)) => is(seen, l),
             (Op::IsNot, Operand::Literal(l)) => !is(seen, l),
+            (Op::Is, Operand::Field(other)) => same_value(seen, &self.lookup(other)),
+            (Op::IsNot, Operand::Field(other)) => !same_value(seen, &self.lookup(other)),
             (Op::Contains, Operand::Literal(l)) => match seen {
                 Seen::List(items) => items.iter().any(|i| literal_any(l, &mut |w| same_text(i, w))),
                 other => other.any_text(|s| literal_any(l, &mut |w| contains_text(s, w))),

@@ -640,9 +640,49 @@ impl FileChecker<'_> {
                 self.error(span, format!("`{op}` needs a `value`"));
                 return None;
             }
+            (true, Some(value)) if value.get_ref().is_table() => self.field_operand(op, value, on)?,
             (true, Some(value)) => self.operand(&field, op, value)?,
         };
         Some(Condition::Leaf(Leaf { field, op, operand }))
+    }
+
+    /// `value = { field = "..." }`: a reference to another field, compared
+    /// with `is` or `is_not`.
+    fn field_operand(&mut self, op: Op, value: Spanned<toml::Value>, on: &[Trigger]) -> Option<Operand> {
+        let span = value.span();
+        let reference = value
+            .get_ref()
+            .as_table()
+            .filter(|table| table.len() == 1)
+            .and_then(|table| table.get("field"))
+            .and_then(toml::Value::as_str);
+        let Some(path) = reference else {
+            self.error(
+                span,
+                "a table as `value` names another field: { field = \"ticket.fields.UF atual\" }",
+            );
+            return None;
+        };
+        if !matches!(op, Op::Is | Op::IsNot) {
+            self.error(
+                span,
+                format!("`{op}` cannot compare with another field; only `is` and `is_not` can"),
+            );
+            return None;
+        }
+        let Some(field) = FieldRef::parse(path) else {
+            self.error(span, format!("unknown field {path:?} in `value`"));
+            return None;
+        };
+        if matches!(field.kind(), FieldKind::List | FieldKind::Time) {
+            self.error(span, format!("{path} cannot be compared with `{op}`"));
+            return None;
+        }
+        if let Err(why) = event_allows(&field, Op::Is, on) {
+            self.error(span, why);
+            return None;
+        }
+        Some(Operand::Field(field))
     }
 
     fn operand(&mut self, field: &FieldRef, op: Op, value: Spanned<toml::Value>) -> Option<Operand> {

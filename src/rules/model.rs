@@ -368,6 +368,9 @@ pub enum Operand {
     Literal(Literal),
     Regex(Regex),
     Duration(Duration),
+    /// `value = { field = "ticket.fields.UF atual" }`: another field of the
+    /// same ticket or event, for `is` and `is_not`.
+    Field(FieldRef),
 }
 
 /// A condition tree.
@@ -396,6 +399,7 @@ impl fmt::Display for Leaf {
             Operand::Literal(l) => write!(f, " {l}"),
             Operand::Regex(r) => write!(f, " /{}/", r.as_str()),
             Operand::Duration(d) => write!(f, " {d}"),
+            Operand::Field(field) => write!(f, " {{ field = {} }}", field.path()),
         }
     }
 }

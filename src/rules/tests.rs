@@ -96,6 +96,7 @@ fn directory() -> Directory {
         "ticket_fields": [
             { "id": 500, "type": "text", "title": "CNPJ" },
             { "id": 501, "type": "integer", "title": "Equipamentos" },
+            { "id": 502, "type": "text", "title": "UF" },
         ],
     });
     let mut directory: Directory = serde_json::from_value(value).expect("directory");
@@ -477,6 +478,60 @@ actions = [ { add_tags = ["x"] } ]
         error.contains("`greater_than` compares numbers; ticket.tags is not one"),
         "{error}"
     );
+}
+
+#[test]
+fn is_and_is_not_compare_with_another_field() {
+    let same = facts(json!({ "custom_fields": [
+        { "id": 500, "value": "SP" }, { "id": 502, "value": " sp " },
+    ] }));
+    let other = facts(json!({ "custom_fields": [
+        { "id": 500, "value": "SP" }, { "id": 502, "value": "RJ" },
+    ] }));
+    let missing = facts(json!({ "custom_fields": [ { "id": 500, "value": "SP" } ] }));
+    let equal = r#"{ field = "ticket.fields.CNPJ", op = "is", value = { field = "ticket.fields.UF" } }"#;
+    let differ = r#"{ field = "ticket.fields.CNPJ", op = "is_not", value = { field = "ticket.fields.UF" } }"#;
+    assert!(holds(equal, &plain(), &same));
+    assert!(!holds(differ, &plain(), &same));
+    assert!(!holds(equal, &plain(), &other));
+    assert!(holds(differ, &plain(), &other));
+    assert!(!holds(equal, &plain(), &missing), "an absent side is never equal");
+    assert!(holds(differ, &plain(), &missing));
+}
+
+#[test]
+fn a_field_reference_is_checked_at_load() {
+    let rule = |condition: &str| {
+        format!(
+            "[[rule]]\nname = \"r\"\non = [\"ticket.updated\"]\nall = [ {condition} ]\nactions = [ {{ add_tags = [\"x\"] }} ]\n"
+        )
+    };
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "contains", value = { field = "ticket.fields.UF" } }"#,
+    ));
+    assert!(error.contains("test.toml:5:"), "{error}");
+    assert!(
+        error.contains("`contains` cannot compare with another field"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "is", value = { field = "ticket.estado" } }"#,
+    ));
+    assert!(
+        error.contains("unknown field \"ticket.estado\" in `value`"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "is", value = { campo = "ticket.fields.UF" } }"#,
+    ));
+    assert!(
+        error.contains("a table as `value` names another field"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.subject", op = "is", value = { field = "mail.subject" } }"#,
+    ));
+    assert!(error.contains("mail.subject"), "{error}");
 }
 
 #[test]
