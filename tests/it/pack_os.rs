@@ -65,14 +65,14 @@ fn seed() -> Value {
             field(804, "text", "Número Referência"),
             field(EQUIPAMENTOS, "integer", "Quantidade de Equipamentos"),
             field(806, "checkbox", "Alteração de Endereço"),
-            field(807, "checkbox", "Mesma UF"),
+            field(807, "text", "UF atual"),
             field(TELEFONE, "text", "Telefone"),
             field(ENDERECO, "text", "Endereço"),
             field(SERIE, "text", "Número de Série"),
             field(MARCA, "text", "Marca"),
             field(FORMULARIO, "text", "Formulário"),
             field(FAMILIA, "text", "Família"),
-            field(814, "text", "UF"),
+            field(814, "text", "UF nova"),
         ],
     })
 }
