@@ -489,6 +489,20 @@ async fn an_order_reaches_the_sector_and_the_sectors_answer_is_an_internal_note(
         1,
         "the answer is on the same ticket, not a new one"
     );
+    // Its mail.received still fired, with mail.internal = true: the pack
+    // tags the ticket for the agents.
+    let tags = wait_for("the tag os_resposta_setor", || async {
+        let ticket = world.bot.show_ticket(ticket_id).await.expect("ticket");
+        ticket
+            .tags
+            .iter()
+            .any(|t| t == "os_resposta_setor")
+            .then_some(ticket.tags)
+    })
+    .await;
+    assert!(tags.contains(&"os_encaminhada".to_owned()), "{tags:?}");
+    let ticket = world.bot.show_ticket(ticket_id).await.expect("ticket");
+    assert_eq!(ticket.status, Status::Solved, "still solved after the tag");
 
     // 5. Another order with a CNPJ whose check digits are wrong: a note
     //    that says so, and no mail to the sector.
