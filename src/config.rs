@@ -60,7 +60,7 @@ use crate::helpdesk::zendesk::ClientSettings;
 pub use duration::{DurationError, parse_duration};
 pub use mail::{
     AfterProcessing, AuthMech, ImapConfig, MailConfig, MailboxConfig, MailboxSource, MaildirConfig,
-    StateConfig, SubjectTag, TlsMode,
+    StateConfig, SubjectTag, TlsMode, is_internal_sender,
 };
 pub use outbox::{Cap, OutboxConfig};
 pub use problem::{InvalidConfig, Location, Problem};

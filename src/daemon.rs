@@ -41,6 +41,7 @@ pub fn ingest_options(config: &Config) -> IngestOptions {
     IngestOptions {
         parse: ParseOptions::from_config(&config.mail),
         max_attempts: config.mail.quarantine_max_retries.max(1),
+        internal_senders: config.mail.internal_senders.clone(),
         ..IngestOptions::default()
     }
 }

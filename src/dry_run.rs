@@ -184,6 +184,9 @@ pub async fn dry_run(config: &Config, since: std::time::Duration) -> anyhow::Res
                 &context,
                 &clock,
                 &mail,
+                mail.from
+                    .as_ref()
+                    .is_some_and(|a| config.mail.is_internal_sender(&a.email)),
             )
             .await?;
         }
@@ -200,6 +203,7 @@ async fn fetch<M: Mailbox>(source: &mut M, after: u32) -> anyhow::Result<Vec<Vec
 
 /// The plan for one unprocessed mail: a reply planned on its ticket, a
 /// new mail on the ticket it would open.
+#[allow(clippy::too_many_arguments)]
 async fn mail_lines(
     lines: &mut Vec<String>,
     client: &ZendeskClient,
@@ -208,6 +212,7 @@ async fn mail_lines(
     context: &Context<'_>,
     clock: &dyn Clock,
     mail: &ParsedMail,
+    internal: bool,
 ) -> anyhow::Result<()> {
     let from = mail.from.as_ref().map(|a| a.email.clone()).unwrap_or_default();
     let label = format!("mail {} from {from} {:?}", mail.message_id, mail.subject);
@@ -261,6 +266,9 @@ async fn mail_lines(
             .collect(),
         message_id: mail.message_id.clone(),
         received_at: mail.date,
+        // Only a reply is added as an internal note; a new mail from an
+        // internal sender is a ticket like any other.
+        internal: internal && kind == "reply",
     }));
     let planned = plan_with_articles(client, event, &facts, context, clock).await;
     let target = if kind == "new" {

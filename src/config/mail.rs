@@ -39,6 +39,11 @@ pub struct MailConfig {
     /// The addresses carteiro sends from and receives at, lowercased and
     /// without duplicates. Mail from them is carteiro's own.
     pub own_addresses: Vec<String>,
+    /// Senders inside the company (a service sector, a partner): an
+    /// address (`os@assistencia.example`) or a whole domain
+    /// (`@assistencia.example`), lowercased. Their replies threaded into a
+    /// ticket become internal notes and never reopen it.
+    pub internal_senders: Vec<String>,
     /// The domain of the Message-IDs carteiro generates
     /// (`<…@message_id_domain>`); a mail whose Message-ID ends in it is
     /// carteiro's own.
@@ -58,6 +63,23 @@ pub struct MailConfig {
     /// checked to be a folder; `carteiro check` renders every template in
     /// it. `None`: no templates, so no mail from templates.
     pub templates: Option<PathBuf>,
+}
+
+impl MailConfig {
+    /// Whether `address` is one of [`MailConfig::internal_senders`].
+    pub fn is_internal_sender(&self, address: &str) -> bool {
+        is_internal_sender(&self.internal_senders, address)
+    }
+}
+
+/// Whether `address` matches one of `senders` (addresses, or `@domain`
+/// for every address of a domain), case-insensitively.
+pub fn is_internal_sender(senders: &[String], address: &str) -> bool {
+    let address = address.trim().to_lowercase();
+    senders.iter().any(|sender| match sender.strip_prefix('@') {
+        Some(domain) => address.rsplit_once('@').is_some_and(|(_, d)| d == domain),
+        None => *sender == address,
+    })
 }
 
 /// The ticket-number tag in subjects: `"[#{id}]"` is prefix `[#` and

@@ -151,6 +151,7 @@ pub const KEYS: &[KeySpec] = &[
     key("log", "format", Kind::Text),
     key("state", "path", Kind::Text),
     key("mail", "own_addresses", Kind::List),
+    key("mail", "internal_senders", Kind::List),
     key("mail", "message_id_domain", Kind::Text),
     key("mail", "loop_header", Kind::Text),
     key("mail", "subject_tag", Kind::Text),

@@ -42,6 +42,9 @@ pub struct IngestOptions {
     pub max_attempts: u32,
     /// How many times a write is re-planned after a 409 or a racing close.
     pub max_replans: u32,
+    /// `[mail] internal_senders`: their threaded replies become internal
+    /// notes that never reopen the ticket.
+    pub internal_senders: Vec<String>,
 }
 
 impl Default for IngestOptions {
@@ -51,6 +54,7 @@ impl Default for IngestOptions {
             tags: vec!["origem_email".to_owned()],
             max_attempts: 5,
             max_replans: 3,
+            internal_senders: Vec::new(),
         }
     }
 }
@@ -359,7 +363,7 @@ impl<H: HelpDesk> Ingest<H> {
             Ok((decision, outcome, ticket_id)) => {
                 lock(&self.attempts).remove(&mail.message_id);
                 let mut record = self.record_of(origin, mail, outcome, ticket_id);
-                record.event = mail_event(mail, &decision, self.clock.now());
+                record.event = mail_event(mail, &decision, self.is_internal(mail), self.clock.now());
                 Ok((decision, record))
             }
             Err(Failure::Permanent(reason)) => self.quarantine(origin, mail, raw, reason),
@@ -555,7 +559,12 @@ impl<H: HelpDesk> Ingest<H> {
         if known.is_some_and(|ticket| ticket.status == Status::Closed) {
             return self.follow_up(mail, ticket_id).await;
         }
-        let author = self.user_id(mail.from.as_ref()).await?;
+        let internal = self.is_internal(mail);
+        let author = if internal {
+            self.known_user_id(mail.from.as_ref()).await?
+        } else {
+            self.user_id(mail.from.as_ref()).await?
+        };
         let mut uploads = self.upload_attachments(&mail.attachments).await?;
         // The full original stays with the comment, for whatever cleaning
         // took out.
@@ -570,12 +579,14 @@ impl<H: HelpDesk> Ingest<H> {
                 &mail.attachments,
                 cap,
             )),
-            public: true,
+            // A colleague's reply is for the agents, not the customer, and
+            // never reopens a solved ticket.
+            public: !internal,
             author_id: author,
             uploads,
             ..NewComment::default()
         };
-        match self.add_comment(mail, ticket_id, comment, true).await? {
+        match self.add_comment(mail, ticket_id, comment, !internal).await? {
             Appended::Added { reopened } => Ok((
                 Decision::Commented { ticket_id, reopened },
                 Outcome::CommentAdded,
@@ -863,6 +874,43 @@ impl<H: HelpDesk> Ingest<H> {
         Ok(Some(user.id))
     }
 
+    /// Whether the mail's sender is one of the internal senders.
+    fn is_internal(&self, mail: &ParsedMail) -> bool {
+        mail.from
+            .as_ref()
+            .is_some_and(|a| crate::config::is_internal_sender(&self.options.internal_senders, &a.email))
+    }
+
+    /// The helpdesk user of an internal sender if there is one (seen
+    /// before, or an agent), never created: a note by an unknown address
+    /// is written by carteiro's own user, and its text and original show
+    /// who sent it.
+    async fn known_user_id(&self, address: Option<&Address>) -> Result<Option<Id>, Failure> {
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        let email = address.email.to_lowercase();
+        if let Some(id) = lock(&self.unsaved_users).get(&email) {
+            return Ok(Some(*id));
+        }
+        if let Some(id) = self.store.helpdesk_user(&address.email).map_err(Failure::store)? {
+            return Ok(Some(id));
+        }
+        let agents = self
+            .helpdesk
+            .list_agents()
+            .await
+            .map_err(Failure::from_helpdesk)?;
+        let agent = agents
+            .iter()
+            .find(|u| u.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&email)));
+        if let Some(agent) = agent {
+            self.remember_user(&email, agent.id);
+            return Ok(Some(agent.id));
+        }
+        Ok(None)
+    }
+
     /// Keeps a user id for next time: it is written with the next records
     /// (a read first, so a returning sender costs no write). Losing it to a
     /// crash only costs a lookup later.
@@ -1049,7 +1097,7 @@ impl Failure {
 
 /// The `mail.received` event of a mail that created or changed a ticket,
 /// as JSON for the store's queue: what rules read as `mail.*`.
-fn mail_event(mail: &ParsedMail, decision: &Decision, now: DateTime<Utc>) -> Option<String> {
+fn mail_event(mail: &ParsedMail, decision: &Decision, internal: bool, now: DateTime<Utc>) -> Option<String> {
     let kind = match decision {
         Decision::Created { .. } | Decision::FollowUp { .. } => "new",
         Decision::Commented { .. } => "reply",
@@ -1076,6 +1124,9 @@ fn mail_event(mail: &ParsedMail, decision: &Decision, now: DateTime<Utc>) -> Opt
             .collect(),
         message_id: mail.message_id.clone(),
         received_at: Some(mail.date.unwrap_or(now)),
+        // Only a reply became an internal note; a new mail from an
+        // internal sender opened a ticket like any other.
+        internal: internal && kind == "reply",
     };
     serde_json::to_string(&facts).ok()
 }

@@ -202,6 +202,9 @@ pub fn unknown_names(rules: &super::RuleSet, directory: &Directory) -> Vec<super
             }
         }
         for leaf in leaves {
+            if let super::model::Operand::Field(FieldRef::CustomField(name)) = &leaf.operand {
+                unknown("ticket field", name, directory.field_named(name).is_some());
+            }
             if let FieldRef::CustomField(name) = &leaf.field {
                 unknown("ticket field", name, directory.field_named(name).is_some());
                 continue;

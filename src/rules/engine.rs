@@ -43,6 +43,10 @@ pub struct MailFacts {
     #[serde(default)]
     pub message_id: String,
     pub received_at: Option<DateTime<Utc>>,
+    /// The sender is one of `[mail] internal_senders`: ingest added the
+    /// reply as an internal note.
+    #[serde(default)]
+    pub internal: bool,
 }
 
 /// What happened.
@@ -492,6 +496,34 @@ fn literal_any(literal: &Literal, test: &mut impl FnMut(&str) -> bool) -> bool {
 }
 
 /// `seen is literal` (for a list literal: `seen in literal`).
+/// The number a text field holds, if it reads as one: `"6"`, `" 6 "`,
+/// `"5.5"` or `"5,5"` (a Brazilian decimal comma).
+fn number_in_text(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if text.is_empty()
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+'))
+    {
+        return None;
+    }
+    text.replace(',', ".")
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+}
+
+/// Whether two fields hold the same value: numbers and booleans exactly,
+/// texts trimmed and case-insensitively. An absent side is never equal.
+fn same_value(a: &Seen<'_>, b: &Seen<'_>) -> bool {
+    match (a, b) {
+        (Seen::Absent | Seen::List(_), _) | (_, Seen::Absent | Seen::List(_)) => false,
+        (Seen::Number(x), Seen::Number(y)) => x == y,
+        (Seen::Bool(x), Seen::Bool(y)) => x == y,
+        (a, b) => a.any_text(|x| b.any_text(|y| same_text(x, y))),
+    }
+}
+
 fn is(seen: &Seen<'_>, literal: &Literal) -> bool {
     match (seen, literal) {
         (Seen::Absent | Seen::List(_), _) => false,
@@ -649,6 +681,8 @@ impl<'a> Evaluator<'a> {
             (Op::Absent, _) => *seen == Seen::Absent,
             (Op::Is | Op::In, Operand::Literal(l)) => is(seen, l),
             (Op::IsNot, Operand::Literal(l)) => !is(seen, l),
+            (Op::Is, Operand::Field(other)) => same_value(seen, &self.lookup(other)),
+            (Op::IsNot, Operand::Field(other)) => !same_value(seen, &self.lookup(other)),
             (Op::Contains, Operand::Literal(l)) => match seen {
                 Seen::List(items) => items.iter().any(|i| literal_any(l, &mut |w| same_text(i, w))),
                 other => other.any_text(|s| literal_any(l, &mut |w| contains_text(s, w))),
@@ -670,6 +704,22 @@ impl<'a> Evaluator<'a> {
                     calendar.newer_than(*at, *d, self.now)
                 };
                 result.unwrap_or(false)
+            }
+            (Op::GreaterThan | Op::LessThan, Operand::Literal(Literal::Number(bound))) => {
+                // A number, or a text that reads as one ("6", " 6 ", "5,5").
+                let number = match seen {
+                    Seen::Number(n) => Some(*n as f64),
+                    Seen::Text(s) => number_in_text(s),
+                    _ => None,
+                };
+                number.is_some_and(|n| {
+                    let bound = *bound as f64;
+                    if leaf.op == Op::GreaterThan {
+                        n > bound
+                    } else {
+                        n < bound
+                    }
+                })
             }
             (Op::CnpjValid, _) => seen.any_text(super::cnpj::is_valid),
             _ => false,
@@ -782,6 +832,7 @@ impl<'a> Evaluator<'a> {
             FieldRef::MailSubject => Seen::text(mail.map(|m| &m.subject)),
             FieldRef::MailBody => Seen::text(mail.map(|m| &m.body)),
             FieldRef::MailAttachments => mail.map_or(Seen::Absent, |m| Seen::list(&m.attachments)),
+            FieldRef::MailInternal => mail.map_or(Seen::Absent, |m| Seen::Bool(m.internal)),
         }
     }
 

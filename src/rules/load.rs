@@ -640,9 +640,49 @@ impl FileChecker<'_> {
                 self.error(span, format!("`{op}` needs a `value`"));
                 return None;
             }
+            (true, Some(value)) if value.get_ref().is_table() => self.field_operand(op, value, on)?,
             (true, Some(value)) => self.operand(&field, op, value)?,
         };
         Some(Condition::Leaf(Leaf { field, op, operand }))
+    }
+
+    /// `value = { field = "..." }`: a reference to another field, compared
+    /// with `is` or `is_not`.
+    fn field_operand(&mut self, op: Op, value: Spanned<toml::Value>, on: &[Trigger]) -> Option<Operand> {
+        let span = value.span();
+        let reference = value
+            .get_ref()
+            .as_table()
+            .filter(|table| table.len() == 1)
+            .and_then(|table| table.get("field"))
+            .and_then(toml::Value::as_str);
+        let Some(path) = reference else {
+            self.error(
+                span,
+                "a table as `value` names another field: { field = \"ticket.fields.UF atual\" }",
+            );
+            return None;
+        };
+        if !matches!(op, Op::Is | Op::IsNot) {
+            self.error(
+                span,
+                format!("`{op}` cannot compare with another field; only `is` and `is_not` can"),
+            );
+            return None;
+        }
+        let Some(field) = FieldRef::parse(path) else {
+            self.error(span, format!("unknown field {path:?} in `value`"));
+            return None;
+        };
+        if matches!(field.kind(), FieldKind::List | FieldKind::Time) {
+            self.error(span, format!("{path} cannot be compared with `{op}`"));
+            return None;
+        }
+        if let Err(why) = event_allows(&field, Op::Is, on) {
+            self.error(span, why);
+            return None;
+        }
+        Some(Operand::Field(field))
     }
 
     fn operand(&mut self, field: &FieldRef, op: Op, value: Spanned<toml::Value>) -> Option<Operand> {
@@ -682,6 +722,18 @@ impl FileChecker<'_> {
                         None
                     }
                 }
+            }
+            Op::GreaterThan | Op::LessThan => {
+                let number = match &literal {
+                    Literal::Number(n) => Some(*n),
+                    Literal::Text(text) => text.trim().parse::<i64>().ok(),
+                    _ => None,
+                };
+                let Some(number) = number else {
+                    self.error(span, format!("`{op}` takes a whole number, such as 5"));
+                    return None;
+                };
+                Some(Operand::Literal(Literal::Number(number)))
             }
             Op::In => {
                 if !matches!(literal, Literal::List(_)) {
@@ -992,6 +1044,9 @@ fn kind_allows(field: &FieldRef, op: Op) -> Result<(), String> {
         Op::Changed | Op::ChangedTo | Op::ChangedFrom => field.is_diffable(),
         Op::Present | Op::Absent => true,
         Op::OlderThan | Op::NewerThan => kind == FieldKind::Time,
+        Op::GreaterThan | Op::LessThan => {
+            matches!(kind, FieldKind::Number | FieldKind::Text | FieldKind::Any)
+        }
         Op::CnpjValid => matches!(kind, FieldKind::Text | FieldKind::Any),
     };
     if ok {
@@ -1011,6 +1066,10 @@ fn kind_allows(field: &FieldRef, op: Op) -> Result<(), String> {
         (Op::OlderThan | Op::NewerThan, _) => {
             format!("`{op}` compares instants; {path} is not one (try ticket.clock.status_changed_at)")
         }
+        (Op::GreaterThan | Op::LessThan, FieldKind::Time) => {
+            format!("{path} is an instant: compare it with `older_than` or `newer_than`")
+        }
+        (Op::GreaterThan | Op::LessThan, _) => format!("`{op}` compares numbers; {path} is not one"),
         _ => format!("`{op}` does not apply to {path}"),
     })
 }

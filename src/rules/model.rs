@@ -125,6 +125,8 @@ pub enum FieldRef {
     MailSubject,
     MailBody,
     MailAttachments,
+    /// Whether the sender is one of `[mail] internal_senders`.
+    MailInternal,
 }
 
 /// The shape of a field's value, which decides the operators it takes.
@@ -192,6 +194,7 @@ impl FieldRef {
         ("mail.subject", FieldRef::MailSubject),
         ("mail.body", FieldRef::MailBody),
         ("mail.attachments", FieldRef::MailAttachments),
+        ("mail.internal", FieldRef::MailInternal),
     ];
 
     /// Prefix of custom fields: `ticket.fields.cnpj`.
@@ -229,7 +232,9 @@ impl FieldRef {
             FieldRef::DueAt | FieldRef::CreatedAt | FieldRef::UpdatedAt | FieldRef::Clock(_) => {
                 FieldKind::Time
             }
-            FieldRef::CommentPublic | FieldRef::CommentByRequester => FieldKind::Bool,
+            FieldRef::CommentPublic | FieldRef::CommentByRequester | FieldRef::MailInternal => {
+                FieldKind::Bool
+            }
             FieldRef::CustomField(_) => FieldKind::Any,
             _ => FieldKind::Text,
         }
@@ -270,11 +275,13 @@ pub enum Op {
     Absent,
     OlderThan,
     NewerThan,
+    GreaterThan,
+    LessThan,
     CnpjValid,
 }
 
 impl Op {
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 15] = [
         Op::Is,
         Op::IsNot,
         Op::In,
@@ -287,6 +294,8 @@ impl Op {
         Op::Absent,
         Op::OlderThan,
         Op::NewerThan,
+        Op::GreaterThan,
+        Op::LessThan,
         Op::CnpjValid,
     ];
 
@@ -304,6 +313,8 @@ impl Op {
             Op::Absent => "absent",
             Op::OlderThan => "older_than",
             Op::NewerThan => "newer_than",
+            Op::GreaterThan => "greater_than",
+            Op::LessThan => "less_than",
             Op::CnpjValid => "cnpj_valid",
         }
     }
@@ -360,6 +371,9 @@ pub enum Operand {
     Literal(Literal),
     Regex(Regex),
     Duration(Duration),
+    /// `value = { field = "ticket.fields.UF atual" }`: another field of the
+    /// same ticket or event, for `is` and `is_not`.
+    Field(FieldRef),
 }
 
 /// A condition tree.
@@ -388,6 +402,7 @@ impl fmt::Display for Leaf {
             Operand::Literal(l) => write!(f, " {l}"),
             Operand::Regex(r) => write!(f, " /{}/", r.as_str()),
             Operand::Duration(d) => write!(f, " {d}"),
+            Operand::Field(field) => write!(f, " {{ field = {} }}", field.path()),
         }
     }
 }

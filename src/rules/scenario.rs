@@ -17,6 +17,7 @@
 //! ticket = "fixtures/ticket-123.json"       # a ticket, or {ticket, requester, audits, comments}
 //! mail = "fixtures/pedido.eml"              # for mail.received
 //! event = { type = "ticket.updated", changes = { tags_added = ["ouvidoria_solicitada"] } }
+//! # event = { type = "mail.received", internal = true }   # a reply from an internal sender
 //! fired_once = ["rule-name"]
 //! articles = "fixtures/artigos.json"        # what the Help Center search answers
 //! expect = [ { public_reply = {} }, { set_status = "solved" } ]
@@ -123,6 +124,10 @@ struct RawEvent {
     /// How many of carteiro's own writes led here (default 0).
     #[serde(default)]
     depth: u32,
+    /// For `mail.received`: the sender is one of `[mail]
+    /// internal_senders` (`mail.internal`, for a reply).
+    #[serde(default)]
+    internal: bool,
 }
 
 /// A ticket fixture with its history.
@@ -499,7 +504,9 @@ fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, 
             let path = base.join(file.get_ref());
             let bytes = std::fs::read(&path)
                 .map_err(|e| (file.span(), format!("cannot read {}: {e}", path.display())))?;
-            EventKind::MailReceived(mail_facts(&parse(&bytes, &ParseOptions::default())))
+            let mut facts = mail_facts(&parse(&bytes, &ParseOptions::default()));
+            facts.internal = raw.internal && facts.kind == "reply";
+            EventKind::MailReceived(facts)
         }
     };
     let change = match &raw.changes {
@@ -552,6 +559,7 @@ pub fn mail_facts(mail: &ParsedMail) -> MailFacts {
         attachments: mail.attachments.iter().map(|a| a.name.clone()).collect(),
         message_id: mail.message_id.clone(),
         received_at: mail.date,
+        internal: false,
     }
 }
 

@@ -324,9 +324,15 @@ impl JsonSchema for ConditionValue {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "The value compared with: a string, a number, a boolean, or a list of them (for `in`); a duration such as \"7d\" or \"5bd\" for `older_than` and `newer_than`, a regular expression for `matches`.",
+            "description": "The value compared with: a string, a number, a boolean, or a list of them (for `in`); a duration such as \"7d\" or \"5bd\" for `older_than` and `newer_than`, a regular expression for `matches`; `{ field = \"...\" }`, another field, for `is` and `is_not`.",
             "anyOf": [
                 { "type": ["string", "number", "integer", "boolean"] },
+                {
+                    "type": "object",
+                    "properties": { "field": { "type": "string" } },
+                    "required": ["field"],
+                    "additionalProperties": false
+                },
                 { "type": "array", "items": { "type": ["string", "number", "integer", "boolean"] } }
             ]
         })

@@ -96,6 +96,7 @@ fn directory() -> Directory {
         "ticket_fields": [
             { "id": 500, "type": "text", "title": "CNPJ" },
             { "id": 501, "type": "integer", "title": "Equipamentos" },
+            { "id": 502, "type": "text", "title": "UF" },
         ],
     });
     let mut directory: Directory = serde_json::from_value(value).expect("directory");
@@ -414,6 +415,124 @@ fn cnpj_valid_checks_the_digits_of_a_field() {
     let rule = r#"{ field = "ticket.fields.CNPJ", op = "cnpj_valid" }"#;
     assert!(holds(rule, &plain(), &good));
     assert!(!holds(rule, &plain(), &bad));
+}
+
+#[test]
+fn greater_than_and_less_than_compare_numbers_and_numeric_text() {
+    let seven = facts(json!({}));
+    let five = facts(json!({ "custom_fields": [ { "id": 501, "value": 5 } ] }));
+    let six_text = facts(json!({ "custom_fields": [ { "id": 501, "value": " 6 " } ] }));
+    let decimal = facts(json!({ "custom_fields": [ { "id": 501, "value": "5,5" } ] }));
+    let words = facts(json!({ "custom_fields": [ { "id": 501, "value": "seis" } ] }));
+    let absent = facts(json!({ "custom_fields": [ { "id": 501, "value": null } ] }));
+    let more = r#"{ field = "ticket.fields.Equipamentos", op = "greater_than", value = 5 }"#;
+    let fewer = r#"{ field = "ticket.fields.Equipamentos", op = "less_than", value = "6" }"#;
+    assert!(holds(more, &plain(), &seven));
+    assert!(!holds(more, &plain(), &five), "5 is not more than 5");
+    assert!(holds(more, &plain(), &six_text));
+    assert!(holds(more, &plain(), &decimal));
+    assert!(
+        !holds(more, &plain(), &words),
+        "a text that is no number never compares"
+    );
+    assert!(!holds(more, &plain(), &absent));
+    assert!(holds(fewer, &plain(), &five));
+    assert!(!holds(fewer, &plain(), &six_text));
+    assert!(!holds(fewer, &plain(), &absent));
+    assert!(holds(
+        r#"{ field = "ticket.id", op = "greater_than", value = 0 }"#,
+        &plain(),
+        &seven
+    ));
+}
+
+#[test]
+fn greater_than_needs_a_number_and_a_field_that_can_hold_one() {
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.fields.Equipamentos", op = "greater_than", value = "cinco" } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(error.contains("test.toml:5:"), "{error}");
+    assert!(error.contains("`greater_than` takes a whole number"), "{error}");
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.created_at", op = "less_than", value = 3 } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(error.contains("ticket.created_at is an instant"), "{error}");
+    let error = load_error(
+        r#"[[rule]]
+name = "r"
+on = ["ticket.updated"]
+all = [ { field = "ticket.tags", op = "greater_than", value = 3 } ]
+actions = [ { add_tags = ["x"] } ]
+"#,
+    );
+    assert!(
+        error.contains("`greater_than` compares numbers; ticket.tags is not one"),
+        "{error}"
+    );
+}
+
+#[test]
+fn is_and_is_not_compare_with_another_field() {
+    let same = facts(json!({ "custom_fields": [
+        { "id": 500, "value": "SP" }, { "id": 502, "value": " sp " },
+    ] }));
+    let other = facts(json!({ "custom_fields": [
+        { "id": 500, "value": "SP" }, { "id": 502, "value": "RJ" },
+    ] }));
+    let missing = facts(json!({ "custom_fields": [ { "id": 500, "value": "SP" } ] }));
+    let equal = r#"{ field = "ticket.fields.CNPJ", op = "is", value = { field = "ticket.fields.UF" } }"#;
+    let differ = r#"{ field = "ticket.fields.CNPJ", op = "is_not", value = { field = "ticket.fields.UF" } }"#;
+    assert!(holds(equal, &plain(), &same));
+    assert!(!holds(differ, &plain(), &same));
+    assert!(!holds(equal, &plain(), &other));
+    assert!(holds(differ, &plain(), &other));
+    assert!(!holds(equal, &plain(), &missing), "an absent side is never equal");
+    assert!(holds(differ, &plain(), &missing));
+}
+
+#[test]
+fn a_field_reference_is_checked_at_load() {
+    let rule = |condition: &str| {
+        format!(
+            "[[rule]]\nname = \"r\"\non = [\"ticket.updated\"]\nall = [ {condition} ]\nactions = [ {{ add_tags = [\"x\"] }} ]\n"
+        )
+    };
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "contains", value = { field = "ticket.fields.UF" } }"#,
+    ));
+    assert!(error.contains("test.toml:5:"), "{error}");
+    assert!(
+        error.contains("`contains` cannot compare with another field"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "is", value = { field = "ticket.estado" } }"#,
+    ));
+    assert!(
+        error.contains("unknown field \"ticket.estado\" in `value`"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.fields.CNPJ", op = "is", value = { campo = "ticket.fields.UF" } }"#,
+    ));
+    assert!(
+        error.contains("a table as `value` names another field"),
+        "{error}"
+    );
+    let error = load_error(&rule(
+        r#"{ field = "ticket.subject", op = "is", value = { field = "mail.subject" } }"#,
+    ));
+    assert!(error.contains("mail.subject"), "{error}");
 }
 
 #[test]

@@ -419,6 +419,10 @@ fn environment(options: &TemplateOptions) -> Environment<'static> {
         filters::data_hora(value, tz, zone)
     });
     env.add_filter("cnpj", |value: &Value| filters::cnpj(value));
+    // `{% if ticket.fields.CNPJ is cnpj_valido %}`: the rules' `cnpj_valid`.
+    env.add_test("cnpj_valido", |value: &Value| {
+        value.as_str().is_some_and(crate::rules::cnpj::is_valid)
+    });
     env
 }
 

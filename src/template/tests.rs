@@ -225,6 +225,19 @@ fn syntax_errors_and_bad_files_are_all_reported_at_load() {
 }
 
 #[test]
+fn cnpj_valido_tests_the_check_digits() {
+    let templates = loaded(&[(
+        "c.txt.j2",
+        "{{ ticket.fields.cnpj is cnpj_valido }} {{ \"11.222.333/0001-82\" is cnpj_valido }} \
+         {{ 7 is cnpj_valido }}",
+    )]);
+    let rendered = templates
+        .render("c", &TemplateContext::sample())
+        .expect("renders");
+    assert_eq!(rendered.text, "True False False");
+}
+
+#[test]
 fn filters_work_inside_templates_with_the_configured_zone() {
     let options = TemplateOptions {
         time_zone: chrono_tz::America::Manaus,
@@ -298,6 +311,11 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "consultoria_resolvido",
             "consultoria_resposta",
             "encaminhamento",
+            "os_book_cadastro",
+            "os_cadastro_cliente",
+            "os_gestor_conta",
+            "os_pendencias",
+            "os_setor",
             "ouvidoria_aberta",
             "ouvidoria_autoatendimento",
             "ouvidoria_autoatendimento_nota",

@@ -1252,3 +1252,47 @@ fn rules_problems_are_located_and_the_environment_sets_the_folder() {
         }
     );
 }
+
+#[test]
+fn internal_senders_are_addresses_or_domains_and_a_bad_one_is_located() {
+    let dir = scratch("internal-senders");
+    let good = write(
+        &dir,
+        "good.toml",
+        "[mail]\ninternal_senders = [\"OS@Assistencia.example\", \"@cadastro.example\", \"os@assistencia.example\"]\n",
+    );
+    let loaded = config::load(&options(Some(good), &SITE)).expect("valid");
+    assert_eq!(
+        loaded.config.mail.internal_senders,
+        ["os@assistencia.example", "@cadastro.example"]
+    );
+    assert!(loaded.config.mail.is_internal_sender("Joana@Cadastro.example"));
+    assert!(
+        !loaded
+            .config
+            .mail
+            .is_internal_sender("joana@sub.cadastro.example")
+    );
+    assert!(!loaded.config.mail.is_internal_sender("maria@cliente.example"));
+
+    let bad = write(
+        &dir,
+        "bad.toml",
+        "[mail]\ninternal_senders = [\"os@assistencia.example\",\n  \"setor os\", \"@não é domínio\"]\n",
+    );
+    let err = config::load(&options(Some(bad.clone()), &SITE)).expect_err("invalid");
+    let p = bad.display();
+    let lines = lines(err);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{p}:3:3: mail.internal_senders[1]: expected an e-mail address or a domain after @"
+        )),
+        "{lines:#?}"
+    );
+    assert!(lines[0].ends_with("got \"setor os\""), "{lines:#?}");
+    assert!(
+        lines[1].starts_with(&format!("{p}:3:15: mail.internal_senders[2]:")),
+        "{lines:#?}"
+    );
+}

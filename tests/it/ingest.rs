@@ -410,3 +410,151 @@ async fn a_batch_whose_comment_answer_was_lost_adds_it_once_after_a_restart() {
             .is_none()
     );
 }
+
+/// `[mail] internal_senders`: a colleague's reply (the service-order
+/// sector's) is an internal note on the same ticket, by their agent user
+/// when they have one, never reopens it, and its `mail.received` event
+/// says it came from inside. A customer's reply stays public.
+#[tokio::test]
+async fn an_internal_senders_reply_is_a_private_note_that_never_reopens() {
+    let seed = json!({
+        "users": [ { "id": 900, "name": "Setor OS", "email": "os@assistencia.example", "role": "agent" } ],
+    });
+    let sim = Sim::start_with_seed(seed).await;
+    let store = Arc::new(Store::open_in_memory().expect("store"));
+    let ingest = Ingest::new(
+        sim.client.clone(),
+        store.clone(),
+        IngestOptions {
+            internal_senders: vec![
+                "os@assistencia.example".to_owned(),
+                "@cadastro.example".to_owned(),
+            ],
+            ..IngestOptions::default()
+        },
+        Arc::new(SystemClock),
+    );
+    let ticket_id = created(&ingest, 1, "i1@cliente.example").await;
+    let ticket = sim.client.show_ticket(ticket_id).await.expect("ticket");
+    let solve = TicketUpdate {
+        status: Some(Status::Solved),
+        ..TicketUpdate::default()
+    };
+    sim.client
+        .update_ticket(ticket_id, &solve, ticket.updated_at)
+        .await
+        .expect("an agent solves it");
+
+    let from_sector = |message_id: &str, from: &str, body: &str| {
+        format!(
+            "From: {from}\r\nTo: suporte@empresa.example\r\nSubject: Re: Boleto [#{ticket_id}]\r\n\
+             Message-ID: <{message_id}>\r\nIn-Reply-To: <i1@cliente.example>\r\n\
+             Date: Mon, 23 Nov 2026 11:00:00 -0300\r\n\r\n{body}\r\n"
+        )
+        .into_bytes()
+    };
+    let decision = ingest
+        .process(
+            &origin(2),
+            &from_sector(
+                "s1@assistencia.example",
+                "Setor OS <OS@Assistencia.example>",
+                "OS 4711 aberta.",
+            ),
+        )
+        .await
+        .expect("processed");
+    assert_eq!(
+        decision,
+        Decision::Commented {
+            ticket_id,
+            reopened: false
+        }
+    );
+    // A sender of an internal domain with no user: a note by carteiro.
+    let decision = ingest
+        .process(
+            &origin(3),
+            &from_sector(
+                "s2@cadastro.example",
+                "joana@cadastro.example",
+                "Cadastro atualizado.",
+            ),
+        )
+        .await
+        .expect("processed");
+    assert_eq!(
+        decision,
+        Decision::Commented {
+            ticket_id,
+            reopened: false
+        }
+    );
+    let ticket = sim.client.show_ticket(ticket_id).await.expect("ticket");
+    assert_eq!(ticket.status, Status::Solved, "a colleague's note never reopens");
+    let state = sim.state().await;
+    let comments = state["comments"][ticket_id.to_string()]
+        .as_array()
+        .expect("comments");
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[1]["public"], false);
+    assert!(
+        comments[1]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("OS 4711 aberta.")
+    );
+    assert_eq!(comments[1]["author_id"], 900, "the sector's agent user wrote it");
+    assert_eq!(comments[2]["public"], false);
+    assert_ne!(
+        comments[2]["author_id"],
+        ticket.requester_id.map_or(json!(null), |id| json!(id))
+    );
+    let users = state["users"].as_array().expect("users");
+    assert!(
+        !users.iter().any(|u| u["email"] == "joana@cadastro.example"),
+        "an internal sender is never created as a customer"
+    );
+
+    let events = store.pending_mail_events(10).expect("events");
+    let internal: Vec<(String, bool)> = events
+        .iter()
+        .map(|(_, _, facts)| (facts.from.clone(), facts.internal))
+        .collect();
+    assert!(
+        internal.contains(&("os@assistencia.example".to_owned(), true)),
+        "{internal:?}"
+    );
+    assert!(
+        internal.contains(&("joana@cadastro.example".to_owned(), true)),
+        "{internal:?}"
+    );
+    assert!(
+        internal
+            .iter()
+            .any(|(from, internal)| from == "maria@cliente.example" && !internal),
+        "the customer's first mail is not internal: {internal:?}"
+    );
+
+    // The customer's own reply is public and reopens, as always.
+    let decision = ingest
+        .process(
+            &origin(4),
+            &mail(
+                "i4@cliente.example",
+                "In-Reply-To: <i1@cliente.example>\r\n",
+                "E o boleto?",
+            ),
+        )
+        .await
+        .expect("processed");
+    assert_eq!(
+        decision,
+        Decision::Commented {
+            ticket_id,
+            reopened: true
+        }
+    );
+    let state = sim.state().await;
+    assert_eq!(state["comments"][ticket_id.to_string()][3]["public"], true);
+}

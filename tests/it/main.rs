@@ -16,6 +16,7 @@ mod mail_corpus;
 mod mailservers;
 mod outbound;
 mod pack_consultoria;
+mod pack_os;
 mod pack_ouvidoria;
 mod rules_cli;
 mod rules_e2e;

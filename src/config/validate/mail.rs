@@ -71,6 +71,7 @@ pub(in crate::config) struct RawState {
 #[serde(deny_unknown_fields, default)]
 pub(in crate::config) struct RawMail {
     pub own_addresses: Option<StringList>,
+    pub internal_senders: Option<StringList>,
     pub message_id_domain: Option<String>,
     pub loop_header: Option<String>,
     pub subject_tag: Option<String>,
@@ -222,6 +223,7 @@ impl Checker<'_> {
     /// Validates `[mail]`.
     pub fn mail(&mut self, raw: &RawMail) -> Option<MailConfig> {
         let own_addresses = self.own_addresses(raw.own_addresses.as_ref());
+        let internal_senders = self.internal_senders(raw.internal_senders.as_ref());
         let message_id_domain = match raw.message_id_domain.as_deref() {
             Some(text) => self.message_id_domain(text),
             None => Some(
@@ -275,6 +277,7 @@ impl Checker<'_> {
         Some(MailConfig {
             templates,
             own_addresses: own_addresses?,
+            internal_senders: internal_senders?,
             message_id_domain: message_id_domain?,
             loop_header: loop_header?,
             subject_tag: subject_tag?,
@@ -304,6 +307,39 @@ impl Checker<'_> {
             }
         }
         valid.then_some(addresses)
+    }
+
+    /// `mail.internal_senders`: addresses (`os@assistencia.example`) or
+    /// whole domains (`@assistencia.example`), lowercased, without
+    /// duplicates.
+    fn internal_senders(&mut self, raw: Option<&StringList>) -> Option<Vec<String>> {
+        let mut senders = Vec::new();
+        let mut valid = true;
+        for (index, item) in raw
+            .map(|list| list.0.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let sender = item.trim().to_lowercase();
+            let ok = match sender.strip_prefix('@') {
+                Some(domain) => is_domain(domain),
+                None => looks_like_address(&sender),
+            };
+            if !ok {
+                self.problem(
+                    &format!("mail.internal_senders[{index}]"),
+                    format!(
+                        "expected an e-mail address or a domain after @, e.g. \"os@assistencia.com.br\" or \
+                         \"@assistencia.com.br\"; got {item:?}"
+                    ),
+                );
+                valid = false;
+            } else if !senders.contains(&sender) {
+                senders.push(sender);
+            }
+        }
+        valid.then_some(senders)
     }
 
     fn message_id_domain(&mut self, text: &str) -> Option<String> {
