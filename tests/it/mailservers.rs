@@ -13,6 +13,9 @@ use mail_parser::{Message, MessageParser, MimeHeaders};
 
 const DELIVERY: Duration = Duration::from_secs(15);
 
+/// How long a mail Postfix deferred may take to be retried and delivered.
+const REDELIVERY: Duration = Duration::from_secs(60);
+
 /// "Reclamação: cobrança em duplicidade", RFC 2047 encoded.
 const SUBJECT_ENCODED: &str = "=?UTF-8?Q?Reclama=C3=A7=C3=A3o=3A_cobran=C3=A7a_em_duplicidade?=";
 const SUBJECT: &str = "Reclamação: cobrança em duplicidade";
@@ -261,7 +264,10 @@ async fn restarting_dovecot_cuts_sessions_keeps_mail_and_brings_imap_back() {
     );
     servers.send(&second, &sender.address, &[&user.address]).await;
     servers.start_dovecot();
-    let messages = servers.wait_for_messages(&user.user, 2, DELIVERY).await;
+    // Postfix retries the deferred mail on its own backoff (1 s to 5 s, and
+    // it may hold LMTP as a dead destination a while): a longer bound than a
+    // plain delivery, for a loaded machine running the whole suite.
+    let messages = servers.wait_for_messages(&user.user, 2, REDELIVERY).await;
     let ids: Vec<_> = messages
         .iter()
         .map(|m| parse(m).message_id().map(str::to_owned))
