@@ -138,6 +138,7 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
             timeout: Duration::from_secs(30),
             from_address: "suporte@empresa.com.br".into(),
             from_name: Some("Suporte Empresa".into()),
+            maildir: None,
         })
     );
     assert_eq!(
@@ -1106,7 +1107,7 @@ fn smtp_problems_are_located_and_an_absent_section_means_no_smtp() {
     assert_eq!(
         lines(err),
         [
-            "smtp.host: missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\"",
+            "smtp.host: missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\" (or smtp.maildir, to deliver into local Maildirs)",
             "smtp.from_address: missing; [smtp] needs the address carteiro sends from, e.g. \
              \"suporte@empresa.com.br\" (one of mail.own_addresses)",
         ]
@@ -1149,6 +1150,7 @@ fn smtp_takes_defaults_a_password_file_and_warns_about_a_foreign_from() {
             timeout: Duration::from_secs(30),
             from_address: "bot@empresa.com.br".into(),
             from_name: None,
+            maildir: None,
         })
     );
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
