@@ -35,9 +35,9 @@ use crate::outbound::{
     MaildirSender, SendError, SmtpSender, TemplateMail, guard_policy, send_template_mail,
 };
 use crate::rules::exec::{ExecOptions, Executor};
-use crate::rules::reload::RulesHandle;
 use crate::rules::load::RuleSet;
 use crate::rules::model::Trigger;
+use crate::rules::reload::RulesHandle;
 use crate::rules::runner::{LAST_RUN_PREFIX, RuleRunner, RunnerOptions, SWEEP_CURSOR};
 use crate::rules::schedule::due_rules;
 use crate::store::{Enqueued, OutboxState, Store};
@@ -98,7 +98,9 @@ pub async fn run_with_clock(
                     tracing::info!(maildir = %root.display(), "mail is delivered into local Maildirs");
                     Outbound::Maildir(MaildirSender::new(root))
                 }
-                None => Outbound::Smtp(SmtpSender::new(smtp).context("cannot set up the SMTP sender")?),
+                None => Outbound::Smtp(Box::new(
+                    SmtpSender::new(smtp).context("cannot set up the SMTP sender")?,
+                )),
             };
             let worker = DeliveryWorker::new(
                 store.clone(),
@@ -244,7 +246,8 @@ pub fn backlog(store: &Store, rules: &RuleSet, now: DateTime<Utc>) -> anyhow::Re
 /// Maildirs with `smtp.maildir`.
 #[derive(Debug)]
 enum Outbound {
-    Smtp(SmtpSender),
+    /// Boxed: one value per daemon, and the SMTP sender is large.
+    Smtp(Box<SmtpSender>),
     Maildir(MaildirSender),
 }
 

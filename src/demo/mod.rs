@@ -65,7 +65,8 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
     let all_scenes = script::scenes();
     let (scenes, skipped): (Vec<&Scene>, Vec<&Scene>) =
         all_scenes.iter().partition(|s| packs.contains(&s.pack));
-    let seed: Seed = serde_json::from_value(script::merged_seed(&scenes)).context("the demo's seed is invalid")?;
+    let seed: Seed =
+        serde_json::from_value(script::merged_seed(&scenes)).context("the demo's seed is invalid")?;
 
     let base_clock = Arc::new(OffsetClock::new());
     let handle = sim::spawn(SimOptions {
@@ -79,7 +80,8 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
     let clock = handle.sim.clock();
 
     let config_path = out.join("carteiro.toml");
-    std::fs::write(&config_path, config_text(&out, &handle.base_url)).context("cannot write carteiro.toml")?;
+    std::fs::write(&config_path, config_text(&out, &handle.base_url))
+        .context("cannot write carteiro.toml")?;
     let loaded = config::load(&LoadOptions {
         file: Some(config_path.clone()),
         default_file: None,
@@ -169,9 +171,18 @@ struct World {
     daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-async fn play(world: &mut World, scenes: &[&Scene], table: &mut Table, stdout: &mut impl Write) -> anyhow::Result<()> {
+async fn play(
+    world: &mut World,
+    scenes: &[&Scene],
+    table: &mut Table,
+    stdout: &mut impl Write,
+) -> anyhow::Result<()> {
     for scene in scenes {
-        writeln!(stdout, "{}", table.section(&format!("{} — {}", scene.pack, scene.title)))?;
+        writeln!(
+            stdout,
+            "{}",
+            table.section(&format!("{} — {}", scene.pack, scene.title))
+        )?;
         for step in &scene.steps {
             let at = world.clock.now();
             let (event, ticket) = world.act(step).await?;
@@ -181,7 +192,9 @@ async fn play(world: &mut World, scenes: &[&Scene], table: &mut Table, stdout: &
                 .with_context(|| format!("after the step {event:?}"))?;
             let ticket = match (ticket, step) {
                 (Some(id), _) => Some(id),
-                (None, Step::CustomerWrites { from, .. }) => world.newest_ticket_of(from).await?.map(|t| t.id),
+                (None, Step::CustomerWrites { from, .. }) => {
+                    world.newest_ticket_of(from).await?.map(|t| t.id)
+                }
                 _ => None,
             };
             let state = match ticket {
@@ -311,7 +324,10 @@ impl World {
         for ticket in self.tickets() {
             let seen = self.store.snapshot(ticket.id)?.map(|s| s.ticket.updated_at);
             if seen != Some(ticket.updated_at) {
-                left.push(format!("ticket #{} changed and the poller has not seen it yet", ticket.id));
+                left.push(format!(
+                    "ticket #{} changed and the poller has not seen it yet",
+                    ticket.id
+                ));
             }
         }
         Ok(left)
@@ -590,7 +606,10 @@ fn where_to_look(out: &Path, mail_dir: &Path, packs: &[&str], stdout: &mut impl 
         .collect();
     maildirs.sort();
     for maildir in maildirs {
-        let address = maildir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let address = maildir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut files: Vec<PathBuf> = ["new", "cur"]
             .iter()
             .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
@@ -609,7 +628,10 @@ fn where_to_look(out: &Path, mail_dir: &Path, packs: &[&str], stdout: &mut impl 
         }
     }
     let lines = [
-        ("estado do simulador (chamados, comentários, auditorias)", out.join("simulador.json")),
+        (
+            "estado do simulador (chamados, comentários, auditorias)",
+            out.join("simulador.json"),
+        ),
         ("regras carregadas (pacotes: {packs})", out.join("rules")),
         ("configuração usada", out.join("carteiro.toml")),
         ("estado do carteiro (SQLite)", out.join("state.db")),
@@ -626,8 +648,19 @@ fn where_to_look(out: &Path, mail_dir: &Path, packs: &[&str], stdout: &mut impl 
         out.join("carteiro.toml").display()
     )?;
     writeln!(stdout, "e [[mailbox]] para a caixa do suporte; então:")?;
-    writeln!(stdout, "  carteiro check --config {}", out.join("carteiro.toml").display())?;
-    writeln!(stdout, "  carteiro run --config {}", out.join("carteiro.toml").display())?;
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "carteiro".to_owned());
+    writeln!(
+        stdout,
+        "  {me} check --config {}",
+        out.join("carteiro.toml").display()
+    )?;
+    writeln!(
+        stdout,
+        "  {me} run --config {}",
+        out.join("carteiro.toml").display()
+    )?;
     Ok(())
 }
 
@@ -636,7 +669,11 @@ mod tests {
     use super::*;
 
     fn temp(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("carteiro-demo-{name}-{}-{}", std::process::id(), rand::random::<u64>()))
+        std::env::temp_dir().join(format!(
+            "carteiro-demo-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ))
     }
 
     #[test]
@@ -646,7 +683,8 @@ mod tests {
         std::fs::write(dir.join("importante.txt"), "não apague").expect("write");
         let err = prepare_folder(&dir).expect_err("refused");
         assert!(
-            err.to_string().contains("is not a folder made by carteiro demo (it has no .carteiro-demo file)"),
+            err.to_string()
+                .contains("is not a folder made by carteiro demo (it has no .carteiro-demo file)"),
             "{err}"
         );
         assert!(dir.join("importante.txt").is_file());

@@ -102,9 +102,18 @@ fn ciclo_de_status() -> Scene {
                 custom_status: None,
                 says: "Ana responde ao João: resolvido",
             },
-            Step::ClockJumps { days: 5, minutes: MARGIN },
-            Step::ClockJumps { days: 2, minutes: MARGIN },
-            Step::ClockJumps { days: 5, minutes: MARGIN },
+            Step::ClockJumps {
+                days: 5,
+                minutes: MARGIN,
+            },
+            Step::ClockJumps {
+                days: 2,
+                minutes: MARGIN,
+            },
+            Step::ClockJumps {
+                days: 5,
+                minutes: MARGIN,
+            },
         ],
     }
 }

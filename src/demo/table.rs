@@ -1,5 +1,6 @@
 //! The demo's table: fixed-width columns, Portuguese headings, long values
-//! cut with "…" so every row stays on one line.
+//! cut with "…" so every row stays on one line. A step's row has no rule
+//! or action, so its description runs on over those two columns.
 
 use chrono::{DateTime, Utc};
 
@@ -20,7 +21,7 @@ pub struct Row {
 }
 
 /// Column widths, in characters.
-const WIDTHS: [usize; 4] = [11, 44, 28, 46];
+const WIDTHS: [usize; 4] = [11, 14, 27, 50];
 
 /// Prints rows under one header.
 #[derive(Debug, Default)]
@@ -48,8 +49,24 @@ impl Table {
             .with_timezone(&chrono_tz::America::Sao_Paulo)
             .format("%d/%m %H:%M")
             .to_string();
+        if row.rule.is_empty() && row.action.is_empty() {
+            // The event spans the event, rule and action columns.
+            let span = WIDTHS[1] + WIDTHS[2] + WIDTHS[3] + 4;
+            let line = format!(
+                "{}  {}  {}",
+                fit(&at, WIDTHS[0]),
+                fit(&row.event, span),
+                row.ticket
+            );
+            return line.trim_end().to_owned();
+        }
         self.line(
-            [at.as_str(), row.event.as_str(), row.rule.as_str(), row.action.as_str()],
+            [
+                at.as_str(),
+                row.event.as_str(),
+                row.rule.as_str(),
+                row.action.as_str(),
+            ],
             &row.ticket,
         )
     }
@@ -100,7 +117,9 @@ mod tests {
     #[test]
     fn columns_have_fixed_widths_and_long_values_are_cut() {
         let table = Table::new();
-        let at = DateTime::parse_from_rfc3339("2026-11-23T12:30:00Z").expect("time").with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc3339("2026-11-23T12:30:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
         let row = Row {
             at,
             event: "Maria Souza escreve: \"Erro ao emitir nota fiscal no sistema\"".to_owned(),
@@ -109,9 +128,30 @@ mod tests {
             ticket: "#1 open".to_owned(),
         };
         let line = table.row(&row);
-        assert!(line.starts_with("23/11 09:30  Maria Souza escreve: \"Erro ao emitir nota f…  "), "{line}");
+        // A step's row runs on over the empty rule and action columns.
+        assert!(
+            line.starts_with(
+                "23/11 09:30  Maria Souza escreve: \"Erro ao emitir nota fiscal no sistema\"   "
+            ),
+            "{line}"
+        );
         assert!(line.ends_with("  #1 open"), "{line}");
-        assert_eq!(line.chars().count(), 11 + 44 + 28 + 46 + 8 + "#1 open".len());
+        assert_eq!(line.chars().count(), 11 + 14 + 27 + 50 + 8 + "#1 open".len());
+        let fired = table.row(&Row {
+            at,
+            event: String::new(),
+            rule: "ciclo-pendente-7d-validacao-e-mais".to_owned(),
+            action: "status personalizado → Validação Cliente".to_owned(),
+            ticket: "#1 pending/Validação Cliente".to_owned(),
+        });
+        assert_eq!(
+            fired,
+            format!(
+                "23/11 09:30  {}  ciclo-pendente-7d-validaca…  status personalizado → Validação Cliente{}  #1 pending/Validação Cliente",
+                " ".repeat(14),
+                " ".repeat(50 - 40)
+            )
+        );
         let header = table.header();
         assert!(header.starts_with("HORA         PASSO / EVENTO"), "{header}");
     }

@@ -58,40 +58,39 @@ impl MaildirSender {
             ))
         }
     }
-
 }
 
 /// Writes `raw` into `maildir` (tmp/, synced, renamed into new/) unless the
 /// copy `key` is already there; returns the file.
 fn deliver_one(maildir: &Path, key: &str, raw: &[u8]) -> io::Result<PathBuf> {
-        for sub in ["tmp", "new", "cur"] {
-            fs::create_dir_all(maildir.join(sub))?;
-        }
-        if let Some(existing) = already_delivered(maildir, key)? {
-            return Ok(existing);
-        }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let name = format!(
-            "{}.M{}P{}.{key}.carteiro",
-            now.as_secs(),
-            now.subsec_micros(),
-            std::process::id()
-        );
-        let tmp = maildir.join("tmp").join(&name);
-        let result = (|| {
-            let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            file.write_all(raw)?;
-            file.sync_all()?;
-            let target = maildir.join("new").join(&name);
-            fs::rename(&tmp, &target)?;
-            // The rename is durable once the folder is synced.
-            fs::File::open(maildir.join("new"))?.sync_all()?;
-            Ok(target)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+    for sub in ["tmp", "new", "cur"] {
+        fs::create_dir_all(maildir.join(sub))?;
+    }
+    if let Some(existing) = already_delivered(maildir, key)? {
+        return Ok(existing);
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let name = format!(
+        "{}.M{}P{}.{key}.carteiro",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id()
+    );
+    let tmp = maildir.join("tmp").join(&name);
+    let result = (|| {
+        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        file.write_all(raw)?;
+        file.sync_all()?;
+        let target = maildir.join("new").join(&name);
+        fs::rename(&tmp, &target)?;
+        // The rename is durable once the folder is synced.
+        fs::File::open(maildir.join("new"))?.sync_all()?;
+        Ok(target)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// The copy of the mail `key` already in `new/` or `cur/` (a reader moves
@@ -192,13 +191,20 @@ mod tests {
             .await
             .expect("delivered");
         assert_eq!(delivered.code, 250);
-        assert!(delivered.response.contains("2 local Maildir(s)"), "{}", delivered.response);
+        assert!(
+            delivered.response.contains("2 local Maildir(s)"),
+            "{}",
+            delivered.response
+        );
         for who in ["maria@cliente.example", "joao@cliente.example"] {
             let maildir = root.join(who);
             let new = files(&maildir.join("new"));
             assert_eq!(new.len(), 1, "{who}: {new:?}");
             assert_eq!(fs::read(&new[0]).expect("read"), RAW);
-            assert!(files(&maildir.join("tmp")).is_empty(), "tmp/ is emptied by the rename");
+            assert!(
+                files(&maildir.join("tmp")).is_empty(),
+                "tmp/ is emptied by the rename"
+            );
             assert!(maildir.join("cur").is_dir());
         }
         let _ = fs::remove_dir_all(root);
@@ -213,13 +219,19 @@ mod tests {
         // A reader took the mail into cur/ and flagged it seen.
         let new = files(&root.join("maria@cliente.example/new"));
         let name = new[0].file_name().expect("name").to_string_lossy().into_owned();
-        fs::rename(&new[0], root.join("maria@cliente.example/cur").join(format!("{name}:2,S")))
-            .expect("move to cur");
+        fs::rename(
+            &new[0],
+            root.join("maria@cliente.example/cur").join(format!("{name}:2,S")),
+        )
+        .expect("move to cur");
         sender.send(&to, RAW).await.expect("retry");
         assert!(files(&root.join("maria@cliente.example/new")).is_empty());
         assert_eq!(files(&root.join("maria@cliente.example/cur")).len(), 1);
         // A different mail is a new delivery.
-        sender.send(&to, b"Subject: outro\r\n\r\nx\r\n").await.expect("another");
+        sender
+            .send(&to, b"Subject: outro\r\n\r\nx\r\n")
+            .await
+            .expect("another");
         assert_eq!(files(&root.join("maria@cliente.example/new")).len(), 1);
         let _ = fs::remove_dir_all(root);
     }

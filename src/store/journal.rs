@@ -220,7 +220,9 @@ impl Store {
     pub fn journal_all(&self) -> Result<Vec<JournalEntry>, StoreError> {
         self.read("list the journal", |conn| {
             let raws = conn
-                .prepare_cached(&format!("SELECT {COLUMNS} FROM rule_journal ORDER BY created_at, key"))?
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM rule_journal ORDER BY created_at, key"
+                ))?
                 .query_map([], entry_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             raws.into_iter().map(RawEntry::into_entry).collect()

@@ -1115,6 +1115,36 @@ fn smtp_problems_are_located_and_an_absent_section_means_no_smtp() {
 }
 
 #[test]
+fn smtp_maildir_delivers_locally_without_a_host_and_not_with_one() {
+    let dir = scratch("smtp-maildir");
+    let file = write(
+        &dir,
+        "local.toml",
+        "[smtp]\nmaildir = \"/var/mail/carteiro\"\nfrom_address = \"suporte@empresa.com.br\"\n",
+    );
+    let loaded = config::load(&options(Some(file), &SITE)).expect("valid");
+    let smtp = loaded.config.smtp.expect("[smtp]");
+    assert_eq!(smtp.maildir, Some(PathBuf::from("/var/mail/carteiro")));
+    assert_eq!(smtp.host, "");
+
+    let file = write(
+        &dir,
+        "both.toml",
+        "[smtp]\nhost = \"smtp.empresa.com.br\"\nmaildir = \"/var/mail/carteiro\"\n\
+         from_address = \"suporte@empresa.com.br\"\n",
+    );
+    let p = file.display().to_string();
+    let err = config::load(&options(Some(file), &SITE)).expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{p}:3:1: smtp.maildir: smtp.host is set too; set smtp.host to send through a server, or \
+             smtp.maildir to deliver into local Maildirs, not both"
+        )]
+    );
+}
+
+#[test]
 fn smtp_takes_defaults_a_password_file_and_warns_about_a_foreign_from() {
     let dir = scratch("smtp-defaults");
     let secret = write(&dir, "smtp-password", "s3nha\n");

@@ -70,8 +70,15 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
     let run = demo(&out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", run.status);
-    assert!(stderr.trim().is_empty(), "logs go to carteiro.log, not the terminal: {stderr}");
+    assert!(
+        run.status.success(),
+        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        run.status
+    );
+    assert!(
+        stderr.trim().is_empty(),
+        "logs go to carteiro.log, not the terminal: {stderr}"
+    );
 
     // The table: the header, each rule of the pack on its own row, in
     // the order of the day.
@@ -125,28 +132,46 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
     assert!(stdout.contains(&out.join("mail/maria@cliente.example/new").display().to_string()));
 
     // Both tickets end closed, and the customers' mails were read.
-    let statuses: Vec<&str> = tickets.iter().map(|t| t["status"].as_str().unwrap_or("")).collect();
+    let statuses: Vec<&str> = tickets
+        .iter()
+        .map(|t| t["status"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(statuses, ["closed", "closed"], "{tickets:?}");
     assert_eq!(mails(&out.join("mail/suporte@empresa.example")).len(), 2);
     assert!(
-        std::fs::read_dir(out.join("mail/suporte@empresa.example/new")).expect("new/").next().is_none(),
+        std::fs::read_dir(out.join("mail/suporte@empresa.example/new"))
+            .expect("new/")
+            .next()
+            .is_none(),
         "every customer mail was processed"
     );
 
     // The packs as shipped, the config, the log.
     assert_eq!(
         std::fs::read(out.join("rules/ciclo-de-status.toml")).expect("the pack"),
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/ciclo-de-status.toml")).expect("rules/")
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/ciclo-de-status.toml"))
+            .expect("rules/")
     );
-    assert!(!out.join("rules/tests").exists(), "scenario tests are not shipped");
+    assert!(
+        !out.join("rules/tests").exists(),
+        "scenario tests are not shipped"
+    );
     let config = std::fs::read_to_string(out.join("carteiro.toml")).expect("carteiro.toml");
     assert!(config.contains("maildir = "), "{config}");
     assert!(out.join("carteiro.log").is_file());
 
     // A second run replaces the folder.
     let again = demo(&out);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    assert_eq!(mails(&out.join("mail/maria@cliente.example")).len(), 1, "a fresh folder");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        mails(&out.join("mail/maria@cliente.example")).len(),
+        1,
+        "a fresh folder"
+    );
     let _ = std::fs::remove_dir_all(out);
 }
 
@@ -166,7 +191,14 @@ fn a_folder_that_is_not_the_demos_is_refused_and_left_alone() {
             out.display()
         )
     );
-    assert_eq!(std::fs::read_to_string(out.join("notas.txt")).expect("kept"), "não apagar");
-    assert_eq!(std::fs::read_dir(&out).expect("list").count(), 1, "nothing was added");
+    assert_eq!(
+        std::fs::read_to_string(out.join("notas.txt")).expect("kept"),
+        "não apagar"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).expect("list").count(),
+        1,
+        "nothing was added"
+    );
     let _ = std::fs::remove_dir_all(out);
 }
