@@ -273,9 +273,10 @@ impl World {
             Step::ClockJumps { days, minutes } => {
                 self.base_clock
                     .advance(TimeDelta::days(*days) + TimeDelta::minutes(*minutes));
+                let to = table::clock_text(self.clock.now());
                 let text = match minutes {
-                    0 => format!("relógio avança {days} dias"),
-                    m => format!("relógio avança {days} dias e {m} min"),
+                    0 => format!("relógio avança {days} dias, até {to}"),
+                    m => format!("relógio avança {days} dias e {m} min, até {to}"),
                 };
                 Ok((text, None))
             }

@@ -44,11 +44,7 @@ impl Table {
     }
 
     pub fn row(&self, row: &Row) -> String {
-        let at = row
-            .at
-            .with_timezone(&chrono_tz::America::Sao_Paulo)
-            .format("%d/%m %H:%M")
-            .to_string();
+        let at = clock_text(row.at);
         if row.rule.is_empty() && row.action.is_empty() {
             // The event spans the event, rule and action columns.
             let span = WIDTHS[1] + WIDTHS[2] + WIDTHS[3] + 4;
@@ -80,6 +76,13 @@ impl Table {
         out.push_str(last);
         out.trim_end().to_owned()
     }
+}
+
+/// The virtual clock as the table shows it: `23/11 14:53`, São Paulo time.
+pub fn clock_text(at: DateTime<Utc>) -> String {
+    at.with_timezone(&chrono_tz::America::Sao_Paulo)
+        .format("%d/%m %H:%M")
+        .to_string()
 }
 
 /// `text` cut or padded to exactly `width` characters.
