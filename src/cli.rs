@@ -1,4 +1,4 @@
-//! The command line: `carteiro sim`, `carteiro check`, `carteiro mail`,
+//! The command line: `carteiro demo`, `carteiro sim`, `carteiro check`, `carteiro mail`,
 //! `carteiro calendar`, `carteiro rules`, `carteiro version`.
 //!
 //! `main` parses [`Cli`] and hands it to [`run`]; everything else lives
@@ -33,6 +33,10 @@ pub struct Cli {
 /// The subcommands. Only ones that work exist.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Play a scripted day of support with the shipped rule packs, the
+    /// built-in simulator and local Maildirs: no account, no network. Prints
+    /// what happened as a table and where to look afterwards.
+    Demo(DemoArgs),
     /// Run the daemon: read the configured mailboxes into Zendesk until
     /// SIGTERM or Ctrl-C.
     Run(RunArgs),
@@ -67,6 +71,16 @@ pub enum Command {
     DryRun(DryRunArgs),
     /// Print carteiro's version.
     Version,
+}
+
+/// Options of `carteiro demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The folder to write into (rules, mail, state, simulator state). A
+    /// folder from an earlier demo is replaced; any other non-empty folder
+    /// is refused.
+    #[arg(long, value_name = "DIR", default_value = "carteiro-demo")]
+    pub out: PathBuf,
 }
 
 /// Options of `carteiro dry-run`.
@@ -246,6 +260,7 @@ pub struct CheckArgs {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Version => version(),
+        Command::Demo(args) => demo(args),
         Command::Check(args) => check(args),
         Command::Mail { command } => mail(command),
         Command::Calendar { command } => calendar::run(command),
@@ -253,6 +268,24 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Sim(args) => sim(args),
         Command::Run(args) => run_daemon(args),
         Command::DryRun(args) => dry_run(args),
+    }
+}
+
+/// `carteiro demo`: the table on stdout, the log in the demo folder.
+fn demo(args: DemoArgs) -> ExitCode {
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                let mut out = std::io::stdout();
+                crate::demo::run(&args.out, &mut out).await
+            })
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
     }
 }
 

@@ -5,16 +5,20 @@
 //!
 //! With `[smtp]` configured it also runs the outbox's delivery worker,
 //! which finishes the mail in flight on shutdown like the mailbox loops.
+//! It hands mail to the SMTP server, or with `smtp.maildir` writes it into
+//! local Maildirs ([`MaildirSender`]).
 //!
 //! The ticket poller follows Zendesk's incremental export, keeps the
 //! ticket snapshots and queues ticket events in the store. Later issues
 //! add schedules and the rule engine, which consumes those events; each is
 //! a task under the same tracker and cancellation token.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,13 +31,16 @@ use crate::mail::maildir::Maildir;
 use crate::mail::parse::ParseOptions;
 use crate::mail::poll::{PollOptions, run_mailbox};
 use crate::outbound::{
-    Backoff, ComposeOptions, DeliveryWorker, MailAddress, MailSetup, SmtpSender, TemplateMail, guard_policy,
-    send_template_mail,
+    Backoff, ComposeOptions, Delivered, DeliveryWorker, Envelope, MailAddress, MailSender, MailSetup,
+    MaildirSender, SendError, SmtpSender, TemplateMail, guard_policy, send_template_mail,
 };
 use crate::rules::exec::{ExecOptions, Executor};
+use crate::rules::load::RuleSet;
+use crate::rules::model::Trigger;
 use crate::rules::reload::RulesHandle;
-use crate::rules::runner::{RuleRunner, RunnerOptions};
-use crate::store::{Enqueued, Store};
+use crate::rules::runner::{LAST_RUN_PREFIX, RuleRunner, RunnerOptions, SWEEP_CURSOR};
+use crate::rules::schedule::due_rules;
+use crate::store::{Enqueued, OutboxState, Store};
 use crate::tickets::poller::TicketPoller;
 
 /// The ingest options a configuration asks for.
@@ -68,7 +75,9 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(open_store(&config)?);
+    // The store stamps with the same clock, so mail enqueued at the
+    // clock's "now" is due by the clock that claims it.
+    let store = Arc::new(open_store(&config)?.with_clock(clock.clone()));
     let rules = Arc::new(load_rules(&config)?);
     let client = ZendeskClient::builder(config.zendesk_client_settings())
         .clock(clock.clone())
@@ -85,7 +94,15 @@ pub async fn run_with_clock(
     let tracker = TaskTracker::new();
     match &config.smtp {
         Some(smtp) => {
-            let sender = SmtpSender::new(smtp).context("cannot set up the SMTP sender")?;
+            let sender = match &smtp.maildir {
+                Some(root) => {
+                    tracing::info!(maildir = %root.display(), "mail is delivered into local Maildirs");
+                    Outbound::Maildir(MaildirSender::new(root))
+                }
+                None => Outbound::Smtp(Box::new(
+                    SmtpSender::new(smtp).context("cannot set up the SMTP sender")?,
+                )),
+            };
             let worker = DeliveryWorker::new(
                 store.clone(),
                 sender,
@@ -172,6 +189,84 @@ pub async fn run_with_clock(
     tracker.wait().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What the daemon still has to do, as far as the store shows it. Empty
+/// when the queues are drained, no plan is unfinished, no mail waits in the
+/// outbox and no schedule is due at `now`: the daemon is idle until
+/// something new arrives (a mail, a ticket change, the next tick). The
+/// mailboxes and the helpdesk are not looked at here.
+pub fn backlog(store: &Store, rules: &RuleSet, now: DateTime<Utc>) -> anyhow::Result<Vec<String>> {
+    let mut left = Vec::new();
+    let events = store.pending_ticket_events(100)?.len();
+    if events > 0 {
+        left.push(format!("{events} ticket event(s) queued"));
+    }
+    let mails = store.pending_mail_events(100)?.len();
+    if mails > 0 {
+        left.push(format!("{mails} mail event(s) queued"));
+    }
+    let intents = store.pending_intents()?.len();
+    if intents > 0 {
+        left.push(format!("{intents} inbound mail(s) being imported"));
+    }
+    let planned = store.journal_pending()?.len();
+    if planned > 0 {
+        left.push(format!("{planned} rule plan(s) being applied"));
+    }
+    let outgoing = store
+        .outbox_list(false)?
+        .iter()
+        .filter(|m| matches!(m.state, OutboxState::Queued | OutboxState::Sending))
+        .count();
+    if outgoing > 0 {
+        left.push(format!("{outgoing} mail(s) waiting in the outbox"));
+    }
+    let mut last_run = HashMap::new();
+    for rule in rules.rules.iter().filter(|r| r.runs_on(Trigger::Schedule)) {
+        if let Some(text) = store.cursor(&format!("{LAST_RUN_PREFIX}{}", rule.name))?
+            && let Ok(at) = DateTime::parse_from_rfc3339(&text)
+        {
+            last_run.insert(rule.name.clone(), at.with_timezone(&Utc));
+        }
+    }
+    let (due, new_rules) = due_rules(rules, &last_run, now);
+    for rule in new_rules {
+        left.push(format!("schedule {rule} has not started"));
+    }
+    for d in due {
+        left.push(format!("schedule {} is due ({})", d.rule, d.tick.to_rfc3339()));
+    }
+    if store.cursor(SWEEP_CURSOR)?.is_some_and(|s| !s.is_empty()) {
+        left.push("a schedule sweep is unfinished".to_owned());
+    }
+    Ok(left)
+}
+
+/// Where the delivery worker hands mail: `[smtp]`'s server, or local
+/// Maildirs with `smtp.maildir`.
+#[derive(Debug)]
+enum Outbound {
+    /// Boxed: one value per daemon, and the SMTP sender is large.
+    Smtp(Box<SmtpSender>),
+    Maildir(MaildirSender),
+}
+
+impl Outbound {
+    async fn close(&self) {
+        if let Outbound::Smtp(smtp) = self {
+            smtp.close().await;
+        }
+    }
+}
+
+impl MailSender for Outbound {
+    async fn send(&self, envelope: &Envelope, raw: &[u8]) -> Result<Delivered, SendError> {
+        match self {
+            Outbound::Smtp(smtp) => smtp.send(envelope, raw).await,
+            Outbound::Maildir(local) => local.send(envelope, raw).await,
+        }
+    }
 }
 
 /// The rules the configuration names (none without `rules.dir`). A daemon

@@ -169,6 +169,7 @@ pub const KEYS: &[KeySpec] = &[
     key("smtp", "timeout", Kind::Duration),
     key("smtp", "from_address", Kind::Text),
     key("smtp", "from_name", Kind::Text),
+    key("smtp", "maildir", Kind::Text),
     key("outbox", "robot_addresses", Kind::Text),
     key("outbox", "recipient_caps", Kind::List),
     key("outbox", "ticket_caps", Kind::List),

@@ -7,11 +7,11 @@ use std::time::Duration;
 use super::mail::{AuthMech, TlsMode};
 use crate::secret::Secret;
 
-/// `[smtp]`: present when `smtp.host` is set; without it carteiro sends no
-/// mail.
+/// `[smtp]`: present when `smtp.host` or `smtp.maildir` is set; without
+/// it carteiro sends no mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
-    /// Host name or IP address.
+    /// Host name or IP address; empty with [`SmtpConfig::maildir`].
     pub host: String,
     pub port: u16,
     /// `Implicit` (SMTPS, port 465), `StartTls` (submission, port 587), or
@@ -31,6 +31,10 @@ pub struct SmtpConfig {
     pub from_address: String,
     /// The display name in `From:` (e.g. "Suporte Empresa").
     pub from_name: Option<String>,
+    /// Local delivery: each mail is written into a Maildir per recipient
+    /// under this folder (`FOLDER/ADDRESS/new/`) instead of being sent to
+    /// `host`; the SMTP keys other than `from_*` are then unused.
+    pub maildir: Option<PathBuf>,
 }
 
 /// SMTP AUTH credentials.

@@ -1,5 +1,5 @@
 //! Outbound e-mail: composing carteiro's mails and handing them to an SMTP
-//! server.
+//! server (or, with `smtp.maildir`, into local Maildirs).
 //!
 //! In the data flow this is a sink: an action (a rule, `carteiro mail
 //! send`) renders a template ([`crate::template`]), [`compose`] turns it
@@ -9,6 +9,7 @@
 
 pub mod action;
 pub mod compose;
+pub mod maildir;
 pub mod sender;
 pub mod worker;
 
@@ -17,6 +18,7 @@ pub use compose::{
     Attachment, ComposeError, ComposeOptions, ComposedMail, MailAddress, MailKind, OutgoingMail,
     TICKET_HEADER, compose, new_message_id, tag_subject,
 };
+pub use maildir::MaildirSender;
 pub use sender::{Delivered, MailSender, SendError, SenderSetupError, SmtpSender, Stage};
 pub use worker::{Backoff, DeliveryWorker, Pass, guard_policy};
 

@@ -215,6 +215,20 @@ impl Store {
         })
     }
 
+    /// Every row, oldest first: what the rules did, for listings such as
+    /// `carteiro demo`'s table.
+    pub fn journal_all(&self) -> Result<Vec<JournalEntry>, StoreError> {
+        self.read("list the journal", |conn| {
+            let raws = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM rule_journal ORDER BY created_at, key"
+                ))?
+                .query_map([], entry_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(RawEntry::into_entry).collect()
+        })
+    }
+
     /// Saves the plan (it changes on a re-plan) and the progress of a
     /// planned row.
     pub fn journal_progress(&self, key: &str, plan: &str, progress: &str) -> Result<(), StoreError> {

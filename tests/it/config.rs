@@ -138,6 +138,7 @@ fn example_toml_documents_every_key_and_is_valid_with_a_token_from_the_environme
             timeout: Duration::from_secs(30),
             from_address: "suporte@empresa.com.br".into(),
             from_name: Some("Suporte Empresa".into()),
+            maildir: None,
         })
     );
     assert_eq!(
@@ -1106,10 +1107,40 @@ fn smtp_problems_are_located_and_an_absent_section_means_no_smtp() {
     assert_eq!(
         lines(err),
         [
-            "smtp.host: missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\"",
+            "smtp.host: missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\" (or smtp.maildir, to deliver into local Maildirs)",
             "smtp.from_address: missing; [smtp] needs the address carteiro sends from, e.g. \
              \"suporte@empresa.com.br\" (one of mail.own_addresses)",
         ]
+    );
+}
+
+#[test]
+fn smtp_maildir_delivers_locally_without_a_host_and_not_with_one() {
+    let dir = scratch("smtp-maildir");
+    let file = write(
+        &dir,
+        "local.toml",
+        "[smtp]\nmaildir = \"/var/mail/carteiro\"\nfrom_address = \"suporte@empresa.com.br\"\n",
+    );
+    let loaded = config::load(&options(Some(file), &SITE)).expect("valid");
+    let smtp = loaded.config.smtp.expect("[smtp]");
+    assert_eq!(smtp.maildir, Some(PathBuf::from("/var/mail/carteiro")));
+    assert_eq!(smtp.host, "");
+
+    let file = write(
+        &dir,
+        "both.toml",
+        "[smtp]\nhost = \"smtp.empresa.com.br\"\nmaildir = \"/var/mail/carteiro\"\n\
+         from_address = \"suporte@empresa.com.br\"\n",
+    );
+    let p = file.display().to_string();
+    let err = config::load(&options(Some(file), &SITE)).expect_err("invalid");
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{p}:3:1: smtp.maildir: smtp.host is set too; set smtp.host to send through a server, or \
+             smtp.maildir to deliver into local Maildirs, not both"
+        )]
     );
 }
 
@@ -1149,6 +1180,7 @@ fn smtp_takes_defaults_a_password_file_and_warns_about_a_foreign_from() {
             timeout: Duration::from_secs(30),
             from_address: "bot@empresa.com.br".into(),
             from_name: None,
+            maildir: None,
         })
     );
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();

@@ -8,6 +8,7 @@ mod calendar_clocks;
 mod calendar_holidays;
 mod cli;
 mod config;
+mod demo;
 mod dry_run;
 mod executor;
 mod inbound;

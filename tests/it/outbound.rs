@@ -52,6 +52,7 @@ fn smtp(servers: &MailServers, from: &TestMailbox) -> SmtpConfig {
         timeout: Duration::from_secs(10),
         from_address: from.address.clone(),
         from_name: Some("Suporte Ação & Cia".to_owned()),
+        maildir: None,
     }
 }
 

@@ -102,6 +102,7 @@ pub async fn outbox_suite(n: usize) -> anyhow::Result<Value> {
         timeout: Duration::from_secs(30),
         from_address: from.to_owned(),
         from_name: None,
+        maildir: None,
     };
     let worker = DeliveryWorker::new(
         store.clone(),

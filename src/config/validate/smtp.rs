@@ -32,6 +32,7 @@ pub(in crate::config) struct RawSmtp {
     pub timeout: Option<String>,
     pub from_address: Option<String>,
     pub from_name: Option<String>,
+    pub maildir: Option<String>,
 }
 
 impl RawSmtp {
@@ -47,6 +48,7 @@ impl RawSmtp {
             && self.timeout.is_none()
             && self.from_address.is_none()
             && self.from_name.is_none()
+            && self.maildir.is_none()
     }
 }
 
@@ -56,12 +58,33 @@ impl Checker<'_> {
         if raw.is_empty() {
             return Some(None);
         }
+        let maildir = match raw.maildir.as_deref() {
+            Some(path) if path.trim().is_empty() || path.contains('\0') => {
+                self.problem(
+                    "smtp.maildir",
+                    format!("expected a folder to deliver into, e.g. \"/var/mail/carteiro\"; got {path:?}"),
+                );
+                return None;
+            }
+            Some(_) if raw.host.is_some() => {
+                self.problem(
+                    "smtp.maildir",
+                    "smtp.host is set too; set smtp.host to send through a server, or smtp.maildir to deliver \
+                     into local Maildirs, not both",
+                );
+                return None;
+            }
+            Some(path) => Some(std::path::PathBuf::from(path)),
+            None => None,
+        };
         let host = match raw.host.as_deref() {
             Some(text) => self.host("smtp.host", text),
+            None if maildir.is_some() => Some((String::new(), true)),
             None => {
                 self.problem(
                     "smtp.host",
-                    "missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\"",
+                    "missing; [smtp] needs the server's host name, e.g. \"smtp.empresa.com.br\" \
+                     (or smtp.maildir, to deliver into local Maildirs)",
                 );
                 None
             }
@@ -148,6 +171,7 @@ impl Checker<'_> {
             timeout: timeout?,
             from_address: from_address?,
             from_name: from_name?,
+            maildir,
         }))
     }
 
