@@ -922,6 +922,7 @@ fn plan_actions(
                         .map_err(|e| format!("cannot compute the due date: {e}"))?;
                     Effect::SetDue(due)
                 }
+                ActionSpec::SetPriority(priority) => Effect::SetPriority(priority.clone()),
                 ActionSpec::InternalNote(template) => {
                     let rendered = render(context, rule, &working, event, comment, template)?;
                     Effect::InternalNote {
@@ -1049,6 +1050,7 @@ pub fn apply(facts: &mut TicketFacts, effect: &Effect, directory: &Directory, no
             }),
         },
         Effect::SetDue(at) => ticket.due_at = Some(*at),
+        Effect::SetPriority(p) => ticket.priority = Some(p.clone()),
         Effect::PublicReply { .. } => clocks.last_agent_public_comment_at = Some(now),
         Effect::InternalNote { .. } | Effect::SendMail { .. } | Effect::CreateTicket { .. } => {}
     }

@@ -1014,6 +1014,7 @@ fn build_update(
                 });
             }
             Effect::SetDue(at) => update.due_at = Some(Some(*at)),
+            Effect::SetPriority(p) => update.priority = Some(p.clone()),
             Effect::InternalNote { body, .. } => comment = Some(NewComment::internal(body.clone())),
             Effect::PublicReply { body, html, .. } => {
                 comment = Some(NewComment {
@@ -1073,6 +1074,7 @@ fn shows(ticket: &Ticket, effect: &Effect) -> bool {
         Effect::RemoveTags(tags) => tags.iter().all(|t| !ticket.tags.contains(t)),
         Effect::SetField { id, value, .. } => ticket.custom_field(*id) == Some(value),
         Effect::SetDue(at) => ticket.due_at.map(|d| d.timestamp()) == Some(at.timestamp()),
+        Effect::SetPriority(p) => ticket.priority.as_deref() == Some(p.as_str()),
         Effect::InternalNote { .. }
         | Effect::PublicReply { .. }
         | Effect::SendMail { .. }
@@ -1126,6 +1128,22 @@ mod tests {
                 Unit::Update(vec![2], Vec::new())
             ]
         );
+    }
+
+    #[test]
+    fn set_priority_rides_in_the_update_and_shows_on_the_ticket() {
+        let p = plan(vec![step("vip", Effect::SetPriority("high".to_owned()), false)]);
+        let (update, comment) = build_update(&p, &[0], &[], &Progress::default());
+        assert_eq!(update.priority.as_deref(), Some("high"));
+        assert_eq!(comment, None);
+        let mut ticket: Ticket = serde_json::from_value(serde_json::json!({
+            "id": 1, "created_at": "2026-03-02T12:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
+            "status": "open", "priority": "normal",
+        }))
+        .expect("ticket");
+        assert!(!shows(&ticket, &p.steps[0].effect));
+        ticket.priority = Some("high".to_owned());
+        assert!(shows(&ticket, &p.steps[0].effect));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub const TEMPLATES_DIR: &str = "templates";
 /// The zone rules run in when a file names none.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::Sao_Paulo;
 
+/// The priorities `set_priority` takes: Zendesk's.
+pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
+
 /// One thing wrong with the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleProblem {
@@ -772,6 +775,20 @@ impl FileChecker<'_> {
                     return None;
                 }
             },
+            RawActionKind::SetPriority(priority) => {
+                let value = priority.get_ref().trim();
+                if !PRIORITIES.contains(&value) {
+                    self.error(
+                        priority.span(),
+                        format!(
+                            "set_priority: unknown priority {value:?}; one of: {}",
+                            PRIORITIES.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                ActionSpec::SetPriority(value.to_owned())
+            }
             RawActionKind::InternalNote(template) => ActionSpec::InternalNote(self.template(template)?),
             RawActionKind::PublicReply(template) => ActionSpec::PublicReply(self.template(template)?),
             RawActionKind::SendMail(mail) => {

@@ -435,8 +435,13 @@ pub enum ActionSpec {
     Assign(Assign),
     AddTags(Vec<String>),
     RemoveTags(Vec<String>),
-    SetField { field: String, value: Literal },
+    SetField {
+        field: String,
+        value: Literal,
+    },
     SetDue(Duration),
+    /// `low`, `normal`, `high` or `urgent`.
+    SetPriority(String),
     InternalNote(String),
     PublicReply(String),
     SendMail(SendMailSpec),
@@ -456,6 +461,7 @@ impl ActionSpec {
             ActionSpec::RemoveTags(_) => "remove_tags",
             ActionSpec::SetField { .. } => "set_field",
             ActionSpec::SetDue(_) => "set_due",
+            ActionSpec::SetPriority(_) => "set_priority",
             ActionSpec::InternalNote(_) => "internal_note",
             ActionSpec::PublicReply(_) => "public_reply",
             ActionSpec::SendMail(_) => "send_mail",

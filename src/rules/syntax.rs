@@ -213,6 +213,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "remove_tags",
     "set_field",
     "set_due",
+    "set_priority",
     "internal_note",
     "public_reply",
     "send_mail",
@@ -231,6 +232,7 @@ pub enum RawActionKind {
     RemoveTags(Vec<String>),
     SetField(RawSetField),
     SetDue(Spanned<String>),
+    SetPriority(Spanned<String>),
     InternalNote(Spanned<String>),
     PublicReply(Spanned<String>),
     SendMail(RawSendMail),
@@ -279,6 +281,7 @@ impl<'de> Deserialize<'de> for RawAction {
                         "remove_tags" => RawActionKind::RemoveTags(map.next_value()?),
                         "set_field" => RawActionKind::SetField(map.next_value()?),
                         "set_due" => RawActionKind::SetDue(map.next_value()?),
+                        "set_priority" => RawActionKind::SetPriority(map.next_value()?),
                         "internal_note" => RawActionKind::InternalNote(map.next_value()?),
                         "public_reply" => RawActionKind::PublicReply(map.next_value()?),
                         "send_mail" => RawActionKind::SendMail(map.next_value()?),
@@ -370,6 +373,11 @@ impl RawActionKind {
             "set_due" => json_schema!({
                 "type": "string",
                 "description": "A duration from now: \"7d\", \"12h\", \"5bd\" (business days), \"48bh\" (business hours)."
+            }),
+            "set_priority" => json_schema!({
+                "type": "string",
+                "enum": ["low", "normal", "high", "urgent"],
+                "description": "The ticket's priority."
             }),
             "internal_note" | "public_reply" => json_schema!({
                 "type": "string",

@@ -931,3 +931,81 @@ fn text_comparison_folds_case_in_ascii_and_unicode() {
         &f
     ));
 }
+
+#[test]
+fn set_priority_plans_the_priority_and_later_rules_see_it() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "vip"
+on = ["ticket.updated"]
+all = [ { field = "ticket.tags", op = "contains", value = "cliente" } ]
+not = [ { field = "ticket.priority", op = "in", value = ["high", "urgent"] } ]
+actions = [ { set_priority = "high" } ]
+
+[[rule]]
+name = "depois"
+on = ["ticket.updated"]
+all = [ { field = "ticket.priority", op = "is", value = "high" } ]
+actions = [ { add_tags = ["viu_alta"] } ]
+"#,
+    );
+    let plan = run(&set, &plain(), &facts(json!({ "priority": "normal" })));
+    assert_eq!(plan.fired, vec!["vip".to_owned(), "depois".to_owned()]);
+    assert_eq!(plan.steps[0].effect, Effect::SetPriority("high".to_owned()));
+    assert_eq!(plan.steps[0].effect.to_string(), "set_priority high");
+    // Already high: the `not` holds no more, nothing to do.
+    let plan = run(&set, &plain(), &facts(json!({ "priority": "high" })));
+    assert_eq!(plan.fired, vec!["depois".to_owned()]);
+}
+
+#[test]
+fn set_priority_takes_only_zendesk_priorities_and_undoes_its_condition() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated"]
+actions = [ { set_priority = "alta" } ]
+"#,
+    );
+    assert!(
+        error.starts_with(
+            "test.toml:6:30: set_priority: unknown priority \"alta\"; one of: low, normal, high, urgent"
+        ),
+        "{error}"
+    );
+    // A schedule rule whose set_priority makes its own condition false loads.
+    rules(
+        r#"
+[[rule]]
+name = "escalar"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+all = [ { field = "ticket.priority", op = "is", value = "normal" } ]
+actions = [ { set_priority = "high" } ]
+"#,
+    );
+    rules(
+        r#"
+[[rule]]
+name = "escalar"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+not = [ { field = "ticket.priority", op = "is", value = "urgent" } ]
+actions = [ { set_priority = "urgent" } ]
+"#,
+    );
+    // One that leaves it true does not.
+    let error = load_error(
+        r#"
+[[rule]]
+name = "ruim"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+all = [ { field = "ticket.priority", op = "in", value = ["high", "urgent"] } ]
+actions = [ { set_priority = "urgent" } ]
+"#,
+    );
+    assert!(error.contains("a schedule rule must"), "{error}");
+}
