@@ -33,6 +33,10 @@ fn templates() -> Templates {
                 "Resposta até {{ ticket.due_at | data_extenso }}.".to_owned(),
             ),
             (
+                "nota_registrada.txt.j2".to_owned(),
+                "Nota {{ captures.nota }} registrada.".to_owned(),
+            ),
+            (
                 "nota.txt.j2".to_owned(),
                 "Nota de #{{ ticket.id }} ({{ vars.setor }})".to_owned(),
             ),
@@ -1008,4 +1012,117 @@ actions = [ { set_priority = "urgent" } ]
 "#,
     );
     assert!(error.contains("a schedule rule must"), "{error}");
+}
+
+fn reply(body: &str) -> Event {
+    Event::new(EventKind::MailReceived(MailFacts {
+        kind: "reply".to_owned(),
+        from: "maria@cliente.com.br".to_owned(),
+        subject: "Re: [#123]".to_owned(),
+        body: body.to_owned(),
+        ..MailFacts::default()
+    }))
+}
+
+#[test]
+fn named_groups_of_matches_reach_set_field_and_templates() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+all = [ { field = "mail.body", op = "matches", value = '(?i)^\s*(nota\s*:?\s*)?(?P<nota>[1-5])\s*$' } ]
+actions = [
+  { set_field = { field = "Equipamentos", value = "{{ captures.nota }}" } },
+  { set_field = { field = "CNPJ", value = "nota {{ captures.nota }}" } },
+  { internal_note = "nota_registrada" },
+  { send_mail = { to = ["requester"], template = "nota_registrada", subject = "Nota {{ captures.nota }}" } },
+]
+"#,
+    );
+    let f = facts(json!({}));
+    for (body, nota) in [("5", 5), ("nota 4", 4), ("Nota: 3", 3), ("  NOTA 2  ", 2)] {
+        let plan = run(&set, &reply(body), &f);
+        assert_eq!(plan.problems, Vec::new(), "{body:?}");
+        // An integer field gets a number; a text field the text.
+        assert_eq!(
+            plan.steps[0].effect,
+            Effect::SetField {
+                id: 501,
+                field: "Equipamentos".to_owned(),
+                value: json!(nota)
+            },
+            "{body:?}"
+        );
+        assert_eq!(
+            plan.steps[1].effect,
+            Effect::SetField {
+                id: 500,
+                field: "CNPJ".to_owned(),
+                value: json!(format!("nota {nota}"))
+            },
+        );
+        let Effect::InternalNote { body: note, .. } = &plan.steps[2].effect else {
+            panic!("a note: {:?}", plan.steps[2]);
+        };
+        assert_eq!(note, &format!("Nota {nota} registrada."));
+        let Effect::SendMail { subject, .. } = &plan.steps[3].effect else {
+            panic!("a mail: {:?}", plan.steps[3]);
+        };
+        assert_eq!(subject, &format!("Nota {nota}"));
+    }
+    assert!(run(&set, &reply("nota 7"), &f).fired.is_empty());
+    assert!(run(&set, &reply("Obrigada pelo retorno"), &f).fired.is_empty());
+}
+
+#[test]
+fn captures_come_from_the_branch_that_held_and_never_from_not() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+any = [
+  { field = "mail.body", op = "matches", value = '^nota (?P<nota>[1-5])$' },
+  { field = "mail.body", op = "matches", value = '^(?P<nota>[1-5]) estrelas$' },
+]
+actions = [ { internal_note = "nota_registrada" } ]
+"#,
+    );
+    let note = |plan: &Plan| match &plan.steps[0].effect {
+        Effect::InternalNote { body, .. } => body.clone(),
+        other => panic!("a note: {other:?}"),
+    };
+    let f = facts(json!({}));
+    assert_eq!(note(&run(&set, &reply("nota 2"), &f)), "Nota 2 registrada.");
+    assert_eq!(note(&run(&set, &reply("4 estrelas"), &f)), "Nota 4 registrada.");
+    // A group inside `not` captures nothing: naming it is a load error,
+    // with the position of the value.
+    let error = load_error(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+not = [ { field = "mail.body", op = "matches", value = '(?P<nota>[1-5])' } ]
+actions = [ { set_field = { field = "Equipamentos", value = "{{ captures.nota }}" } } ]
+"#,
+    );
+    assert_eq!(
+        error,
+        "test.toml:7:61: `captures.nota` is no named group of this rule's `matches` conditions (outside \
+         `not`); it has none"
+    );
+    let error = load_error(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+all = [ { field = "mail.body", op = "matches", value = '(?P<nota>[1-5])' } ]
+actions = [ { send_mail = { to = ["requester"], template = "resposta", subject = "{{ captures.note }}" } } ]
+"#,
+    );
+    assert!(
+        error.contains("`captures.note` is no named group of this rule's `matches` conditions (outside `not`); it has: nota"),
+        "{error}"
+    );
 }

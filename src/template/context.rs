@@ -51,6 +51,9 @@ pub struct TemplateContext {
     pub mail: MailVars,
     /// Values from the rule or command, by name.
     pub vars: BTreeMap<String, String>,
+    /// The named groups of the rule's `matches` conditions that matched
+    /// (`(?P<nota>[1-5])` gives `captures.nota`); empty elsewhere.
+    pub captures: BTreeMap<String, String>,
 }
 
 /// `ticket.*`.
@@ -135,6 +138,7 @@ impl TemplateContext {
                 received_at => m.received_at.clone(),
             },
             vars => map("vars", &self.vars),
+            captures => map("captures", &self.captures),
         }
     }
 
@@ -175,6 +179,7 @@ impl TemplateContext {
                 received_at: "2019-05-28T17:29:12Z".to_owned(),
             },
             vars: BTreeMap::from([("setor".to_owned(), "Financeiro".to_owned())]),
+            captures: BTreeMap::new(),
         }
     }
 }
