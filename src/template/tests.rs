@@ -297,6 +297,8 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "manifestacoes_encerrada",
             "manifestacoes_falta_motivo_origem",
             "manifestacoes_justificativa",
+            "manifestacoes_nota_registrada",
+            "manifestacoes_pedido_nota_parcial",
             "manifestacoes_recebida",
             "ouvidoria_aberta",
             "ouvidoria_autoatendimento",
