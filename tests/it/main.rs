@@ -15,6 +15,7 @@ mod ingest;
 mod mail_corpus;
 mod mailservers;
 mod outbound;
+mod pack_manifestacoes;
 mod pack_ouvidoria;
 mod rules_cli;
 mod rules_e2e;
