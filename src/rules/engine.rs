@@ -983,6 +983,14 @@ fn plan_actions(
                     Effect::SetDue(due)
                 }
                 ActionSpec::SetPriority(priority) => Effect::SetPriority(priority.clone()),
+                ActionSpec::Revert(_) => match &event.change.due_at {
+                    Some(delta) => match delta.from {
+                        Some(at) => Effect::SetDue(at),
+                        None => Effect::ClearDue,
+                    },
+                    // The event did not change it: nothing to put back.
+                    None => continue,
+                },
                 ActionSpec::InternalNote(template) => {
                     let rendered = render(context, rule, &working, event, (comment, captures), template)?;
                     Effect::InternalNote {
@@ -1125,6 +1133,7 @@ pub fn apply(facts: &mut TicketFacts, effect: &Effect, directory: &Directory, no
         },
         Effect::SetDue(at) => ticket.due_at = Some(*at),
         Effect::SetPriority(p) => ticket.priority = Some(p.clone()),
+        Effect::ClearDue => ticket.due_at = None,
         Effect::PublicReply { .. } => clocks.last_agent_public_comment_at = Some(now),
         Effect::InternalNote { .. } | Effect::SendMail { .. } | Effect::CreateTicket { .. } => {}
     }

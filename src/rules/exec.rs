@@ -1015,6 +1015,7 @@ fn build_update(
             }
             Effect::SetDue(at) => update.due_at = Some(Some(*at)),
             Effect::SetPriority(p) => update.priority = Some(p.clone()),
+            Effect::ClearDue => update.due_at = Some(None),
             Effect::InternalNote { body, .. } => comment = Some(NewComment::internal(body.clone())),
             Effect::PublicReply { body, html, .. } => {
                 comment = Some(NewComment {
@@ -1075,6 +1076,7 @@ fn shows(ticket: &Ticket, effect: &Effect) -> bool {
         Effect::SetField { id, value, .. } => ticket.custom_field(*id) == Some(value),
         Effect::SetDue(at) => ticket.due_at.map(|d| d.timestamp()) == Some(at.timestamp()),
         Effect::SetPriority(p) => ticket.priority.as_deref() == Some(p.as_str()),
+        Effect::ClearDue => ticket.due_at.is_none(),
         Effect::InternalNote { .. }
         | Effect::PublicReply { .. }
         | Effect::SendMail { .. }
@@ -1144,6 +1146,19 @@ mod tests {
         assert!(!shows(&ticket, &p.steps[0].effect));
         ticket.priority = Some("high".to_owned());
         assert!(shows(&ticket, &p.steps[0].effect));
+    }
+
+    #[test]
+    fn clear_due_removes_the_due_date() {
+        let p = plan(vec![step("prazo", Effect::ClearDue, false)]);
+        let (update, _) = build_update(&p, &[0], &[], &Progress::default());
+        assert_eq!(update.due_at, Some(None));
+        let json = serde_json::to_value(&update).expect("json");
+        assert_eq!(json["due_at"], serde_json::Value::Null);
+        assert!(
+            json.as_object().is_some_and(|o| o.contains_key("due_at")),
+            "{json}"
+        );
     }
 
     #[test]

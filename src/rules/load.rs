@@ -541,7 +541,16 @@ impl FileChecker<'_> {
             }
         }
         if actions.is_empty() && self.problems.len() == before {
-            self.error(actions_span, "a rule needs at least one action");
+            self.error(actions_span.clone(), "a rule needs at least one action");
+        }
+        if actions.iter().any(|a| matches!(a.action, ActionSpec::Revert(_)))
+            && on.iter().any(|t| *t != Trigger::TicketUpdated)
+        {
+            self.error(
+                actions_span,
+                "revert puts back what the event's change replaced: the rule must run only on \
+                 ticket.updated",
+            );
         }
         let rule = Rule {
             name,
@@ -802,6 +811,19 @@ impl FileChecker<'_> {
                 }
                 ActionSpec::SetPriority(value.to_owned())
             }
+            RawActionKind::Revert(path) => match FieldRef::parse(path.get_ref().trim()) {
+                Some(FieldRef::DueAt) => ActionSpec::Revert(FieldRef::DueAt),
+                _ => {
+                    self.error(
+                        path.span(),
+                        format!(
+                            "revert: cannot revert {:?}; only ticket.due_at can be reverted",
+                            path.get_ref()
+                        ),
+                    );
+                    return None;
+                }
+            },
             RawActionKind::InternalNote(template) => ActionSpec::InternalNote(self.template(template)?),
             RawActionKind::PublicReply(template) => ActionSpec::PublicReply(self.template(template)?),
             RawActionKind::SendMail(mail) => {

@@ -442,6 +442,8 @@ pub enum ActionSpec {
     SetDue(Duration),
     /// `low`, `normal`, `high` or `urgent`.
     SetPriority(String),
+    /// Puts back the value the event changed (only `ticket.due_at`).
+    Revert(FieldRef),
     InternalNote(String),
     PublicReply(String),
     SendMail(SendMailSpec),
@@ -462,6 +464,7 @@ impl ActionSpec {
             ActionSpec::SetField { .. } => "set_field",
             ActionSpec::SetDue(_) => "set_due",
             ActionSpec::SetPriority(_) => "set_priority",
+            ActionSpec::Revert(_) => "revert",
             ActionSpec::InternalNote(_) => "internal_note",
             ActionSpec::PublicReply(_) => "public_reply",
             ActionSpec::SendMail(_) => "send_mail",

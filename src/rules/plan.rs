@@ -38,6 +38,8 @@ pub enum Effect {
     },
     SetDue(DateTime<Utc>),
     SetPriority(String),
+    /// Removes the due date (a `revert` to a ticket that had none).
+    ClearDue,
     InternalNote {
         template: String,
         body: String,
@@ -95,6 +97,7 @@ impl Effect {
             Effect::SetField { .. } => "set_field",
             Effect::SetDue(_) => "set_due",
             Effect::SetPriority(_) => "set_priority",
+            Effect::ClearDue => "clear_due",
             Effect::InternalNote { .. } => "internal_note",
             Effect::PublicReply { .. } => "public_reply",
             Effect::SendMail { .. } => "send_mail",
@@ -134,6 +137,7 @@ impl fmt::Display for Effect {
             Effect::SetField { field, value, .. } => write!(f, "set_field {field} = {value}"),
             Effect::SetDue(at) => write!(f, "set_due {}", at.to_rfc3339()),
             Effect::SetPriority(p) => write!(f, "set_priority {p}"),
+            Effect::ClearDue => f.write_str("clear_due"),
             Effect::InternalNote { template, .. } => write!(f, "internal_note from {template}"),
             Effect::PublicReply { template, .. } => write!(f, "public_reply from {template}"),
             Effect::SendMail {

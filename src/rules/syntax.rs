@@ -214,6 +214,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "set_field",
     "set_due",
     "set_priority",
+    "revert",
     "internal_note",
     "public_reply",
     "send_mail",
@@ -233,6 +234,7 @@ pub enum RawActionKind {
     SetField(RawSetField),
     SetDue(Spanned<String>),
     SetPriority(Spanned<String>),
+    Revert(Spanned<String>),
     InternalNote(Spanned<String>),
     PublicReply(Spanned<String>),
     SendMail(RawSendMail),
@@ -282,6 +284,7 @@ impl<'de> Deserialize<'de> for RawAction {
                         "set_field" => RawActionKind::SetField(map.next_value()?),
                         "set_due" => RawActionKind::SetDue(map.next_value()?),
                         "set_priority" => RawActionKind::SetPriority(map.next_value()?),
+                        "revert" => RawActionKind::Revert(map.next_value()?),
                         "internal_note" => RawActionKind::InternalNote(map.next_value()?),
                         "public_reply" => RawActionKind::PublicReply(map.next_value()?),
                         "send_mail" => RawActionKind::SendMail(map.next_value()?),
@@ -378,6 +381,11 @@ impl RawActionKind {
                 "type": "string",
                 "enum": ["low", "normal", "high", "urgent"],
                 "description": "The ticket's priority."
+            }),
+            "revert" => json_schema!({
+                "type": "string",
+                "enum": ["ticket.due_at"],
+                "description": "Puts back the value the event's change replaced."
             }),
             "internal_note" | "public_reply" => json_schema!({
                 "type": "string",

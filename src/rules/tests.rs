@@ -1126,3 +1126,111 @@ actions = [ { send_mail = { to = ["requester"], template = "resposta", subject =
         "{error}"
     );
 }
+
+#[test]
+fn revert_puts_back_the_due_date_the_event_replaced_unless_a_note_justifies_it() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+all = [ { field = "ticket.due_at", op = "changed" } ]
+not = [ { all = [
+  { field = "comment.public", op = "is", value = false },
+  { field = "comment.author_role", op = "in", value = ["agent", "admin"] },
+] } ]
+actions = [ { revert = "ticket.due_at" }, { internal_note = "prazo" } ]
+"#,
+    );
+    let old = at("2026-03-09T12:00:00Z");
+    let new = at("2026-03-20T12:00:00Z");
+    let moved = |from: Option<DateTime<Utc>>, comments: Vec<NewComment>| {
+        updated(TicketChange {
+            due_at: Some(Delta { from, to: Some(new) }),
+            comments,
+            ..TicketChange::default()
+        })
+    };
+    let f = facts(json!({ "due_at": "2026-03-20T12:00:00Z" }));
+    let plan = run(&set, &moved(Some(old), Vec::new()), &f);
+    assert_eq!(plan.steps[0].effect, Effect::SetDue(old));
+    // The note sees the due date put back.
+    let Effect::InternalNote { body, .. } = &plan.steps[1].effect else {
+        panic!("a note: {plan:?}");
+    };
+    assert_eq!(body, "Resposta até 9 de março de 2026.");
+    // A due date set where there was none is put back to none.
+    let bare = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.due_at" } ]
+"#,
+    );
+    let plan = run(&bare, &moved(None, Vec::new()), &f);
+    assert_eq!(plan.steps[0].effect, Effect::ClearDue);
+    // An internal note by an agent in the same update justifies the change.
+    let note = |public: bool, role: Role| NewComment {
+        id: 9,
+        author_id: Some(2),
+        author_role: Some(role),
+        public,
+        body: "Cliente pediu mais prazo para enviar os documentos.".to_owned(),
+        created_at: at(NOW),
+    };
+    assert!(
+        run(&set, &moved(Some(old), vec![note(false, Role::Agent)]), &f)
+            .fired
+            .is_empty()
+    );
+    // A public reply is no justification note.
+    assert_eq!(
+        run(&set, &moved(Some(old), vec![note(true, Role::Agent)]), &f).steps[0].effect,
+        Effect::SetDue(old)
+    );
+    // Another change of the event leaves nothing to revert.
+    let unrelated = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.due_at" }, { add_tags = ["visto"] } ]
+"#,
+    );
+    let plan = run(&unrelated, &plain(), &f);
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].effect, Effect::AddTags(vec!["visto".to_owned()]));
+}
+
+#[test]
+fn revert_takes_only_the_due_date_and_only_on_ticket_updated() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.status" } ]
+"#,
+    );
+    assert!(
+        error.starts_with(
+            "test.toml:6:24: revert: cannot revert \"ticket.status\"; only ticket.due_at can be reverted"
+        ),
+        "{error}"
+    );
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated", "mail.received"]
+actions = [ { revert = "ticket.due_at" } ]
+"#,
+    );
+    assert!(
+        error.contains(
+            "revert puts back what the event's change replaced: the rule must run only on ticket.updated"
+        ),
+        "{error}"
+    );
+}
