@@ -299,6 +299,7 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "manifestacoes_justificativa",
             "manifestacoes_nota_registrada",
             "manifestacoes_pedido_nota_parcial",
+            "manifestacoes_prazo_revertido",
             "manifestacoes_recebida",
             "ouvidoria_aberta",
             "ouvidoria_autoatendimento",

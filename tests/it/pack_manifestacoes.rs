@@ -9,7 +9,8 @@
 //! ahead, and the customer gets the "recebida" mail. Ana solves it without
 //! a reason: it comes back open with a note naming what is missing. With
 //! reason and origin, it stays solved and the customer gets the closing
-//! mail asking for a rating. The customer answers "nota 4" over SMTP: the
+//! mail asking for a rating. On the way, Ana moves the due date without a
+//! justification (put back, with a note) and then with one (it stays). The customer answers "nota 4" over SMTP: the
 //! rating lands in "Nota final", and the ticket is solved again.
 //!
 //! Every wait is bounded and polls.
@@ -36,6 +37,9 @@ use crate::support::mail::{MailServers, TestMailbox, servers};
 
 /// How long any one step of the chain may take.
 const STEP: Duration = Duration::from_secs(30);
+
+/// Several ticket polls (1 s): a wrong revert would have shown up.
+const QUIET: Duration = Duration::from_secs(4);
 
 // The pack's example values, seeded into the simulator.
 const ANA: &str = "ana@bematech.com.br";
@@ -365,6 +369,58 @@ async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by
     let due_text = carteiro::template::filters::date_long(due.with_timezone(&calendar.zone()).date_naive());
     assert!(text.contains(&format!("até {due_text}.")), "{text}");
 
+    // A due-date change without a justification note is put back; one
+    // with Ana's internal note stays.
+    let later = due + chrono::TimeDelta::days(7);
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                due_at: Some(Some(later)),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    wait_for(
+        &world,
+        "the unjustified due date put back, with a note",
+        || async {
+            let ticket = world.ticket(n).await;
+            let comments = world.comments(n).await;
+            (ticket.due_at == Some(due)
+                && comments
+                    .iter()
+                    .any(|c| !c.public && c.body.contains("Prazo alterado sem justificativa")))
+            .then_some(())
+        },
+    )
+    .await;
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                due_at: Some(Some(later)),
+                comment: Some(NewComment::internal(
+                    "A transportadora só entrega na outra semana.",
+                )),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        world.ticket(n).await.due_at,
+        Some(later),
+        "a justified change stays"
+    );
+    let reverts = world
+        .comments(n)
+        .await
+        .iter()
+        .filter(|c| c.body.contains("Prazo alterado sem justificativa"))
+        .count();
+    assert_eq!(reverts, 1);
+
     // 2. Ana solves without reason or origin: back to open, with a note.
     world
         .ana_updates(
@@ -462,7 +518,9 @@ async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by
         "{comments:#?}"
     );
     assert!(
-        !comments.iter().any(|c| c.body.contains("justificativa")),
+        !comments
+            .iter()
+            .any(|c| c.body.contains("reaberta pelo manifestante")),
         "a rating is no justification: {comments:#?}"
     );
     // Still exactly the two mails: the rating sends nothing.
