@@ -103,6 +103,7 @@ pub async fn prepare_template_mail<H: HelpDesk>(
             received_at: String::new(),
         },
         vars: request.vars.clone(),
+        captures: BTreeMap::new(),
         // A mail sent by hand suggests no articles.
         articles: Vec::new(),
     };

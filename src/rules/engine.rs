@@ -325,7 +325,16 @@ impl<'a> Planner<'a> {
             }
             let mut fired = false;
             if held {
-                match plan_actions(rule, &state, event, bound_comment, context, now) {
+                let captures = Evaluator {
+                    event,
+                    state: &state,
+                    comment: bound_comment,
+                    context,
+                    calendar,
+                    now,
+                }
+                .captures(&rule.condition);
+                match plan_actions(rule, &state, event, (bound_comment, &captures), context, now) {
                     Ok((steps, stop, working)) => {
                         state = Cow::Owned(working);
                         fired = true;
@@ -620,6 +629,49 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The named groups of the `matches` conditions that hold, outside
+    /// `not`: the first match of each regex, the first value of each name.
+    fn captures(&self, condition: &Condition) -> Captures {
+        let mut out = Captures::new();
+        self.collect_captures(condition, &mut out);
+        out
+    }
+
+    fn collect_captures(&self, condition: &Condition, out: &mut Captures) {
+        match condition {
+            Condition::All(parts) | Condition::Any(parts) => {
+                for part in parts {
+                    self.collect_captures(part, out);
+                }
+            }
+            Condition::Not(_) => {}
+            Condition::Leaf(leaf) => {
+                let (Op::Matches, Operand::Regex(re)) = (&leaf.op, &leaf.operand) else {
+                    return;
+                };
+                if re.capture_names().flatten().next().is_none() {
+                    return;
+                }
+                let seen = self.lookup(&leaf.field);
+                let texts: Vec<&str> = match &seen {
+                    Seen::Text(s) => vec![s.as_ref()],
+                    Seen::Names(names) => names.clone(),
+                    Seen::List(items) => items.iter().map(String::as_str).collect(),
+                    _ => Vec::new(),
+                };
+                let Some(found) = texts.iter().find_map(|t| re.captures(t)) else {
+                    return;
+                };
+                for name in re.capture_names().flatten() {
+                    if let Some(m) = found.name(name) {
+                        out.entry(name.to_owned())
+                            .or_insert_with(|| m.as_str().to_owned());
+                    }
+                }
+            }
+        }
+    }
+
     fn leaf(&self, leaf: &Leaf) -> bool {
         match leaf.op {
             Op::Changed | Op::ChangedTo | Op::ChangedFrom => {
@@ -907,7 +959,7 @@ fn plan_actions(
     rule: &Rule,
     state: &TicketFacts,
     event: &Event,
-    comment: Option<&NewComment>,
+    (comment, captures): (Option<&NewComment>, &Captures),
     context: &Context<'_>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Step>, bool, TicketFacts), String> {
@@ -963,10 +1015,18 @@ fn plan_actions(
                     let found = directory
                         .field_named(field)
                         .ok_or_else(|| format!("no ticket field {field:?} in the helpdesk (set_field)"))?;
+                    let value = match value {
+                        // A template: `"{{ captures.nota }}"`.
+                        Literal::Text(source) if source.contains("{{") || source.contains("{%") => {
+                            let text = inline(context, rule, &working, event, (comment, captures), source)?;
+                            field_value(&found.field_type, text)
+                        }
+                        other => literal_json(other),
+                    };
                     Effect::SetField {
                         id: found.id,
                         field: found.title.clone(),
-                        value: literal_json(value),
+                        value,
                     }
                 }
                 ActionSpec::SetDue(duration) => {
@@ -979,15 +1039,24 @@ fn plan_actions(
                         .map_err(|e| format!("cannot compute the due date: {e}"))?;
                     Effect::SetDue(due)
                 }
+                ActionSpec::SetPriority(priority) => Effect::SetPriority(priority.clone()),
+                ActionSpec::Revert(_) => match &event.change.due_at {
+                    Some(delta) => match delta.from {
+                        Some(at) => Effect::SetDue(at),
+                        None => Effect::ClearDue,
+                    },
+                    // The event did not change it: nothing to put back.
+                    None => continue,
+                },
                 ActionSpec::InternalNote(template) => {
-                    let rendered = render(context, rule, &working, event, comment, template)?;
+                    let rendered = render(context, rule, &working, event, (comment, captures), template)?;
                     Effect::InternalNote {
                         template: template.clone(),
                         body: rendered.text,
                     }
                 }
                 ActionSpec::PublicReply(template) => {
-                    let rendered = render(context, rule, &working, event, comment, template)?;
+                    let rendered = render(context, rule, &working, event, (comment, captures), template)?;
                     Effect::PublicReply {
                         template: template.clone(),
                         body: rendered.text,
@@ -995,9 +1064,16 @@ fn plan_actions(
                     }
                 }
                 ActionSpec::SendMail(spec) => {
-                    let rendered = render(context, rule, &working, event, comment, &spec.template)?;
+                    let rendered = render(
+                        context,
+                        rule,
+                        &working,
+                        event,
+                        (comment, captures),
+                        &spec.template,
+                    )?;
                     let subject = match &spec.subject {
-                        Some(source) => inline(context, rule, &working, event, comment, source)?,
+                        Some(source) => inline(context, rule, &working, event, (comment, captures), source)?,
                         None => working.ticket.subject.clone().unwrap_or_default(),
                     };
                     Effect::SendMail {
@@ -1011,8 +1087,15 @@ fn plan_actions(
                     }
                 }
                 ActionSpec::CreateTicket(spec) => {
-                    let subject = inline(context, rule, &working, event, comment, &spec.subject)?;
-                    let note = render(context, rule, &working, event, comment, &spec.internal_note)?;
+                    let subject = inline(context, rule, &working, event, (comment, captures), &spec.subject)?;
+                    let note = render(
+                        context,
+                        rule,
+                        &working,
+                        event,
+                        (comment, captures),
+                        &spec.internal_note,
+                    )?;
                     let assignee =
                         match &spec.assignee {
                             Some(name) => Some(directory.user_named(name).ok_or_else(|| {
@@ -1106,8 +1189,28 @@ pub fn apply(facts: &mut TicketFacts, effect: &Effect, directory: &Directory, no
             }),
         },
         Effect::SetDue(at) => ticket.due_at = Some(*at),
+        Effect::SetPriority(p) => ticket.priority = Some(p.clone()),
+        Effect::ClearDue => ticket.due_at = None,
         Effect::PublicReply { .. } => clocks.last_agent_public_comment_at = Some(now),
         Effect::InternalNote { .. } | Effect::SendMail { .. } | Effect::CreateTicket { .. } => {}
+    }
+}
+
+/// The named groups a rule's conditions captured, by name.
+pub type Captures = BTreeMap<String, String>;
+
+/// A rendered `set_field` value, as the field's type takes it: a number
+/// for numeric fields when the text is one, the text otherwise.
+fn field_value(field_type: &str, text: String) -> Json {
+    let trimmed = text.trim();
+    match field_type {
+        "integer" => trimmed.parse::<i64>().map_or(Json::String(text), Json::from),
+        "decimal" => trimmed
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Json::String(text), Json::Number),
+        _ => Json::String(text),
     }
 }
 
@@ -1197,6 +1300,7 @@ pub fn template_context(
         },
         mail,
         vars: rule_vars.clone(),
+        captures: BTreeMap::new(),
         articles: event.articles.clone(),
     }
 }
@@ -1206,10 +1310,11 @@ fn render(
     rule: &Rule,
     facts: &TicketFacts,
     event: &Event,
-    comment: Option<&NewComment>,
+    (comment, captures): (Option<&NewComment>, &Captures),
     template: &str,
 ) -> Result<crate::template::Rendered, String> {
-    let values = template_context(context, &rule.vars, facts, event, comment);
+    let mut values = template_context(context, &rule.vars, facts, event, comment);
+    values.captures = captures.clone();
     context
         .rules
         .templates
@@ -1222,10 +1327,11 @@ fn inline(
     rule: &Rule,
     facts: &TicketFacts,
     event: &Event,
-    comment: Option<&NewComment>,
+    (comment, captures): (Option<&NewComment>, &Captures),
     source: &str,
 ) -> Result<String, String> {
-    let values = template_context(context, &rule.vars, facts, event, comment);
+    let mut values = template_context(context, &rule.vars, facts, event, comment);
+    values.captures = captures.clone();
     context
         .rules
         .templates

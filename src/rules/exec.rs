@@ -1014,6 +1014,8 @@ fn build_update(
                 });
             }
             Effect::SetDue(at) => update.due_at = Some(Some(*at)),
+            Effect::SetPriority(p) => update.priority = Some(p.clone()),
+            Effect::ClearDue => update.due_at = Some(None),
             Effect::InternalNote { body, .. } => comment = Some(NewComment::internal(body.clone())),
             Effect::PublicReply { body, html, .. } => {
                 comment = Some(NewComment {
@@ -1073,6 +1075,8 @@ fn shows(ticket: &Ticket, effect: &Effect) -> bool {
         Effect::RemoveTags(tags) => tags.iter().all(|t| !ticket.tags.contains(t)),
         Effect::SetField { id, value, .. } => ticket.custom_field(*id) == Some(value),
         Effect::SetDue(at) => ticket.due_at.map(|d| d.timestamp()) == Some(at.timestamp()),
+        Effect::SetPriority(p) => ticket.priority.as_deref() == Some(p.as_str()),
+        Effect::ClearDue => ticket.due_at.is_none(),
         Effect::InternalNote { .. }
         | Effect::PublicReply { .. }
         | Effect::SendMail { .. }
@@ -1125,6 +1129,35 @@ mod tests {
                 Unit::Update(vec![0, 1], Vec::new()),
                 Unit::Update(vec![2], Vec::new())
             ]
+        );
+    }
+
+    #[test]
+    fn set_priority_rides_in_the_update_and_shows_on_the_ticket() {
+        let p = plan(vec![step("vip", Effect::SetPriority("high".to_owned()), false)]);
+        let (update, comment) = build_update(&p, &[0], &[], &Progress::default());
+        assert_eq!(update.priority.as_deref(), Some("high"));
+        assert_eq!(comment, None);
+        let mut ticket: Ticket = serde_json::from_value(serde_json::json!({
+            "id": 1, "created_at": "2026-03-02T12:00:00Z", "updated_at": "2026-03-02T12:00:00Z",
+            "status": "open", "priority": "normal",
+        }))
+        .expect("ticket");
+        assert!(!shows(&ticket, &p.steps[0].effect));
+        ticket.priority = Some("high".to_owned());
+        assert!(shows(&ticket, &p.steps[0].effect));
+    }
+
+    #[test]
+    fn clear_due_removes_the_due_date() {
+        let p = plan(vec![step("prazo", Effect::ClearDue, false)]);
+        let (update, _) = build_update(&p, &[0], &[], &Progress::default());
+        assert_eq!(update.due_at, Some(None));
+        let json = serde_json::to_value(&update).expect("json");
+        assert_eq!(json["due_at"], serde_json::Value::Null);
+        assert!(
+            json.as_object().is_some_and(|o| o.contains_key("due_at")),
+            "{json}"
         );
     }
 

@@ -128,6 +128,12 @@ fn undoes(action: &ActionSpec, leaf: &Leaf) -> bool {
             }
         }
         (FieldRef::DueAt, ActionSpec::SetDue(_)) => leaf.op == Op::Absent,
+        (FieldRef::Priority, ActionSpec::SetPriority(p)) => match leaf.op {
+            Op::Is => text(&leaf.operand).is_some_and(|v| !v.eq_ignore_ascii_case(p)),
+            Op::In => !list(&leaf.operand).iter().any(|v| v.eq_ignore_ascii_case(p)),
+            Op::Absent => true,
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -155,6 +161,12 @@ fn makes_true(action: &ActionSpec, leaf: &Leaf) -> bool {
         (FieldRef::Assignee, ActionSpec::Assign(assign)) => leaf.op == Op::Present && assign.user.is_some(),
         (FieldRef::Group, ActionSpec::Assign(assign)) => leaf.op == Op::Present && assign.group.is_some(),
         (FieldRef::DueAt, ActionSpec::SetDue(_)) => leaf.op == Op::Present,
+        (FieldRef::Priority, ActionSpec::SetPriority(p)) => match leaf.op {
+            Op::Is => text(&leaf.operand).is_some_and(|v| v.eq_ignore_ascii_case(p)),
+            Op::In => list(&leaf.operand).iter().any(|v| v.eq_ignore_ascii_case(p)),
+            Op::Present => true,
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -30,6 +30,9 @@ pub const TEMPLATES_DIR: &str = "templates";
 /// The zone rules run in when a file names none.
 pub const DEFAULT_TIMEZONE: Tz = chrono_tz::America::Sao_Paulo;
 
+/// The priorities `set_priority` takes: Zendesk's.
+pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
+
 /// One thing wrong with the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleProblem {
@@ -264,6 +267,7 @@ fn check_file(
         calendars,
         regexes,
         problems: &mut problems,
+        captures: Vec::new(),
     };
     let rules = match toml::from_str::<RawFile>(text) {
         Ok(raw) => file.file(raw, &mut identities),
@@ -336,6 +340,9 @@ struct FileChecker<'a> {
     calendars: &'a Calendars,
     regexes: &'a RegexCache,
     problems: &'a mut Vec<RuleProblem>,
+    /// The named groups of the current rule's `matches` conditions (outside
+    /// `not`): what `captures.NAME` may name in its actions.
+    captures: Vec<String>,
 }
 
 /// What a file says about the rules in it.
@@ -522,6 +529,10 @@ impl FileChecker<'_> {
                 .collect();
             parts.push(Condition::Not(not));
         }
+        self.captures = Vec::new();
+        for part in &parts {
+            capture_names(part, &mut self.captures);
+        }
         let actions_span = raw.actions.span();
         let mut actions = Vec::new();
         for action in raw.actions.into_inner() {
@@ -530,7 +541,16 @@ impl FileChecker<'_> {
             }
         }
         if actions.is_empty() && self.problems.len() == before {
-            self.error(actions_span, "a rule needs at least one action");
+            self.error(actions_span.clone(), "a rule needs at least one action");
+        }
+        if actions.iter().any(|a| matches!(a.action, ActionSpec::Revert(_)))
+            && on.iter().any(|t| *t != Trigger::TicketUpdated)
+        {
+            self.error(
+                actions_span,
+                "revert puts back what the event's change replaced: the rule must run only on \
+                 ticket.updated",
+            );
         }
         let rule = Rule {
             name,
@@ -812,6 +832,11 @@ impl FileChecker<'_> {
                         return None;
                     }
                 };
+                if let Literal::Text(source) = &value
+                    && (source.contains("{{") || source.contains("{%"))
+                {
+                    self.inline(Spanned::new(set.value.span(), source.clone()))?;
+                }
                 ActionSpec::SetField {
                     field: set.field.into_inner(),
                     value,
@@ -821,6 +846,33 @@ impl FileChecker<'_> {
                 Ok(d) => ActionSpec::SetDue(d),
                 Err(e) => {
                     self.error(text.span(), format!("set_due: {e}"));
+                    return None;
+                }
+            },
+            RawActionKind::SetPriority(priority) => {
+                let value = priority.get_ref().trim();
+                if !PRIORITIES.contains(&value) {
+                    self.error(
+                        priority.span(),
+                        format!(
+                            "set_priority: unknown priority {value:?}; one of: {}",
+                            PRIORITIES.join(", ")
+                        ),
+                    );
+                    return None;
+                }
+                ActionSpec::SetPriority(value.to_owned())
+            }
+            RawActionKind::Revert(path) => match FieldRef::parse(path.get_ref().trim()) {
+                Some(FieldRef::DueAt) => ActionSpec::Revert(FieldRef::DueAt),
+                _ => {
+                    self.error(
+                        path.span(),
+                        format!(
+                            "revert: cannot revert {:?}; only ticket.due_at can be reverted",
+                            path.get_ref()
+                        ),
+                    );
                     return None;
                 }
             },
@@ -942,6 +994,25 @@ impl FileChecker<'_> {
     }
 
     fn inline(&mut self, source: Spanned<String>) -> Option<String> {
+        let unknown: Vec<String> = captures_named(source.get_ref())
+            .into_iter()
+            .filter(|name| !self.captures.contains(name))
+            .collect();
+        if let Some(name) = unknown.first() {
+            let known = if self.captures.is_empty() {
+                "it has none".to_owned()
+            } else {
+                format!("it has: {}", self.captures.join(", "))
+            };
+            self.error(
+                source.span(),
+                format!(
+                    "`captures.{name}` is no named group of this rule's `matches` conditions (outside \
+                     `not`); {known}"
+                ),
+            );
+            return None;
+        }
         match self.templates.check_inline(source.get_ref()) {
             Ok(()) => Some(source.into_inner()),
             Err(why) => {
@@ -1003,6 +1074,36 @@ impl FileChecker<'_> {
 
 /// Whether the rule's events give `field` (and the `changed` operators)
 /// a value at all.
+/// Collects the named groups of the `matches` conditions in `condition`,
+/// outside `not`.
+fn capture_names(condition: &Condition, out: &mut Vec<String>) {
+    match condition {
+        Condition::All(parts) | Condition::Any(parts) => {
+            for part in parts {
+                capture_names(part, out);
+            }
+        }
+        Condition::Not(_) => {}
+        Condition::Leaf(leaf) => {
+            if let (Op::Matches, Operand::Regex(re)) = (&leaf.op, &leaf.operand) {
+                for name in re.capture_names().flatten() {
+                    if !out.iter().any(|n| n == name) {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The names a template reads as `captures.NAME`.
+fn captures_named(source: &str) -> Vec<String> {
+    static REFERENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"\bcaptures\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)").expect("a valid regex")
+    });
+    REFERENCE.captures_iter(source).map(|c| c[1].to_owned()).collect()
+}
+
 fn event_allows(field: &FieldRef, op: Op, on: &[Trigger]) -> Result<(), String> {
     let path = field.path();
     let has = |t: Trigger| on.contains(&t);

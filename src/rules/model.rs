@@ -450,8 +450,15 @@ pub enum ActionSpec {
     Assign(Assign),
     AddTags(Vec<String>),
     RemoveTags(Vec<String>),
-    SetField { field: String, value: Literal },
+    SetField {
+        field: String,
+        value: Literal,
+    },
     SetDue(Duration),
+    /// `low`, `normal`, `high` or `urgent`.
+    SetPriority(String),
+    /// Puts back the value the event changed (only `ticket.due_at`).
+    Revert(FieldRef),
     InternalNote(String),
     PublicReply(String),
     SendMail(SendMailSpec),
@@ -471,6 +478,8 @@ impl ActionSpec {
             ActionSpec::RemoveTags(_) => "remove_tags",
             ActionSpec::SetField { .. } => "set_field",
             ActionSpec::SetDue(_) => "set_due",
+            ActionSpec::SetPriority(_) => "set_priority",
+            ActionSpec::Revert(_) => "revert",
             ActionSpec::InternalNote(_) => "internal_note",
             ActionSpec::PublicReply(_) => "public_reply",
             ActionSpec::SendMail(_) => "send_mail",

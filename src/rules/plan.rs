@@ -37,6 +37,9 @@ pub enum Effect {
         value: serde_json::Value,
     },
     SetDue(DateTime<Utc>),
+    SetPriority(String),
+    /// Removes the due date (a `revert` to a ticket that had none).
+    ClearDue,
     InternalNote {
         template: String,
         body: String,
@@ -93,6 +96,8 @@ impl Effect {
             Effect::RemoveTags(_) => "remove_tags",
             Effect::SetField { .. } => "set_field",
             Effect::SetDue(_) => "set_due",
+            Effect::SetPriority(_) => "set_priority",
+            Effect::ClearDue => "clear_due",
             Effect::InternalNote { .. } => "internal_note",
             Effect::PublicReply { .. } => "public_reply",
             Effect::SendMail { .. } => "send_mail",
@@ -131,6 +136,8 @@ impl fmt::Display for Effect {
             Effect::RemoveTags(tags) => write!(f, "remove_tags {}", tags.join(", ")),
             Effect::SetField { field, value, .. } => write!(f, "set_field {field} = {value}"),
             Effect::SetDue(at) => write!(f, "set_due {}", at.to_rfc3339()),
+            Effect::SetPriority(p) => write!(f, "set_priority {p}"),
+            Effect::ClearDue => f.write_str("clear_due"),
             Effect::InternalNote { template, .. } => write!(f, "internal_note from {template}"),
             Effect::PublicReply { template, .. } => write!(f, "public_reply from {template}"),
             Effect::SendMail {

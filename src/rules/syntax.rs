@@ -213,6 +213,8 @@ pub const ACTION_KEYS: &[&str] = &[
     "remove_tags",
     "set_field",
     "set_due",
+    "set_priority",
+    "revert",
     "internal_note",
     "public_reply",
     "send_mail",
@@ -231,6 +233,8 @@ pub enum RawActionKind {
     RemoveTags(Vec<String>),
     SetField(RawSetField),
     SetDue(Spanned<String>),
+    SetPriority(Spanned<String>),
+    Revert(Spanned<String>),
     InternalNote(Spanned<String>),
     PublicReply(Spanned<String>),
     SendMail(RawSendMail),
@@ -279,6 +283,8 @@ impl<'de> Deserialize<'de> for RawAction {
                         "remove_tags" => RawActionKind::RemoveTags(map.next_value()?),
                         "set_field" => RawActionKind::SetField(map.next_value()?),
                         "set_due" => RawActionKind::SetDue(map.next_value()?),
+                        "set_priority" => RawActionKind::SetPriority(map.next_value()?),
+                        "revert" => RawActionKind::Revert(map.next_value()?),
                         "internal_note" => RawActionKind::InternalNote(map.next_value()?),
                         "public_reply" => RawActionKind::PublicReply(map.next_value()?),
                         "send_mail" => RawActionKind::SendMail(map.next_value()?),
@@ -376,6 +382,16 @@ impl RawActionKind {
             "set_due" => json_schema!({
                 "type": "string",
                 "description": "A duration from now: \"7d\", \"12h\", \"5bd\" (business days), \"48bh\" (business hours)."
+            }),
+            "set_priority" => json_schema!({
+                "type": "string",
+                "enum": ["low", "normal", "high", "urgent"],
+                "description": "The ticket's priority."
+            }),
+            "revert" => json_schema!({
+                "type": "string",
+                "enum": ["ticket.due_at"],
+                "description": "Puts back the value the event's change replaced."
             }),
             "internal_note" | "public_reply" => json_schema!({
                 "type": "string",

@@ -33,6 +33,10 @@ fn templates() -> Templates {
                 "Resposta até {{ ticket.due_at | data_extenso }}.".to_owned(),
             ),
             (
+                "nota_registrada.txt.j2".to_owned(),
+                "Nota {{ captures.nota }} registrada.".to_owned(),
+            ),
+            (
                 "nota.txt.j2".to_owned(),
                 "Nota de #{{ ticket.id }} ({{ vars.setor }})".to_owned(),
             ),
@@ -1050,4 +1054,303 @@ fn text_comparison_folds_case_in_ascii_and_unicode() {
         &plain(),
         &f
     ));
+}
+
+#[test]
+fn set_priority_plans_the_priority_and_later_rules_see_it() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "vip"
+on = ["ticket.updated"]
+all = [ { field = "ticket.tags", op = "contains", value = "cliente" } ]
+not = [ { field = "ticket.priority", op = "in", value = ["high", "urgent"] } ]
+actions = [ { set_priority = "high" } ]
+
+[[rule]]
+name = "depois"
+on = ["ticket.updated"]
+all = [ { field = "ticket.priority", op = "is", value = "high" } ]
+actions = [ { add_tags = ["viu_alta"] } ]
+"#,
+    );
+    let plan = run(&set, &plain(), &facts(json!({ "priority": "normal" })));
+    assert_eq!(plan.fired, vec!["vip".to_owned(), "depois".to_owned()]);
+    assert_eq!(plan.steps[0].effect, Effect::SetPriority("high".to_owned()));
+    assert_eq!(plan.steps[0].effect.to_string(), "set_priority high");
+    // Already high: the `not` holds no more, nothing to do.
+    let plan = run(&set, &plain(), &facts(json!({ "priority": "high" })));
+    assert_eq!(plan.fired, vec!["depois".to_owned()]);
+}
+
+#[test]
+fn set_priority_takes_only_zendesk_priorities_and_undoes_its_condition() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated"]
+actions = [ { set_priority = "alta" } ]
+"#,
+    );
+    assert!(
+        error.starts_with(
+            "test.toml:6:30: set_priority: unknown priority \"alta\"; one of: low, normal, high, urgent"
+        ),
+        "{error}"
+    );
+    // A schedule rule whose set_priority makes its own condition false loads.
+    rules(
+        r#"
+[[rule]]
+name = "escalar"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+all = [ { field = "ticket.priority", op = "is", value = "normal" } ]
+actions = [ { set_priority = "high" } ]
+"#,
+    );
+    rules(
+        r#"
+[[rule]]
+name = "escalar"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+not = [ { field = "ticket.priority", op = "is", value = "urgent" } ]
+actions = [ { set_priority = "urgent" } ]
+"#,
+    );
+    // One that leaves it true does not.
+    let error = load_error(
+        r#"
+[[rule]]
+name = "ruim"
+on = ["schedule"]
+cron = "0 0 9 * * *"
+all = [ { field = "ticket.priority", op = "in", value = ["high", "urgent"] } ]
+actions = [ { set_priority = "urgent" } ]
+"#,
+    );
+    assert!(error.contains("a schedule rule must"), "{error}");
+}
+
+fn reply(body: &str) -> Event {
+    Event::new(EventKind::MailReceived(MailFacts {
+        kind: "reply".to_owned(),
+        from: "maria@cliente.com.br".to_owned(),
+        subject: "Re: [#123]".to_owned(),
+        body: body.to_owned(),
+        ..MailFacts::default()
+    }))
+}
+
+#[test]
+fn named_groups_of_matches_reach_set_field_and_templates() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+all = [ { field = "mail.body", op = "matches", value = '(?i)^\s*(nota\s*:?\s*)?(?P<nota>[1-5])\s*$' } ]
+actions = [
+  { set_field = { field = "Equipamentos", value = "{{ captures.nota }}" } },
+  { set_field = { field = "CNPJ", value = "nota {{ captures.nota }}" } },
+  { internal_note = "nota_registrada" },
+  { send_mail = { to = ["requester"], template = "nota_registrada", subject = "Nota {{ captures.nota }}" } },
+]
+"#,
+    );
+    let f = facts(json!({}));
+    for (body, nota) in [("5", 5), ("nota 4", 4), ("Nota: 3", 3), ("  NOTA 2  ", 2)] {
+        let plan = run(&set, &reply(body), &f);
+        assert_eq!(plan.problems, Vec::new(), "{body:?}");
+        // An integer field gets a number; a text field the text.
+        assert_eq!(
+            plan.steps[0].effect,
+            Effect::SetField {
+                id: 501,
+                field: "Equipamentos".to_owned(),
+                value: json!(nota)
+            },
+            "{body:?}"
+        );
+        assert_eq!(
+            plan.steps[1].effect,
+            Effect::SetField {
+                id: 500,
+                field: "CNPJ".to_owned(),
+                value: json!(format!("nota {nota}"))
+            },
+        );
+        let Effect::InternalNote { body: note, .. } = &plan.steps[2].effect else {
+            panic!("a note: {:?}", plan.steps[2]);
+        };
+        assert_eq!(note, &format!("Nota {nota} registrada."));
+        let Effect::SendMail { subject, .. } = &plan.steps[3].effect else {
+            panic!("a mail: {:?}", plan.steps[3]);
+        };
+        assert_eq!(subject, &format!("Nota {nota}"));
+    }
+    assert!(run(&set, &reply("nota 7"), &f).fired.is_empty());
+    assert!(run(&set, &reply("Obrigada pelo retorno"), &f).fired.is_empty());
+}
+
+#[test]
+fn captures_come_from_the_branch_that_held_and_never_from_not() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+any = [
+  { field = "mail.body", op = "matches", value = '^nota (?P<nota>[1-5])$' },
+  { field = "mail.body", op = "matches", value = '^(?P<nota>[1-5]) estrelas$' },
+]
+actions = [ { internal_note = "nota_registrada" } ]
+"#,
+    );
+    let note = |plan: &Plan| match &plan.steps[0].effect {
+        Effect::InternalNote { body, .. } => body.clone(),
+        other => panic!("a note: {other:?}"),
+    };
+    let f = facts(json!({}));
+    assert_eq!(note(&run(&set, &reply("nota 2"), &f)), "Nota 2 registrada.");
+    assert_eq!(note(&run(&set, &reply("4 estrelas"), &f)), "Nota 4 registrada.");
+    // A group inside `not` captures nothing: naming it is a load error,
+    // with the position of the value.
+    let error = load_error(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+not = [ { field = "mail.body", op = "matches", value = '(?P<nota>[1-5])' } ]
+actions = [ { set_field = { field = "Equipamentos", value = "{{ captures.nota }}" } } ]
+"#,
+    );
+    assert_eq!(
+        error,
+        "test.toml:7:61: `captures.nota` is no named group of this rule's `matches` conditions (outside \
+         `not`); it has none"
+    );
+    let error = load_error(
+        r#"
+[[rule]]
+name = "nota"
+on = ["mail.received"]
+all = [ { field = "mail.body", op = "matches", value = '(?P<nota>[1-5])' } ]
+actions = [ { send_mail = { to = ["requester"], template = "resposta", subject = "{{ captures.note }}" } } ]
+"#,
+    );
+    assert!(
+        error.contains("`captures.note` is no named group of this rule's `matches` conditions (outside `not`); it has: nota"),
+        "{error}"
+    );
+}
+
+#[test]
+fn revert_puts_back_the_due_date_the_event_replaced_unless_a_note_justifies_it() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+all = [ { field = "ticket.due_at", op = "changed" } ]
+not = [ { all = [
+  { field = "comment.public", op = "is", value = false },
+  { field = "comment.author_role", op = "in", value = ["agent", "admin"] },
+] } ]
+actions = [ { revert = "ticket.due_at" }, { internal_note = "prazo" } ]
+"#,
+    );
+    let old = at("2026-03-09T12:00:00Z");
+    let new = at("2026-03-20T12:00:00Z");
+    let moved = |from: Option<DateTime<Utc>>, comments: Vec<NewComment>| {
+        updated(TicketChange {
+            due_at: Some(Delta { from, to: Some(new) }),
+            comments,
+            ..TicketChange::default()
+        })
+    };
+    let f = facts(json!({ "due_at": "2026-03-20T12:00:00Z" }));
+    let plan = run(&set, &moved(Some(old), Vec::new()), &f);
+    assert_eq!(plan.steps[0].effect, Effect::SetDue(old));
+    // The note sees the due date put back.
+    let Effect::InternalNote { body, .. } = &plan.steps[1].effect else {
+        panic!("a note: {plan:?}");
+    };
+    assert_eq!(body, "Resposta até 9 de março de 2026.");
+    // A due date set where there was none is put back to none.
+    let bare = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.due_at" } ]
+"#,
+    );
+    let plan = run(&bare, &moved(None, Vec::new()), &f);
+    assert_eq!(plan.steps[0].effect, Effect::ClearDue);
+    // An internal note by an agent in the same update justifies the change.
+    let note = |public: bool, role: Role| NewComment {
+        id: 9,
+        author_id: Some(2),
+        author_role: Some(role),
+        public,
+        body: "Cliente pediu mais prazo para enviar os documentos.".to_owned(),
+        created_at: at(NOW),
+    };
+    assert!(
+        run(&set, &moved(Some(old), vec![note(false, Role::Agent)]), &f)
+            .fired
+            .is_empty()
+    );
+    // A public reply is no justification note.
+    assert_eq!(
+        run(&set, &moved(Some(old), vec![note(true, Role::Agent)]), &f).steps[0].effect,
+        Effect::SetDue(old)
+    );
+    // Another change of the event leaves nothing to revert.
+    let unrelated = rules(
+        r#"
+[[rule]]
+name = "prazo"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.due_at" }, { add_tags = ["visto"] } ]
+"#,
+    );
+    let plan = run(&unrelated, &plain(), &f);
+    assert_eq!(plan.steps.len(), 1);
+    assert_eq!(plan.steps[0].effect, Effect::AddTags(vec!["visto".to_owned()]));
+}
+
+#[test]
+fn revert_takes_only_the_due_date_and_only_on_ticket_updated() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated"]
+actions = [ { revert = "ticket.status" } ]
+"#,
+    );
+    assert!(
+        error.starts_with(
+            "test.toml:6:24: revert: cannot revert \"ticket.status\"; only ticket.due_at can be reverted"
+        ),
+        "{error}"
+    );
+    let error = load_error(
+        r#"
+[[rule]]
+name = "r"
+on = ["ticket.updated", "mail.received"]
+actions = [ { revert = "ticket.due_at" } ]
+"#,
+    );
+    assert!(
+        error.contains(
+            "revert puts back what the event's change replaced: the rule must run only on ticket.updated"
+        ),
+        "{error}"
+    );
 }

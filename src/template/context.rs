@@ -56,6 +56,9 @@ pub struct TemplateContext {
     pub mail: MailVars,
     /// Values from the rule or command, by name.
     pub vars: BTreeMap<String, String>,
+    /// The named groups of the rule's `matches` conditions that matched
+    /// (`(?P<nota>[1-5])` gives `captures.nota`); empty elsewhere.
+    pub captures: BTreeMap<String, String>,
     /// Help Center articles suggested for the ticket, best first.
     pub articles: Vec<ArticleVars>,
 }
@@ -155,6 +158,7 @@ impl TemplateContext {
                 received_at => m.received_at.clone(),
             },
             vars => map("vars", &self.vars),
+            captures => map("captures", &self.captures),
             articles => self.articles.iter().map(|a| context! {
                 title => a.title.clone(),
                 html_url => a.html_url.clone(),
@@ -200,6 +204,7 @@ impl TemplateContext {
                 received_at: "2019-05-28T17:29:12Z".to_owned(),
             },
             vars: BTreeMap::from([("setor".to_owned(), "Financeiro".to_owned())]),
+            captures: BTreeMap::new(),
             articles: vec![ArticleVars {
                 title: "Impressora não liga".to_owned(),
                 html_url: "https://empresa.zendesk.com/hc/pt-br/articles/360001-Impressora-nao-liga"

@@ -17,6 +17,7 @@ mod mail_corpus;
 mod mailservers;
 mod outbound;
 mod pack_consultoria;
+mod pack_manifestacoes;
 mod pack_os;
 mod pack_ouvidoria;
 mod rules_cli;

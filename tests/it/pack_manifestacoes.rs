@@ -1,0 +1,536 @@
+//! The manifestations pack (`rules/manifestacoes.toml`), end to end: the
+//! shipped pack and its templates, the real Postfix and Dovecot, the
+//! simulator seeded with the pack's groups and fields, and the daemon
+//! exactly as `carteiro run` runs it (`daemon::run_with_clock`, on the
+//! simulator's clock).
+//!
+//! A customer mails a complaint to the manifestations address: the ticket
+//! is classified (field and tags), gets its due date five business days
+//! ahead, and the customer gets the "recebida" mail. Ana solves it without
+//! a reason: it comes back open with a note naming what is missing. With
+//! reason and origin, it stays solved and the customer gets the closing
+//! mail asking for a rating. On the way, Ana moves the due date without a
+//! justification (put back, with a note) and then with one (it stays). The customer answers "nota 4" over SMTP: the
+//! rating lands in "Nota final", and the ticket is solved again.
+//!
+//! Every wait is bounded and polls.
+
+use crate::support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use carteiro::calendar::{Calendar, Duration as BusinessDuration};
+use carteiro::clock::Clock;
+use carteiro::config::{self, LoadOptions};
+use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
+use carteiro::helpdesk::zendesk::ZendeskClient;
+use carteiro::helpdesk::{Comment, CustomFieldValue, HelpDesk, Id, NewComment, Status, Ticket, TicketUpdate};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::mail::{MailServers, TestMailbox, servers};
+
+/// How long any one step of the chain may take.
+const STEP: Duration = Duration::from_secs(30);
+
+/// Several ticket polls (1 s): a wrong revert would have shown up.
+const QUIET: Duration = Duration::from_secs(4);
+
+// The pack's example values, seeded into the simulator.
+const ANA: &str = "ana@bematech.com.br";
+const MANIFESTACOES: &str = "manifestacoes@bematech.com.br";
+const TIPO: Id = 500;
+const MOTIVO: Id = 501;
+const ORIGEM: Id = 502;
+const NOTA_FINAL: Id = 504;
+
+struct World {
+    sim: SimHandle,
+    bot: ZendeskClient,
+    ana: ZendeskClient,
+    support: TestMailbox,
+    customer: TestMailbox,
+    dir: PathBuf,
+}
+
+impl World {
+    async fn new(servers: &MailServers) -> World {
+        let seed = json!({
+            "groups": [ { "id": 60, "name": "Manifestações" }, { "id": 61, "name": "Denúncias" } ],
+            "users": [ { "id": 7000, "name": "Ana Analista", "email": ANA, "role": "agent" } ],
+            "ticket_fields": [
+                { "id": TIPO, "type": "text", "title": "Tipo de manifestação" },
+                { "id": MOTIVO, "type": "text", "title": "Motivo" },
+                { "id": ORIGEM, "type": "text", "title": "Origem" },
+                { "id": 503, "type": "integer", "title": "Nota parcial" },
+                { "id": NOTA_FINAL, "type": "integer", "title": "Nota final" },
+            ],
+        });
+        let sim = sim::spawn(SimOptions {
+            seed: serde_json::from_value(seed).expect("a valid seed"),
+            relax_export_start: true,
+            ..SimOptions::default()
+        })
+        .await
+        .expect("start the simulator");
+        let bot = support::client(sim.base_url.clone(), |b| b);
+        let ana = support::client_as(sim.base_url.clone(), ANA, 10, |b| b);
+        let support = servers.new_mailbox("suporte-manif");
+        let customer = servers.new_mailbox("cliente-manif");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "pack-manifestacoes-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        copy_pack(&dir.join("regras"));
+        World {
+            sim,
+            bot,
+            ana,
+            support,
+            customer,
+            dir,
+        }
+    }
+
+    /// The configuration `carteiro run --config` would read, loaded the
+    /// same way, with the secrets in its environment.
+    fn config(&self, servers: &MailServers) -> config::Config {
+        let text = format!(
+            r#"
+[zendesk]
+base_url = "{base}"
+email = "{agent}"
+request_timeout = "5s"
+max_retries = 3
+max_backoff = "500ms"
+
+[state]
+path = "{state}"
+
+[rules]
+dir = "{rules}"
+
+[tickets]
+poll_interval = "1s"
+initial_lookback = "1h"
+
+[mail]
+own_addresses = ["{own}", "{manif}"]
+message_id_domain = "carteiro.example.test"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "plain"
+timeout = "5s"
+from_address = "{own}"
+from_name = "Suporte"
+
+[outbox]
+retry_initial = "200ms"
+retry_max = "1s"
+poll_interval = "200ms"
+
+[[mailbox]]
+name = "suporte"
+kind = "imap"
+host = "127.0.0.1"
+port = {imap_port}
+tls = "plain"
+username = "{user}"
+password_env = "IMAP_TEST_PASSWORD"
+idle = true
+poll_interval = "2s"
+timeout = "10s"
+"#,
+            base = self.sim.base_url.as_str().trim_end_matches('/'),
+            agent = support::AGENT,
+            state = self.dir.join("carteiro.db").display(),
+            rules = self.dir.join("regras").display(),
+            own = self.support.address,
+            smtp_port = servers.smtp_port,
+            imap_port = servers.imap_port,
+            user = self.support.user,
+            manif = MANIFESTACOES,
+        );
+        let path = self.dir.join("carteiro.toml");
+        std::fs::write(&path, text).expect("write the config");
+        let env = BTreeMap::from([
+            ("CARTEIRO__ZENDESK__API_TOKEN".to_owned(), "test-token".to_owned()),
+            (
+                "IMAP_TEST_PASSWORD".to_owned(),
+                support::mail::PASSWORD.to_owned(),
+            ),
+        ]);
+        let loaded = config::load(&LoadOptions {
+            file: Some(path),
+            default_file: None,
+            env,
+        })
+        .unwrap_or_else(|e| panic!("the test config is invalid: {e:?}"));
+        loaded.config
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.sim.sim.clock()
+    }
+
+    fn tickets(&self) -> Vec<Value> {
+        self.sim.sim.state_json()["tickets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    async fn ticket(&self, id: Id) -> Ticket {
+        self.bot.show_ticket(id).await.expect("show the ticket")
+    }
+
+    async fn comments(&self, id: Id) -> Vec<Comment> {
+        self.bot
+            .list_comments_page(id, None)
+            .await
+            .expect("list the comments")
+            .items
+    }
+
+    /// A mail from the customer: `To` the manifestations address, delivered
+    /// to the mailbox carteiro reads.
+    async fn customer_mails(&self, servers: &MailServers, headers: &str, body: &str) {
+        let raw = format!(
+            "From: Maria Souza <{from}>\r\nTo: {to}\r\n{headers}\
+             Date: Mon, 23 Nov 2026 10:00:00 -0300\r\n\
+             MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+             {body}\r\n",
+            from = self.customer.address,
+            to = MANIFESTACOES,
+        );
+        servers
+            .send(raw.as_bytes(), &self.customer.address, &[&self.support.address])
+            .await;
+    }
+
+    /// Ana's update, on the ticket as she reads it.
+    async fn ana_updates(&self, id: Id, update: TicketUpdate) {
+        let current = self.ana.show_ticket(id).await.expect("show");
+        self.ana
+            .update_ticket(id, &update, current.updated_at)
+            .await
+            .expect("Ana's update");
+    }
+}
+
+/// Copies the shipped pack and its templates: the test runs exactly what
+/// ships, without the other packs of `rules/`.
+fn copy_pack(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    std::fs::create_dir_all(to.join("templates")).expect("create the rules folder");
+    for entry in std::fs::read_dir(from.join("templates")).expect("read the pack") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if name.starts_with("manifestacoes") {
+            std::fs::copy(&path, to.join("templates").join(&name)).expect("copy a template");
+        }
+    }
+    std::fs::copy(from.join("manifestacoes.toml"), to.join("manifestacoes.toml")).expect("copy the pack");
+}
+
+/// The daemon, in-process, until stopped.
+struct Running {
+    token: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    fn start(config: config::Config, clock: Arc<dyn Clock>) -> Running {
+        let token = CancellationToken::new();
+        let shutdown = token.clone();
+        let task = tokio::spawn(async move {
+            carteiro::daemon::run_with_clock(config, clock, async move { shutdown.cancelled().await }).await
+        });
+        Running { token, task }
+    }
+
+    async fn stop(self) {
+        self.token.cancel();
+        let result = tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the daemon stops within 20 s")
+            .expect("the daemon task did not panic");
+        result.expect("the daemon ran without an error");
+    }
+}
+
+/// Polls `probe` every 100 ms until it yields something, or panics after
+/// [`STEP`] with the simulator's tickets.
+async fn wait_for<T, F, Fut>(world: &World, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + STEP;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {STEP:?} waiting for {what}\n--- tickets:\n{:#}",
+            Value::Array(world.tickets())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn parse(raw: &[u8]) -> (String, String, String) {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable mail");
+    (
+        parsed.subject().unwrap_or_default().to_owned(),
+        parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default(),
+        parsed.message_id().unwrap_or_default().to_owned(),
+    )
+}
+
+fn field(ticket: &Ticket, id: Id) -> Option<&Value> {
+    ticket.custom_field(id).filter(|v| !v.is_null())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by_mail() {
+    let servers = servers();
+    let world = World::new(servers).await;
+    let config = world.config(servers);
+    let daemon = Running::start(config, world.clock());
+
+    // 1. The complaint: classified, due in five business days, acknowledged.
+    let before: Vec<Id> = world.tickets().iter().filter_map(|t| t["id"].as_u64()).collect();
+    let sent_at = world.clock().now();
+    world
+        .customer_mails(
+            servers,
+            "Subject: Entrega atrasada\r\nMessage-ID: <manif-1@cliente.example>\r\n",
+            "Bom dia,\r\n\r\nQuero registrar uma reclamação: a entrega atrasou duas semanas.",
+        )
+        .await;
+    let n = wait_for(&world, "the classified ticket", || {
+        let fresh: Vec<Value> = world
+            .tickets()
+            .into_iter()
+            .filter(|t| t["id"].as_u64().is_some_and(|id| !before.contains(&id)))
+            .collect();
+        async move {
+            assert!(fresh.len() <= 1, "one mail, one ticket: {fresh:#?}");
+            let t = fresh.first()?;
+            let tags = t["tags"].as_array()?;
+            tags.iter()
+                .any(|x| x == "manifestacao_reclamacao")
+                .then(|| t["id"].as_u64())
+                .flatten()
+        }
+    })
+    .await;
+    let classified_at = world.clock().now();
+    let ticket = world.ticket(n).await;
+    assert!(
+        ticket.tags.contains(&"manifestacao".to_owned()),
+        "{:?}",
+        ticket.tags
+    );
+    assert_eq!(field(&ticket, TIPO), Some(&json!("reclamação")));
+    let calendar = Calendar::br();
+    let five = BusinessDuration::parse("5bd").expect("a duration");
+    let due = ticket.due_at.expect("a due date");
+    let earliest = calendar.add(sent_at, five).expect("a due date");
+    let latest = calendar.add(classified_at, five).expect("a due date");
+    assert!(
+        earliest <= due && due <= latest,
+        "due {due} within [{earliest}, {latest}]"
+    );
+    let mails = servers.wait_for_messages(&world.customer.user, 1, STEP).await;
+    let (subject, text, _) = parse(&mails[0]);
+    assert_eq!(subject, format!("Manifestação {n} recebida [#{n}]"));
+    assert!(text.contains("Olá, Maria Souza."), "{text}");
+    assert!(
+        text.contains(&format!("protocolo {n}, do tipo reclamação")),
+        "{text}"
+    );
+    let due_text = carteiro::template::filters::date_long(due.with_timezone(&calendar.zone()).date_naive());
+    assert!(text.contains(&format!("até {due_text}.")), "{text}");
+
+    // A due-date change without a justification note is put back; one
+    // with Ana's internal note stays.
+    let later = due + chrono::TimeDelta::days(7);
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                due_at: Some(Some(later)),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    wait_for(
+        &world,
+        "the unjustified due date put back, with a note",
+        || async {
+            let ticket = world.ticket(n).await;
+            let comments = world.comments(n).await;
+            (ticket.due_at == Some(due)
+                && comments
+                    .iter()
+                    .any(|c| !c.public && c.body.contains("Prazo alterado sem justificativa")))
+            .then_some(())
+        },
+    )
+    .await;
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                due_at: Some(Some(later)),
+                comment: Some(NewComment::internal(
+                    "A transportadora só entrega na outra semana.",
+                )),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        world.ticket(n).await.due_at,
+        Some(later),
+        "a justified change stays"
+    );
+    let reverts = world
+        .comments(n)
+        .await
+        .iter()
+        .filter(|c| c.body.contains("Prazo alterado sem justificativa"))
+        .count();
+    assert_eq!(reverts, 1);
+
+    // 2. Ana solves without reason or origin: back to open, with a note.
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                status: Some(Status::Solved),
+                comment: Some(NewComment::internal("Entrega reagendada com a transportadora.")),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    wait_for(&world, "the ticket back to open with a note", || async {
+        let ticket = world.ticket(n).await;
+        let comments = world.comments(n).await;
+        (ticket.status == Status::Open
+            && comments
+                .iter()
+                .any(|c| !c.public && c.body.contains("- Motivo") && c.body.contains("- Origem")))
+        .then_some(())
+    })
+    .await;
+
+    // 3. With reason and origin: solved, and the closing mail asks for a rating.
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                status: Some(Status::Solved),
+                custom_fields: Some(vec![
+                    CustomFieldValue {
+                        id: MOTIVO,
+                        value: json!("atraso na entrega"),
+                    },
+                    CustomFieldValue {
+                        id: ORIGEM,
+                        value: json!("e-mail"),
+                    },
+                ]),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    let mails = servers.wait_for_messages(&world.customer.user, 2, STEP).await;
+    let (subject, text, message_id) = parse(&mails[1]);
+    assert_eq!(
+        subject,
+        format!("Manifestação {n} encerrada: avalie o atendimento [#{n}]")
+    );
+    assert!(text.contains("nota de 1 (muito insatisfeito) a 5"), "{text}");
+    let solved = wait_for(&world, "the awaiting-rating tag", || async {
+        let ticket = world.ticket(n).await;
+        ticket
+            .tags
+            .contains(&"manifestacao_aguarda_nota_final".to_owned())
+            .then_some(ticket)
+    })
+    .await;
+    assert_eq!(solved.status, Status::Solved);
+
+    // 4. The customer answers "nota 4": recorded, and still solved.
+    world
+        .customer_mails(
+            servers,
+            &format!(
+                "Subject: Re: {subject}\r\nMessage-ID: <manif-2@cliente.example>\r\n\
+                 In-Reply-To: <{message_id}>\r\nReferences: <{message_id}>\r\n"
+            ),
+            "nota 4\r\n\r\nMaria",
+        )
+        .await;
+    let rated = wait_for(&world, "the final rating, solved", || async {
+        let ticket = world.ticket(n).await;
+        (field(&ticket, NOTA_FINAL) == Some(&json!(4)) && ticket.status == Status::Solved).then_some(ticket)
+    })
+    .await;
+    assert!(
+        rated.tags.contains(&"manifestacao_avaliada".to_owned()),
+        "{:?}",
+        rated.tags
+    );
+    assert!(
+        !rated.tags.contains(&"manifestacao_aguarda_nota_final".to_owned()),
+        "{:?}",
+        rated.tags
+    );
+    let comments = world.comments(n).await;
+    assert!(
+        comments.iter().any(|c| c.public && c.body.contains("nota 4")),
+        "the customer's reply is on the ticket: {comments:#?}"
+    );
+    assert!(
+        comments.iter().any(|c| !c.public
+            && c.body
+                .contains("Nota final do manifestante, respondida por e-mail: 4")),
+        "{comments:#?}"
+    );
+    assert!(
+        !comments
+            .iter()
+            .any(|c| c.body.contains("reaberta pelo manifestante")),
+        "a rating is no justification: {comments:#?}"
+    );
+    // Still exactly the two mails: the rating sends nothing.
+    assert_eq!(
+        servers
+            .wait_for_messages(&world.customer.user, 2, STEP)
+            .await
+            .len(),
+        2
+    );
+
+    daemon.stop().await;
+}
