@@ -301,7 +301,9 @@ fn the_shipped_templates_check_clean_and_read_well() {
     assert_eq!(
         templates.names().collect::<Vec<_>>(),
         [
+            "ciclo_avaliacao_registrada",
             "ciclo_confirmacao",
+            "ciclo_pesquisa",
             "confirmacao",
             "consultoria_confirmacao_duvida",
             "consultoria_confirmacao_problema",
