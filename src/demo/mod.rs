@@ -15,7 +15,7 @@ pub mod script;
 pub mod shipped;
 mod table;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,12 +29,12 @@ use crate::clock::{Clock, OffsetClock};
 use crate::config::{self, LoadOptions};
 use crate::helpdesk::sim::{self, Seed, SimHandle, SimOptions};
 use crate::helpdesk::zendesk::{Auth, ClientSettings, ZendeskClient};
-use crate::helpdesk::{HelpDesk, Id, NewComment, Ticket, TicketUpdate};
+use crate::helpdesk::{CustomFieldValue, HelpDesk, Id, NewComment, Ticket, TicketUpdate};
 use crate::rules::plan::Plan;
 use crate::rules::reload::RulesHandle;
 use crate::secret::Secret;
 use crate::store::{JournalState, Store};
-use script::{AGENT, SUPPORT, Scene, Step};
+use script::{AGENT, CONSULTING, SECTOR, SUPPORT, Scene, Step, Which};
 use table::{Row, Table};
 
 /// The file that marks a folder as the demo's, so a second run may
@@ -92,6 +92,7 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
         anyhow::anyhow!("the demo's configuration is invalid:\n{}", lines.join("\n"))
     })?;
     let config = loaded.config;
+    let calendar = config.calendars.default_calendar().clone();
     let rules = RulesHandle::load(&rules_dir, config.calendars.clone()).map_err(|problems| {
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("the shipped rules have problems:\n{}", lines.join("\n"))
@@ -110,7 +111,8 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
         base_clock,
         clock,
         bot,
-        agent,
+        agents: HashMap::from([(AGENT.to_owned(), agent)]),
+        calendar,
         store,
         rules,
         support_dir,
@@ -160,7 +162,10 @@ struct World {
     /// The simulator's clock, which the daemon runs on.
     clock: Arc<dyn Clock>,
     bot: ZendeskClient,
-    agent: ZendeskClient,
+    /// The agents who act in the steps, by e-mail; made on first use.
+    agents: HashMap<String, ZendeskClient>,
+    /// The calendar business-day jumps count in (the default one).
+    calendar: crate::calendar::Calendar,
     /// The daemon's store, read to see what the rules did.
     store: Store,
     rules: RulesHandle,
@@ -235,40 +240,107 @@ impl World {
             Step::CustomerWrites {
                 from,
                 name,
+                to,
                 subject,
                 body,
             } => {
                 self.mails_written += 1;
-                let raw = customer_mail(from, name, subject, body, self.clock.now(), self.mails_written);
+                let raw = customer_mail(
+                    from,
+                    name,
+                    to,
+                    subject,
+                    body,
+                    self.clock.now(),
+                    self.mails_written,
+                );
                 deliver_into(&self.support_dir, &raw, self.mails_written)?;
-                Ok((format!("{name} escreve: \"{subject}\""), None))
+                let text = if *to == SUPPORT {
+                    format!("{name} escreve: \"{subject}\"")
+                } else {
+                    // The mailbox's name is enough: "(para consultoria@)".
+                    let local = to.split_once('@').map_or(*to, |(local, _)| local);
+                    format!("{name} escreve (para {local}@): \"{subject}\"")
+                };
+                Ok((text, None))
             }
             Step::AgentUpdates {
-                customer,
-                reply,
-                status,
-                custom_status,
+                by,
+                ticket,
+                change,
                 says,
             } => {
-                let ticket = self
-                    .newest_ticket_of(customer)
-                    .await?
-                    .with_context(|| format!("{customer} has no ticket to update"))?;
-                let custom_status_id = match custom_status {
-                    Some(name) => Some(self.custom_status_id(name).await?),
-                    None => None,
-                };
-                let update = TicketUpdate {
-                    comment: Some(NewComment::public(*reply)),
-                    status: Some(*status),
-                    custom_status_id,
+                let ticket = self.which(ticket).await?;
+                let mut update = TicketUpdate {
+                    comment: match (change.public_reply, change.internal_note) {
+                        (Some(text), _) => Some(NewComment::public(text)),
+                        (None, Some(text)) => Some(NewComment::internal(text)),
+                        (None, None) => None,
+                    },
+                    status: change.status,
+                    assignee_email: change.assignee.map(str::to_owned),
                     ..TicketUpdate::default()
                 };
-                self.agent
+                if let Some(name) = change.custom_status {
+                    update.custom_status_id = Some(self.custom_status_id(name).await?);
+                }
+                if !change.add_tags.is_empty() {
+                    update.additional_tags = Some(change.add_tags.iter().map(|t| (*t).to_owned()).collect());
+                }
+                if let Some(name) = change.group {
+                    let groups = self.bot.list_groups().await?;
+                    let group = groups
+                        .iter()
+                        .find(|g| g.name == name)
+                        .with_context(|| format!("the simulator has no group {name:?}"))?;
+                    update.group_id = Some(group.id);
+                }
+                if !change.fields.is_empty() {
+                    let known = self.bot.list_ticket_fields().await?;
+                    let mut fields = Vec::new();
+                    for (title, value) in &change.fields {
+                        let field = known
+                            .iter()
+                            .find(|f| f.title == *title)
+                            .with_context(|| format!("the simulator has no ticket field {title:?}"))?;
+                        fields.push(CustomFieldValue {
+                            id: field.id,
+                            value: value.clone(),
+                        });
+                    }
+                    update.custom_fields = Some(fields);
+                }
+                let agent = self.agent(by)?;
+                agent
                     .update_ticket(ticket.id, &update, ticket.updated_at)
                     .await
-                    .with_context(|| format!("the agent cannot update ticket #{}", ticket.id))?;
+                    .with_context(|| format!("{by} cannot update ticket #{}", ticket.id))?;
                 Ok(((*says).to_owned(), Some(ticket.id)))
+            }
+            Step::Answers {
+                from,
+                name,
+                body,
+                says,
+            } => {
+                let (raw, id) = self.answer_to_newest_mail_of(from, name, body)?;
+                self.mails_written += 1;
+                deliver_into(&self.support_dir, &raw, self.mails_written)?;
+                Ok(((*says).to_owned(), id))
+            }
+            Step::ClockJumpsBusinessDays { days, minutes } => {
+                let now = self.clock.now();
+                let to = self
+                    .calendar
+                    .add(now, crate::calendar::Duration::BusinessDays(*days))
+                    .context("cannot count business days")?
+                    + TimeDelta::minutes(*minutes);
+                self.base_clock.advance(to - now);
+                let text = format!(
+                    "relógio avança {days} dia(s) útil(eis) e {minutes} min, até {}",
+                    table::clock_text(self.clock.now())
+                );
+                Ok((text, None))
             }
             Step::ClockJumps { days, minutes } => {
                 self.base_clock
@@ -344,6 +416,94 @@ impl World {
             .collect()
     }
 
+    /// A client acting as the agent `email`.
+    fn agent(&mut self, email: &str) -> anyhow::Result<&ZendeskClient> {
+        if !self.agents.contains_key(email) {
+            let made = client(email, &self.handle.base_url)?;
+            self.agents.insert(email.to_owned(), made);
+        }
+        self.agents
+            .get(email)
+            .with_context(|| format!("no client for {email}"))
+    }
+
+    /// The ticket a step acts on, as the API shows it now.
+    async fn which(&self, which: &Which) -> anyhow::Result<Ticket> {
+        let found = match which {
+            Which::NewestOf(customer) => self.newest_ticket_of(customer).await?,
+            Which::SubjectStarts(prefix) => {
+                let newest = self
+                    .tickets()
+                    .into_iter()
+                    .filter(|t| t.subject.as_deref().is_some_and(|s| s.starts_with(prefix)))
+                    .max_by_key(|t| t.id);
+                match newest {
+                    Some(t) => Some(self.bot.show_ticket(t.id).await?),
+                    None => None,
+                }
+            }
+        };
+        found.with_context(|| format!("no ticket to update: {which:?}"))
+    }
+
+    /// `from`'s answer to the newest mail carteiro delivered to it, threaded
+    /// to it (In-Reply-To, References, "Re:" subject), and the ticket
+    /// number in that mail's subject.
+    fn answer_to_newest_mail_of(
+        &self,
+        from: &str,
+        name: &str,
+        body: &str,
+    ) -> anyhow::Result<(Vec<u8>, Option<Id>)> {
+        let maildir = self.support_dir.with_file_name(from);
+        let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(maildir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let modified = entry.metadata().and_then(|m| m.modified()).ok();
+                if let Some(modified) = modified
+                    && newest.as_ref().is_none_or(|(t, _)| modified > *t)
+                {
+                    newest = Some((modified, entry.path()));
+                }
+            }
+        }
+        let (_, path) = newest.with_context(|| format!("carteiro sent no mail to {from} to answer"))?;
+        let raw = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .with_context(|| format!("{} is not a readable mail", path.display()))?;
+        let subject = parsed.subject().unwrap_or_default().to_owned();
+        let message_id = parsed
+            .message_id()
+            .with_context(|| format!("{} has no Message-ID", path.display()))?
+            .to_owned();
+        let ticket = subject
+            .rsplit_once("[#")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .and_then(|(n, _)| n.parse::<Id>().ok());
+        let now = self.clock.now();
+        let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("example");
+        let answer = mail_builder::MessageBuilder::new()
+            .from((name, from))
+            .to(("Suporte Empresa", SUPPORT))
+            .subject(format!("Re: {subject}"))
+            .date(now.timestamp())
+            .message_id(format!(
+                "demo-{}-{}@{domain}",
+                self.mails_written + 1,
+                now.timestamp()
+            ))
+            .in_reply_to(message_id.clone())
+            .references(message_id)
+            .text_body(body)
+            .write_to_vec()
+            .context("cannot write the answer")?;
+        Ok((answer, ticket))
+    }
+
     /// The newest ticket requested by `email`.
     async fn newest_ticket_of(&self, email: &str) -> anyhow::Result<Option<Ticket>> {
         let state = self.handle.sim.state_json();
@@ -388,7 +548,7 @@ impl World {
         // nothing more than "closed".
         let closed = ticket.status == crate::helpdesk::Status::Closed;
         Ok(match custom {
-            Some(label) if !closed && !ticket.status.as_str().eq_ignore_ascii_case(&label) => {
+            Some(label) if !closed && !is_plain_label(ticket.status.as_str(), &label) => {
                 format!("#{id} {}/{label}", ticket.status.as_str())
             }
             _ => format!("#{id} {}", ticket.status.as_str()),
@@ -429,6 +589,17 @@ impl World {
         }
         Ok(rows)
     }
+}
+
+/// Whether a custom status label is just the status' own name ("Open",
+/// "On-hold" for `hold`), which the table does not repeat.
+fn is_plain_label(status: &str, label: &str) -> bool {
+    let plain: String = label
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    plain == status || plain == format!("on{status}")
 }
 
 /// Creates `out` afresh: refused when it exists, is not empty and holds no
@@ -528,7 +699,9 @@ poll_interval = "200ms"
 initial_lookback = "1h"
 
 [mail]
-own_addresses = ["{SUPPORT}"]
+own_addresses = ["{SUPPORT}", "{CONSULTING}"]
+# The service-order sector's answers become internal notes (os-corporativo).
+internal_senders = ["{SECTOR}"]
 message_id_domain = "carteiro.demo.example"
 
 [smtp]
@@ -566,6 +739,7 @@ fn toml_string(text: &str) -> String {
 fn customer_mail(
     from: &str,
     name: &str,
+    to: &str,
     subject: &str,
     body: &str,
     now: chrono::DateTime<chrono::Utc>,
@@ -574,7 +748,7 @@ fn customer_mail(
     let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("cliente.example");
     mail_builder::MessageBuilder::new()
         .from((name, from))
-        .to(("Suporte Empresa", SUPPORT))
+        .to(to)
         .subject(subject)
         .date(now.timestamp())
         .message_id(format!("demo-{n}-{}@{domain}", now.timestamp()))
@@ -690,6 +864,14 @@ mod tests {
         );
         assert!(dir.join("importante.txt").is_file());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_status_own_label_is_not_repeated() {
+        assert!(is_plain_label("hold", "On-hold"));
+        assert!(is_plain_label("open", "Open"));
+        assert!(!is_plain_label("pending", "Pendente"));
+        assert!(!is_plain_label("pending", "Validação Cliente"));
     }
 
     #[test]

@@ -13,32 +13,84 @@ use crate::helpdesk::Status;
 /// The support address: the demo's inbound Maildir and `From:` of its mail.
 pub const SUPPORT: &str = "suporte@empresa.example";
 
-/// The agent who acts through the helpdesk API in the steps.
+/// The agent who acts through the helpdesk API in most steps.
 pub const AGENT: &str = "ana@empresa.example";
+
+/// The consulting address (`consultoria.toml`): customers write to it, and
+/// the mail lands in the support Maildir like any other.
+pub const CONSULTING: &str = "consultoria@tecnospeed.com.br";
+
+/// The service-order sector (`os-corporativo.toml`); the demo's
+/// configuration lists it in `[mail] internal_senders`.
+pub const SECTOR: &str = "os@assistencia.example";
+
+/// The ombudsman's owner and the dedicated N2 analyst (`ouvidoria.toml`).
+const OMBUDSMAN_OWNER: &str = "richard@bematech.com.br";
+const ANALYST: &str = "analista.n2@bematech.com.br";
+
+/// The consultant who answers in the consulting scene.
+const CONSULTANT: &str = "carla@tecnospeed.com.br";
 
 /// One thing that happens in the day.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// A customer's mail lands in the support Maildir.
+    /// A customer's mail to `to` lands in the support Maildir.
     CustomerWrites {
         from: &'static str,
         name: &'static str,
+        to: &'static str,
         subject: &'static str,
         body: &'static str,
     },
-    /// The agent updates the newest ticket of `customer` through the
-    /// helpdesk API: a public reply, a status and maybe a custom status
-    /// (by its name).
+    /// An agent (`by`, an e-mail) updates a ticket through the helpdesk
+    /// API.
     AgentUpdates {
-        customer: &'static str,
-        reply: &'static str,
-        status: Status,
-        custom_status: Option<&'static str>,
+        by: &'static str,
+        ticket: Which,
+        change: Change,
         /// What the table says, e.g. "Ana responde e deixa pendente".
+        says: &'static str,
+    },
+    /// `from` answers by mail the newest mail carteiro sent it: the answer
+    /// lands in the support Maildir, threaded to that mail.
+    Answers {
+        from: &'static str,
+        name: &'static str,
+        body: &'static str,
         says: &'static str,
     },
     /// The clock jumps forward.
     ClockJumps { days: i64, minutes: i64 },
+    /// The clock jumps to the same local time `days` business days later
+    /// (the default calendar), plus `minutes`: what "2 business days"
+    /// means whatever weekday the demo runs on.
+    ClockJumpsBusinessDays { days: u32, minutes: i64 },
+}
+
+/// The ticket an agent acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Which {
+    /// The newest ticket requested by this address.
+    NewestOf(&'static str),
+    /// The newest ticket whose subject starts with this.
+    SubjectStarts(&'static str),
+}
+
+/// What an agent changes; the empty change changes nothing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Change {
+    pub public_reply: Option<&'static str>,
+    pub internal_note: Option<&'static str>,
+    pub status: Option<Status>,
+    /// A custom status, by its name.
+    pub custom_status: Option<&'static str>,
+    pub add_tags: Vec<&'static str>,
+    /// A group, by its name.
+    pub group: Option<&'static str>,
+    /// An agent, by e-mail.
+    pub assignee: Option<&'static str>,
+    /// Custom fields, by title.
+    pub fields: Vec<(&'static str, Value)>,
 }
 
 /// A pack's part of the day.
@@ -54,18 +106,22 @@ pub struct Scene {
     pub steps: Vec<Step>,
 }
 
-/// Every scene, in the order they play.
+/// Every scene, in the order they play. Clock jumps move every ticket's
+/// clock: the scenes with jumps come first, each leaving its tickets where
+/// the later jumps do not touch them (closed), and the scenes without
+/// jumps come last.
 pub fn scenes() -> Vec<Scene> {
-    vec![ciclo_de_status()]
+    vec![ciclo_de_status(), consultoria(), ouvidoria(), os_corporativo()]
 }
+
+/// Past a deadline by a quarter of an hour, so the rules' ten-minute
+/// schedule has ticked after it.
+const MARGIN: i64 = 15;
 
 /// `ciclo-de-status`: confirmation with the number and checklist; pending
 /// 7 days → "Validação Cliente" → closed 5 days later; solved → closed
 /// after 5 days.
 fn ciclo_de_status() -> Scene {
-    // Past the day boundary by a quarter of an hour, so the rules'
-    // ten-minute schedule has ticked after the deadline.
-    const MARGIN: i64 = 15;
     Scene {
         pack: "ciclo-de-status",
         title: "ciclo de status: confirmação, pendente → Validação Cliente → fechado, resolvido → fechado",
@@ -79,27 +135,40 @@ fn ciclo_de_status() -> Scene {
             Step::CustomerWrites {
                 from: "maria@cliente.example",
                 name: "Maria Souza",
+                to: SUPPORT,
                 subject: "Erro ao emitir nota fiscal",
                 body: "Bom dia,\n\nAo emitir a nota fiscal aparece \"Falha na transmissão\". Podem ajudar?\n\nMaria",
             },
             Step::CustomerWrites {
                 from: "joao@cliente.example",
                 name: "João Lima",
+                to: SUPPORT,
                 subject: "Dúvida sobre o relatório de vendas",
                 body: "Olá,\n\nO relatório de vendas de outubro não mostra as devoluções. É esperado?\n\nJoão",
             },
             Step::AgentUpdates {
-                customer: "maria@cliente.example",
-                reply: "Olá, Maria. Pode nos enviar a versão do sistema e o arquivo de log da transmissão?",
-                status: Status::Pending,
-                custom_status: Some("Pendente"),
+                by: AGENT,
+                ticket: Which::NewestOf("maria@cliente.example"),
+                change: Change {
+                    public_reply: Some(
+                        "Olá, Maria. Pode nos enviar a versão do sistema e o arquivo de log da transmissão?",
+                    ),
+                    status: Some(Status::Pending),
+                    custom_status: Some("Pendente"),
+                    ..Change::default()
+                },
                 says: "Ana pede dados à Maria: Pendente",
             },
             Step::AgentUpdates {
-                customer: "joao@cliente.example",
-                reply: "Olá, João. Sim: as devoluções ficam no relatório de devoluções (menu Vendas).",
-                status: Status::Solved,
-                custom_status: None,
+                by: AGENT,
+                ticket: Which::NewestOf("joao@cliente.example"),
+                change: Change {
+                    public_reply: Some(
+                        "Olá, João. Sim: as devoluções ficam no relatório de devoluções (menu Vendas).",
+                    ),
+                    status: Some(Status::Solved),
+                    ..Change::default()
+                },
                 says: "Ana responde ao João: resolvido",
             },
             Step::ClockJumps {
@@ -113,6 +182,210 @@ fn ciclo_de_status() -> Scene {
             Step::ClockJumps {
                 days: 5,
                 minutes: MARGIN,
+            },
+        ],
+    }
+}
+
+/// `consultoria`: a question to the consulting address is routed and
+/// acknowledged with Help Center articles; 2 and 3 business days without
+/// an answer give a warning and a breach note; the consultant's public
+/// reply leaves it pending and goes by mail; 10 days later it is solved.
+fn consultoria() -> Scene {
+    const BEATRIZ: &str = "beatriz@contabil.example";
+    Scene {
+        pack: "consultoria",
+        title: "consultoria: triagem, confirmação com artigos, prazo de 3 dias úteis, resposta por e-mail, resolvido",
+        seed: json!({
+            "groups": [
+                { "id": 20, "name": "Consultoria" },
+                { "id": 21, "name": "Consultoria Produção" },
+                { "id": 22, "name": "Consultoria Homologação" },
+                { "id": 23, "name": "Produto" },
+            ],
+            "users": [
+                { "id": 32, "name": "Carla Consultora", "email": CONSULTANT, "role": "agent" },
+                { "id": 33, "name": "Paulo Produto", "email": "po@tecnospeed.com.br", "role": "agent" },
+            ],
+            "articles": [
+                { "id": 5001, "title": "Como configurar o certificado digital A1", "locale": "pt-br",
+                  "draft": false, "html_url": "https://atendimento.tecnospeed.example/hc/pt-br/articles/5001",
+                  "body": "<p>Para configurar o certificado digital A1, importe o arquivo PFX.</p>" },
+                { "id": 5002, "title": "Impressora fiscal", "locale": "pt-br", "draft": false,
+                  "html_url": "https://atendimento.tecnospeed.example/hc/pt-br/articles/5002",
+                  "body": "<p>Configure a impressora.</p>" },
+            ],
+        }),
+        steps: vec![
+            Step::CustomerWrites {
+                from: BEATRIZ,
+                name: "Beatriz Ramos",
+                to: CONSULTING,
+                subject: "Como configurar o certificado digital A1?",
+                body: "Bom dia,\n\nComo configuro o certificado A1 no componente?\n\nBeatriz",
+            },
+            Step::ClockJumpsBusinessDays {
+                days: 2,
+                minutes: MARGIN,
+            },
+            Step::ClockJumpsBusinessDays {
+                days: 1,
+                minutes: MARGIN,
+            },
+            Step::AgentUpdates {
+                by: CONSULTANT,
+                ticket: Which::NewestOf(BEATRIZ),
+                change: Change {
+                    public_reply: Some(
+                        "Olá, Beatriz. Importe o arquivo PFX em Configurações > Certificados e informe a senha.",
+                    ),
+                    ..Change::default()
+                },
+                says: "Carla responde à Beatriz",
+            },
+            Step::ClockJumps {
+                days: 10,
+                minutes: MARGIN,
+            },
+        ],
+    }
+}
+
+/// `ouvidoria`: the customer asks for the ombudsman; the agent records it
+/// with the tag; #n is solved with the promised date and "OUVIDORIA - #n"
+/// is opened for the owner with the ombudsman address in CC; the N2
+/// analyst's answer hands it back to the owner, open.
+fn ouvidoria() -> Scene {
+    const RITA: &str = "rita@cliente.example";
+    Scene {
+        pack: "ouvidoria",
+        title: "ouvidoria: pedido registrado → #n resolvido com a data, OUVIDORIA - #n aberto; devolução do N2",
+        seed: json!({
+            "groups": [ { "id": 61, "name": "Ouvidoria" } ],
+            "users": [
+                { "id": 7001, "name": "Richard", "email": OMBUDSMAN_OWNER, "role": "agent" },
+                { "id": 7002, "name": "Analista N2 Ouvidoria", "email": ANALYST, "role": "agent" },
+            ],
+        }),
+        steps: vec![
+            Step::CustomerWrites {
+                from: RITA,
+                name: "Rita Alves",
+                to: SUPPORT,
+                subject: "Cobrança indevida pela terceira vez",
+                body: "Boa tarde,\n\nFui cobrada de novo por um módulo que cancelei em setembro.\n\nRita",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(RITA),
+                change: Change {
+                    internal_note: Some("Cliente não concordou com a resposta e pediu a ouvidoria."),
+                    add_tags: vec!["ouvidoria_solicitada"],
+                    ..Change::default()
+                },
+                says: "Rita pede a ouvidoria; Ana marca ouvidoria_solicitada",
+            },
+            Step::AgentUpdates {
+                by: ANALYST,
+                ticket: Which::SubjectStarts("OUVIDORIA - #"),
+                change: Change {
+                    internal_note: Some("Estorno do módulo feito em 20/11; nada mais a fazer do nosso lado."),
+                    assignee: Some(ANALYST),
+                    status: Some(Status::Solved),
+                    ..Change::default()
+                },
+                says: "O analista N2 comenta e resolve a Ouvidoria",
+            },
+        ],
+    }
+}
+
+/// `os-corporativo`: the agent fills the order and moves the ticket to
+/// "Ordem de Serviço"; the sector gets the order by mail, the ticket goes
+/// open then on hold; the sector's answer becomes an internal note. An
+/// order with an invalid CNPJ gets a note listing what is missing, and no
+/// mail.
+fn os_corporativo() -> Scene {
+    const CARLOS: &str = "carlos@restaurante.example";
+    const LUCIA: &str = "lucia@mercado.example";
+    let order = |cnpj: &'static str, company: &'static str| {
+        vec![
+            ("CNPJ", json!(cnpj)),
+            ("Razão Social", json!(company)),
+            ("Cliente", json!("ACME ALIMENTOS")),
+            ("Quantidade de Equipamentos", json!(2)),
+            ("Telefone", json!("(11) 4000-1234")),
+            ("Endereço", json!("Rua das Flores, 100, São Paulo - SP")),
+            ("Número de Série", json!("BEM123456")),
+        ]
+    };
+    let field = |id: u64, kind: &str, title: &str| json!({ "id": id, "type": kind, "title": title });
+    Scene {
+        pack: "os-corporativo",
+        title: "O.S. corporativa: campos conferidos, O.S. ao setor, resposta do setor como nota; CNPJ inválido",
+        seed: json!({
+            "groups": [
+                { "id": 50, "name": "Suporte" },
+                { "id": 51, "name": "Ordem de Serviço" },
+                { "id": 52, "name": "Gestores de Conta" },
+            ],
+            "ticket_fields": [
+                field(801, "text", "CNPJ"),
+                field(802, "text", "Razão Social"),
+                field(803, "text", "Cliente"),
+                field(804, "text", "Número Referência"),
+                field(805, "integer", "Quantidade de Equipamentos"),
+                field(806, "checkbox", "Alteração de Endereço"),
+                field(807, "text", "UF atual"),
+                field(808, "text", "Telefone"),
+                field(809, "text", "Endereço"),
+                field(810, "text", "Número de Série"),
+                field(811, "text", "Marca"),
+                field(812, "text", "Formulário"),
+                field(813, "text", "Família"),
+                field(814, "text", "UF nova"),
+            ],
+        }),
+        steps: vec![
+            Step::CustomerWrites {
+                from: CARLOS,
+                name: "Carlos Compras",
+                to: SUPPORT,
+                subject: "ECF inoperante",
+                body: "Bom dia,\n\nA impressora fiscal do caixa 2 não liga desde ontem.\n\nCarlos",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(CARLOS),
+                change: Change {
+                    group: Some("Ordem de Serviço"),
+                    fields: order("11.222.333/0001-81", "Restaurantes Exemplo Ltda"),
+                    ..Change::default()
+                },
+                says: "Ana preenche CNPJ, razão social… e move para Ordem de Serviço",
+            },
+            Step::Answers {
+                from: SECTOR,
+                name: "Setor de O.S.",
+                body: "O.S. 4711 aberta, técnico agendado para amanhã.",
+                says: "O setor responde à O.S. por e-mail: vira nota interna",
+            },
+            Step::CustomerWrites {
+                from: LUCIA,
+                name: "Lúcia Prado",
+                to: SUPPORT,
+                subject: "Impressora não liga",
+                body: "Olá,\n\nA impressora da loja não liga.\n\nLúcia",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(LUCIA),
+                change: Change {
+                    group: Some("Ordem de Serviço"),
+                    fields: order("11.222.333/0001-82", "Mercado Exemplo Ltda"),
+                    ..Change::default()
+                },
+                says: "Ana move para Ordem de Serviço com um CNPJ inválido",
             },
         ],
     }
@@ -147,6 +420,11 @@ mod tests {
         let all: Vec<&Scene> = scenes.iter().collect();
         let seed: Seed = serde_json::from_value(merged_seed(&all)).expect("a valid seed");
         assert_eq!(seed.custom_statuses.len(), 2);
+        // Each scene's groups are its own.
+        let mut ids: Vec<u64> = seed.groups.iter().map(|g| g.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), seed.groups.len(), "group ids are distinct");
     }
 
     #[test]

@@ -20,8 +20,9 @@ pub struct Row {
     pub ticket: String,
 }
 
-/// Column widths, in characters.
-const WIDTHS: [usize; 4] = [11, 14, 27, 50];
+/// Column widths, in characters. The rule column fits the longest shipped
+/// rule name (`consultoria-pendente-10d-resolver`), so names are never cut.
+const WIDTHS: [usize; 4] = [11, 14, 33, 50];
 
 /// Prints rows under one header.
 #[derive(Debug, Default)]
@@ -108,7 +109,19 @@ pub fn effect_text(effect: &Effect) -> String {
         Effect::AddTags(tags) => format!("tags + {}", tags.join(", ")),
         Effect::RemoveTags(tags) => format!("tags − {}", tags.join(", ")),
         Effect::Solve => "resolve".to_owned(),
-        other => other.to_string(),
+        Effect::Assign { user, group, .. } => match (user, group) {
+            (Some(user), Some(group)) => format!("atribui a {user} ({group})"),
+            (Some(user), None) => format!("atribui a {user}"),
+            (None, Some(group)) => format!("grupo → {group}"),
+            (None, None) => "atribui".to_owned(),
+        },
+        Effect::SetField { field, value, .. } => match value {
+            serde_json::Value::String(text) => format!("campo {field} = {text}"),
+            other => format!("campo {field} = {other}"),
+        },
+        Effect::SetDue(at) => format!("prazo → {}", clock_text(*at)),
+        Effect::CreateTicket { subject, cc, .. } if cc.is_empty() => format!("cria \"{subject}\""),
+        Effect::CreateTicket { subject, cc, .. } => format!("cria \"{subject}\", cc {}", cc.join(", ")),
     }
 }
 
@@ -139,24 +152,42 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("  #1 open"), "{line}");
-        assert_eq!(line.chars().count(), 11 + 14 + 27 + 50 + 8 + "#1 open".len());
+        assert_eq!(line.chars().count(), 11 + 14 + 33 + 50 + 8 + "#1 open".len());
         let fired = table.row(&Row {
             at,
             event: String::new(),
-            rule: "ciclo-pendente-7d-validacao-e-mais".to_owned(),
+            rule: "consultoria-pendente-10d-resolver-e-mais".to_owned(),
             action: "status personalizado → Validação Cliente".to_owned(),
             ticket: "#1 pending/Validação Cliente".to_owned(),
         });
         assert_eq!(
             fired,
             format!(
-                "23/11 09:30  {}  ciclo-pendente-7d-validaca…  status personalizado → Validação Cliente{}  #1 pending/Validação Cliente",
+                "23/11 09:30  {}  consultoria-pendente-10d-resolve…  status personalizado → Validação Cliente{}  #1 pending/Validação Cliente",
                 " ".repeat(14),
                 " ".repeat(50 - 40)
             )
         );
         let header = table.header();
         assert!(header.starts_with("HORA         PASSO / EVENTO"), "{header}");
+    }
+
+    #[test]
+    fn every_shipped_rule_name_fits_the_rule_column() {
+        for (path, bytes) in crate::demo::shipped::SHIPPED_RULES {
+            if path.contains('/') || !path.ends_with(".toml") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(bytes);
+            for line in text.lines() {
+                if let Some(name) = line.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')) {
+                    assert!(
+                        name.chars().count() <= WIDTHS[2],
+                        "{path}: {name} is cut in the table"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -168,6 +199,63 @@ mod tests {
                 name: "Validação Cliente".to_owned()
             }),
             "status personalizado → Validação Cliente"
+        );
+        assert_eq!(
+            effect_text(&Effect::Assign {
+                user_id: None,
+                user: None,
+                group_id: Some(20),
+                group: Some("Consultoria".to_owned()),
+            }),
+            "grupo → Consultoria"
+        );
+        assert_eq!(
+            effect_text(&Effect::Assign {
+                user_id: Some(7),
+                user: Some("richard@bematech.com.br".to_owned()),
+                group_id: Some(61),
+                group: Some("Ouvidoria".to_owned()),
+            }),
+            "atribui a richard@bematech.com.br (Ouvidoria)"
+        );
+        assert_eq!(
+            effect_text(&Effect::SetField {
+                id: 811,
+                field: "Marca".to_owned(),
+                value: serde_json::json!("Bematech Hardware"),
+            }),
+            "campo Marca = Bematech Hardware"
+        );
+        assert_eq!(
+            effect_text(&Effect::SetField {
+                id: 805,
+                field: "Quantidade".to_owned(),
+                value: serde_json::json!(2),
+            }),
+            "campo Quantidade = 2"
+        );
+        let due = DateTime::parse_from_rfc3339("2026-11-30T18:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        assert_eq!(effect_text(&Effect::SetDue(due)), "prazo → 30/11 15:00");
+        let created: Effect = serde_json::from_value(serde_json::json!({
+            "create_ticket": {
+                "subject": "OUVIDORIA - #5",
+                "cc": ["ouvidoria@bematech.com.br"],
+                "internal_note": "…",
+            }
+        }))
+        .expect("an effect");
+        assert_eq!(
+            effect_text(&created),
+            "cria \"OUVIDORIA - #5\", cc ouvidoria@bematech.com.br"
+        );
+        assert_eq!(
+            effect_text(&Effect::InternalNote {
+                template: "os_pendencias".to_owned(),
+                body: String::new()
+            }),
+            "nota interna (os_pendencias)"
         );
     }
 }
