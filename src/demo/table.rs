@@ -120,6 +120,8 @@ pub fn effect_text(effect: &Effect) -> String {
             other => format!("campo {field} = {other}"),
         },
         Effect::SetDue(at) => format!("prazo → {}", clock_text(*at)),
+        Effect::ClearDue => "prazo removido".to_owned(),
+        Effect::SetPriority(priority) => format!("prioridade → {priority}"),
         Effect::CreateTicket { subject, cc, .. } if cc.is_empty() => format!("cria \"{subject}\""),
         Effect::CreateTicket { subject, cc, .. } => format!("cria \"{subject}\", cc {}", cc.join(", ")),
     }
