@@ -14,7 +14,12 @@
 //!
 //! A changed ticket whose `updated_at` equals its snapshot's is the
 //! executor's own write, already recorded: it costs no request and makes
-//! no event. Any other changed ticket costs one `list_audits` (all its
+//! no event. The export can also bring carteiro's own write before the
+//! executor recorded it (the two run side by side): a change whose new
+//! audits are all carteiro's, authored by its own user with no comment by
+//! anyone else, makes no event either, and carteiro's own comments never
+//! count as an agent's in a mixed change. So the bot's writes do not
+//! trigger rules however the poll and the write interleave. Any other changed ticket costs one `list_audits` (all its
 //! pages); authors not seen before cost one `show_users` per poll (in
 //! batches of 100), and are then remembered in the store.
 
@@ -54,6 +59,8 @@ pub enum PollError {
     Audits { ticket_id: Id, source: HelpDeskError },
     #[error("cannot read the roles of comment authors from Zendesk: {0}")]
     People(#[source] HelpDeskError),
+    #[error("cannot read carteiro's own Zendesk user: {0}")]
+    Me(#[source] HelpDeskError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -75,6 +82,8 @@ pub struct PollSummary {
     pub updated: usize,
     /// Deleted tickets whose snapshot was marked deleted.
     pub deleted: usize,
+    /// Changed tickets whose new audits were all carteiro's own writes.
+    pub own: usize,
 }
 
 /// Follows the export and queues ticket events. See the module docs.
@@ -84,6 +93,8 @@ pub struct TicketPoller<H: HelpDesk> {
     store: Arc<Store>,
     clock: Arc<dyn Clock>,
     options: TicketsConfig,
+    /// carteiro's own user (the API token's), read once.
+    me: tokio::sync::OnceCell<Id>,
 }
 
 impl<H: HelpDesk> TicketPoller<H> {
@@ -94,7 +105,17 @@ impl<H: HelpDesk> TicketPoller<H> {
             store,
             clock,
             options,
+            me: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// carteiro's own user id, from `me` on the first call.
+    async fn me(&self) -> Result<Id, PollError> {
+        self.me
+            .get_or_try_init(|| async { self.helpdesk.me().await.map(|user| user.id) })
+            .await
+            .copied()
+            .map_err(PollError::Me)
     }
 
     /// Polls every `poll_interval` until `token` is cancelled; the first
@@ -199,6 +220,11 @@ impl<H: HelpDesk> TicketPoller<H> {
         }
 
         let roles = self.roles_of(&work).await?;
+        let me = if work.is_empty() || baseline {
+            None
+        } else {
+            Some(self.me().await?)
+        };
         let mut events = Vec::new();
         for (ticket, previous, audits) in work {
             let clocks = ticket_clocks(&ticket, &audits, &[], |id| roles.get(&id).copied());
@@ -209,6 +235,10 @@ impl<H: HelpDesk> TicketPoller<H> {
                 .or(previous.as_ref().and_then(|p| p.last_audit_id));
             let event = match &previous {
                 _ if baseline => None,
+                _ if me.is_some_and(|me| only_own_audits(&audits, previous.as_ref(), me)) => {
+                    summary.own += 1;
+                    None
+                }
                 Some(previous) => {
                     let mut change = diff(&previous.ticket, &ticket);
                     change.comments = comments_since(&audits, Some(previous), &roles);
@@ -223,17 +253,24 @@ impl<H: HelpDesk> TicketPoller<H> {
                     },
                 )),
             };
-            if let Some((kind, change)) = event {
-                match kind {
-                    TicketEventKind::Created => summary.created += 1,
-                    TicketEventKind::Updated => summary.updated += 1,
+            if let Some((kind, mut change)) = event {
+                if let Some(me) = me {
+                    change.comments.retain(|c| c.author_id != Some(me));
                 }
-                events.push(TicketEvent {
-                    kind,
-                    ticket_id: ticket.id,
-                    version: ticket.updated_at,
-                    change,
-                });
+                if change.is_empty() {
+                    summary.own += 1;
+                } else {
+                    match kind {
+                        TicketEventKind::Created => summary.created += 1,
+                        TicketEventKind::Updated => summary.updated += 1,
+                    }
+                    events.push(TicketEvent {
+                        kind,
+                        ticket_id: ticket.id,
+                        version: ticket.updated_at,
+                        change,
+                    });
+                }
             }
             snapshots.push(Snapshot {
                 ticket,
@@ -295,6 +332,32 @@ impl<H: HelpDesk> TicketPoller<H> {
     }
 }
 
+/// Whether the audits the `previous` snapshot has not seen (all of them
+/// without one) exist and are all carteiro's own: authored by `me`, with
+/// every comment in them by `me` too. Ingest writes as `me` but puts the
+/// customer's comment under the customer, so a mail's comment is never
+/// "own".
+fn only_own_audits(audits: &[Audit], previous: Option<&Snapshot>, me: Id) -> bool {
+    let mut new = audits.iter().filter(|a| is_new(a, previous)).peekable();
+    new.peek().is_some()
+        && new.all(|audit| {
+            audit.author_id == Some(me)
+                && audit
+                    .events
+                    .iter()
+                    .filter(|e| is_comment(&e.event_type))
+                    .all(|e| e.author_id.or(audit.author_id) == Some(me))
+        })
+}
+
+/// Whether `audit` is newer than what the `previous` snapshot has seen. See
+/// [`comments_since`].
+fn is_new(audit: &Audit, previous: Option<&Snapshot>) -> bool {
+    previous.is_none_or(|p| {
+        p.last_audit_id.is_none_or(|seen| audit.id > seen) && audit.created_at > p.ticket.updated_at
+    })
+}
+
 fn is_comment(event_type: &str) -> bool {
     matches!(event_type, "Comment" | "VoiceComment")
 }
@@ -309,14 +372,7 @@ pub(crate) fn comments_since(
     previous: Option<&Snapshot>,
     roles: &HashMap<Id, Role>,
 ) -> Vec<NewComment> {
-    let mut audits: Vec<&Audit> = audits
-        .iter()
-        .filter(|a| {
-            previous.is_none_or(|p| {
-                p.last_audit_id.is_none_or(|seen| a.id > seen) && a.created_at > p.ticket.updated_at
-            })
-        })
-        .collect();
+    let mut audits: Vec<&Audit> = audits.iter().filter(|a| is_new(a, previous)).collect();
     audits.sort_by_key(|a| (a.created_at, a.id));
     audits
         .into_iter()

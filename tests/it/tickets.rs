@@ -223,6 +223,8 @@ async fn an_agents_status_change_is_an_update_with_the_delta_and_the_clock_from_
         json!({
             "GET /api/v2/incremental/tickets/cursor": 1,
             "GET /api/v2/tickets/{id}/audits": 1,
+            // The first poll with a change reads carteiro's own user, once.
+            "GET /api/v2/users/me": 1,
         }),
         "a changed ticket costs its audits; a status change has no comment author to look up"
     );
@@ -291,6 +293,8 @@ async fn an_agents_public_comment_comes_with_its_role_and_moves_the_agent_clock(
         json!({
             "GET /api/v2/incremental/tickets/cursor": 1,
             "GET /api/v2/tickets/{id}/audits": 1,
+            // The first poll with a change reads carteiro's own user, once.
+            "GET /api/v2/users/me": 1,
             "GET /api/v2/users/show_many": 1,
         }),
         "Ana is a new author: one lookup"
@@ -477,6 +481,8 @@ async fn the_executors_own_write_saved_in_the_snapshot_makes_no_event() {
         json!({
             "GET /api/v2/incremental/tickets/cursor": 1,
             "GET /api/v2/tickets/{id}/audits": 1,
+            // The first poll with a change reads carteiro's own user, once.
+            "GET /api/v2/users/me": 1,
         }),
         "the executor's ticket costs no audit read"
     );
@@ -514,6 +520,79 @@ async fn the_executors_own_write_saved_in_the_snapshot_makes_no_event() {
         snapshot.clocks.last_agent_public_comment_at,
         Some(written.updated_at)
     );
+}
+
+#[tokio::test]
+async fn the_bots_own_write_seen_before_its_snapshot_was_saved_makes_no_event() {
+    let world = World::start("own-write-race").await;
+    let ticket = world.maria_writes("Boleto").await;
+    world.poll().await;
+    world.later(60).await;
+
+    // The executor writes a public reply and solves, and the poll runs
+    // before it saved the snapshot from Zendesk's answer.
+    world
+        .sim
+        .client
+        .update_ticket(
+            ticket.id,
+            &TicketUpdate {
+                status: Some(Status::Solved),
+                comment: Some(NewComment::public("Resolvido, obrigado.")),
+                ..TicketUpdate::default()
+            },
+            world.snapshot(ticket.id).ticket.updated_at,
+        )
+        .await
+        .expect("the executor's update");
+    let summary = world.poll().await;
+    assert_eq!(
+        (summary.updated, summary.own, summary.saved),
+        (0, 1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(world.events(), [], "the bot's reply is not an agent's reply");
+    assert_eq!(world.snapshot(ticket.id).ticket.status, Status::Solved);
+
+    // An agent and the bot both write before the next poll: the event
+    // carries the agent's comment and not the bot's.
+    world.later(60).await;
+    world
+        .ana_updates(
+            ticket.id,
+            TicketUpdate {
+                status: Some(Status::Open),
+                comment: Some(NewComment::public("Reabrindo para conferir.")),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    world.later(1).await;
+    let current = world.sim.client.show_ticket(ticket.id).await.expect("ticket");
+    world
+        .sim
+        .client
+        .update_ticket(
+            ticket.id,
+            &TicketUpdate {
+                comment: Some(NewComment::public("Recebemos, obrigado.")),
+                ..TicketUpdate::default()
+            },
+            current.updated_at,
+        )
+        .await
+        .expect("the bot's comment");
+    let summary = world.poll().await;
+    assert_eq!((summary.updated, summary.own), (1, 0), "{summary:?}");
+    let events = world.events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let bodies: Vec<&str> = events[0]
+        .change
+        .comments
+        .iter()
+        .map(|c| c.body.as_str())
+        .collect();
+    assert_eq!(bodies, ["Reabrindo para conferir."]);
 }
 
 #[tokio::test]
