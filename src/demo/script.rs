@@ -130,6 +130,7 @@ fn ciclo_de_status() -> Scene {
                 { "id": 900, "status_category": "pending", "agent_label": "Pendente", "active": true, "default": true },
                 { "id": 901, "status_category": "pending", "agent_label": "Validação Cliente", "active": true, "default": false },
             ],
+            "ticket_fields": [ { "id": 700, "type": "integer", "title": "Satisfação" } ],
         }),
         steps: vec![
             Step::CustomerWrites {
@@ -170,6 +171,12 @@ fn ciclo_de_status() -> Scene {
                     ..Change::default()
                 },
                 says: "Ana responde ao João: resolvido",
+            },
+            Step::Answers {
+                from: "joao@cliente.example",
+                name: "João Lima",
+                body: "5\n\nObrigado pela ajuda!\n\nJoão",
+                says: "João responde à pesquisa de satisfação: nota 5",
             },
             Step::ClockJumps {
                 days: 5,
