@@ -34,7 +34,7 @@ use crate::rules::plan::Plan;
 use crate::rules::reload::RulesHandle;
 use crate::secret::Secret;
 use crate::store::{JournalState, Store};
-use script::{AGENT, CONSULTING, SECTOR, SUPPORT, Scene, Step, Which};
+use script::{AGENT, CONSULTING, MANIFESTATIONS, SECTOR, SUPPORT, Scene, Step, Which};
 use table::{Row, Table};
 
 /// The file that marks a folder as the demo's, so a second run may
@@ -309,6 +309,9 @@ impl World {
                         });
                     }
                     update.custom_fields = Some(fields);
+                }
+                if let Some(days) = change.due_in_days {
+                    update.due_at = Some(Some(self.clock.now() + TimeDelta::days(days)));
                 }
                 let agent = self.agent(by)?;
                 agent
@@ -699,7 +702,7 @@ poll_interval = "200ms"
 initial_lookback = "1h"
 
 [mail]
-own_addresses = ["{SUPPORT}", "{CONSULTING}"]
+own_addresses = ["{SUPPORT}", "{CONSULTING}", "{MANIFESTATIONS}"]
 # The service-order sector's answers become internal notes (os-corporativo).
 internal_senders = ["{SECTOR}"]
 message_id_domain = "carteiro.demo.example"

@@ -24,6 +24,10 @@ pub const CONSULTING: &str = "consultoria@tecnospeed.com.br";
 /// configuration lists it in `[mail] internal_senders`.
 pub const SECTOR: &str = "os@assistencia.example";
 
+/// The manifestations address (`manifestacoes.toml`): customers write to
+/// it, and the mail lands in the support Maildir like any other.
+pub const MANIFESTATIONS: &str = "manifestacoes@bematech.com.br";
+
 /// The ombudsman's owner and the dedicated N2 analyst (`ouvidoria.toml`).
 const OMBUDSMAN_OWNER: &str = "richard@bematech.com.br";
 const ANALYST: &str = "analista.n2@bematech.com.br";
@@ -91,6 +95,8 @@ pub struct Change {
     pub assignee: Option<&'static str>,
     /// Custom fields, by title.
     pub fields: Vec<(&'static str, Value)>,
+    /// Moves the due date to this many days from now.
+    pub due_in_days: Option<i64>,
 }
 
 /// A pack's part of the day.
@@ -111,7 +117,13 @@ pub struct Scene {
 /// the later jumps do not touch them (closed), and the scenes without
 /// jumps come last.
 pub fn scenes() -> Vec<Scene> {
-    vec![ciclo_de_status(), consultoria(), ouvidoria(), os_corporativo()]
+    vec![
+        ciclo_de_status(),
+        consultoria(),
+        ouvidoria(),
+        os_corporativo(),
+        manifestacoes(),
+    ]
 }
 
 /// Past a deadline by a quarter of an hour, so the rules' ten-minute
@@ -393,6 +405,78 @@ fn os_corporativo() -> Scene {
                     ..Change::default()
                 },
                 says: "Ana move para Ordem de Serviço com um CNPJ inválido",
+            },
+        ],
+    }
+}
+
+/// `manifestacoes`: a complaint to the manifestations address is
+/// classified, gets its due date (5 business days) and the "recebida"
+/// mail; a due date moved without a note is put back; solved without
+/// reason and origin it comes back open with a note; with them it stays
+/// solved and the customer is asked for a rating, which she gives by mail.
+fn manifestacoes() -> Scene {
+    const FERNANDA: &str = "fernanda@cliente.example";
+    Scene {
+        pack: "manifestacoes",
+        title: "manifestações: reclamação classificada com prazo, prazo mantido, motivo e origem obrigatórios, nota final",
+        seed: json!({
+            "groups": [
+                { "id": 62, "name": "Manifestações" },
+                { "id": 63, "name": "Denúncias" },
+            ],
+            "ticket_fields": [
+                { "id": 500, "type": "text", "title": "Tipo de manifestação" },
+                { "id": 501, "type": "text", "title": "Motivo" },
+                { "id": 502, "type": "text", "title": "Origem" },
+                { "id": 503, "type": "integer", "title": "Nota parcial" },
+                { "id": 504, "type": "integer", "title": "Nota final" },
+            ],
+        }),
+        steps: vec![
+            Step::CustomerWrites {
+                from: FERNANDA,
+                name: "Fernanda Costa",
+                to: MANIFESTATIONS,
+                subject: "Reclamação: técnico não compareceu",
+                body: "Boa tarde,\n\nVenho registrar uma reclamação: o técnico agendado para ontem não compareceu e ninguém avisou.\n\nFernanda",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(FERNANDA),
+                change: Change {
+                    due_in_days: Some(30),
+                    ..Change::default()
+                },
+                says: "Ana adia o prazo sem justificativa",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(FERNANDA),
+                change: Change {
+                    status: Some(Status::Solved),
+                    ..Change::default()
+                },
+                says: "Ana resolve sem Motivo e Origem",
+            },
+            Step::AgentUpdates {
+                by: AGENT,
+                ticket: Which::NewestOf(FERNANDA),
+                change: Change {
+                    status: Some(Status::Solved),
+                    fields: vec![
+                        ("Motivo", json!("Atraso no atendimento")),
+                        ("Origem", json!("E-mail")),
+                    ],
+                    ..Change::default()
+                },
+                says: "Ana preenche Motivo e Origem e resolve",
+            },
+            Step::Answers {
+                from: FERNANDA,
+                name: "Fernanda Costa",
+                body: "nota 4\n\nResolveram, mas demorou.\n\nFernanda",
+                says: "Fernanda responde ao pedido de nota: nota 4",
             },
         ],
     }

@@ -21,8 +21,9 @@ pub struct Row {
 }
 
 /// Column widths, in characters. The rule column fits the longest shipped
-/// rule name (`consultoria-pendente-10d-resolver`), so names are never cut.
-const WIDTHS: [usize; 4] = [11, 14, 33, 50];
+/// rule name (`manifestacoes-prazo-sem-justificativa`), so names are never
+/// cut.
+const WIDTHS: [usize; 4] = [11, 14, 37, 50];
 
 /// Prints rows under one header.
 #[derive(Debug, Default)]
@@ -154,7 +155,7 @@ mod tests {
             "{line}"
         );
         assert!(line.ends_with("  #1 open"), "{line}");
-        assert_eq!(line.chars().count(), 11 + 14 + 33 + 50 + 8 + "#1 open".len());
+        assert_eq!(line.chars().count(), 11 + 14 + 37 + 50 + 8 + "#1 open".len());
         let fired = table.row(&Row {
             at,
             event: String::new(),
@@ -165,7 +166,7 @@ mod tests {
         assert_eq!(
             fired,
             format!(
-                "23/11 09:30  {}  consultoria-pendente-10d-resolve…  status personalizado → Validação Cliente{}  #1 pending/Validação Cliente",
+                "23/11 09:30  {}  consultoria-pendente-10d-resolver-e-…  status personalizado → Validação Cliente{}  #1 pending/Validação Cliente",
                 " ".repeat(14),
                 " ".repeat(50 - 40)
             )

@@ -1,10 +1,11 @@
 //! `carteiro demo`, the real binary: the scripted day runs to the end, the
 //! table names the rules that fired in each pack's scene, the Maildirs
 //! hold what carteiro sent (acknowledgements, the consulting articles, the
-//! service order), the simulator's saved state holds the tickets as the
-//! packs left them ("OUVIDORIA - #n" once, with its CC), a second run
-//! replaces the folder, and a folder that is not the demo's is refused and
-//! left alone.
+//! service order, the manifestation's "recebida" and rating request), the
+//! simulator's saved state holds the tickets as the packs left them
+//! ("OUVIDORIA - #n" once, with its CC; the manifestation solved with its
+//! "Nota final"), a second run replaces the folder, and a folder that is
+//! not the demo's is refused and left alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -178,8 +179,8 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
         assert_eq!(ticket_of(customer)["status"], "closed", "{customer}");
     }
     // Every mail the customers and the sector wrote to support, João's
-    // answer to the survey among them.
-    assert_eq!(mails(&out.join("mail/suporte@empresa.example")).len(), 8);
+    // answer to the survey and Fernanda's rating among them.
+    assert_eq!(mails(&out.join("mail/suporte@empresa.example")).len(), 10);
     assert!(
         std::fs::read_dir(out.join("mail/suporte@empresa.example/new"))
             .expect("new/")
@@ -350,6 +351,90 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
     assert!(note.contains("O.S. NÃO encaminhada"), "{note}");
     assert!(note.contains("CNPJ: \"11.222.333/0001-82\" é inválido"), "{note}");
     assert!(!sector.iter().any(|m| m.contains(&format!("[#{lucia_id}]"))));
+
+    // manifestacoes: the complaint is classified with its due date and
+    // acknowledged; the due date Ana moves without a note is put back; the
+    // ticket solved without reason and origin comes back open; with them
+    // it stays solved and Fernanda is asked for a rating, which she gives
+    // by mail. The general acknowledgement and survey of ciclo-de-status
+    // stay out.
+    let manifestations = scene("manifestacoes");
+    for rule in [
+        "manifestacoes-classificar-reclamacao",
+        "manifestacoes-recebida",
+        "manifestacoes-prazo-sem-justificativa",
+        "manifestacoes-motivo-origem",
+        "manifestacoes-encerrada",
+        "manifestacoes-nota-final",
+    ] {
+        fired_in(&manifestations, rule);
+    }
+    for rule in ["ciclo-confirmar-chamado", "ciclo-pesquisa-satisfacao"] {
+        assert!(!manifestations.contains(rule), "{manifestations}");
+    }
+    let due_rows: Vec<&str> = manifestations
+        .lines()
+        .filter_map(|l| l.split("prazo → ").nth(1))
+        .map(|rest| rest.split("  ").next().unwrap_or_default())
+        .collect();
+    assert_eq!(due_rows.len(), 2, "set, then put back: {manifestations}");
+    assert_eq!(
+        due_rows[0], due_rows[1],
+        "put back to the same date: {manifestations}"
+    );
+    let fernanda = ticket_of("fernanda@cliente.example");
+    let fernanda_id = fernanda["id"].as_u64().expect("id");
+    assert_eq!(fernanda["status"], "solved", "{fernanda}");
+    assert!(fernanda["due_at"].is_string(), "{fernanda}");
+    let field = |id: u64| {
+        fernanda["custom_fields"]
+            .as_array()
+            .and_then(|fields| fields.iter().find(|f| f["id"].as_u64() == Some(id)))
+            .map(|f| f["value"].clone())
+            .unwrap_or_else(|| panic!("no field {id}: {fernanda}"))
+    };
+    assert_eq!(field(500), "reclamação", "Tipo de manifestação");
+    assert_eq!(field(504), 4, "Nota final");
+    let tags = fernanda["tags"].as_array().expect("tags");
+    assert!(tags.iter().any(|t| t == "manifestacao_avaliada"), "{fernanda}");
+    let inbox: Vec<String> = mails(&out.join("mail/fernanda@cliente.example"))
+        .iter()
+        .map(|m| unquote(m))
+        .collect();
+    assert_eq!(inbox.len(), 2, "recebida, encerrada: {inbox:?}");
+    assert!(
+        inbox.iter().any(|m| m.contains(&format!(
+            "registramos o protocolo {fernanda_id}, do tipo reclamação"
+        )) && m.contains("O prazo de resposta é de até")),
+        "the \"recebida\" mail: {inbox:?}"
+    );
+    assert!(
+        inbox
+            .iter()
+            .any(|m| m.contains(&format!("protocolo {fernanda_id}, foi encerrada"))
+                && m.contains("uma nota de 1 (muito insatisfeito) a 5")),
+        "the rating request: {inbox:?}"
+    );
+    let notes: Vec<String> = comments_of(fernanda_id)
+        .iter()
+        .filter(|c| c["public"] == false)
+        .map(|c| c["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        notes.len(),
+        3,
+        "due date put back, reason and origin missing, rating: {notes:?}"
+    );
+    assert!(
+        notes[0].starts_with("Prazo alterado sem justificativa"),
+        "{notes:?}"
+    );
+    assert!(notes[1].contains("Motivo"), "{notes:?}");
+    assert!(
+        notes[2].contains("Nota final do manifestante, respondida por e-mail: 4"),
+        "{notes:?}"
+    );
+
     let config = std::fs::read_to_string(out.join("carteiro.toml")).expect("carteiro.toml");
     assert!(
         config.contains("internal_senders = [\"os@assistencia.example\"]"),
