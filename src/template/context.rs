@@ -118,7 +118,7 @@ impl DigestVars {
             id,
             subject: "Reclamação sobre atendimento".to_owned(),
             status: "open".to_owned(),
-            group: Some("Ouvidoria".to_owned()),
+            group: Some("Suporte".to_owned()),
             assignee: assignee.map(str::to_owned),
             due_at: due_at.to_owned(),
             due_day: due_at[..10].to_owned(),
