@@ -146,7 +146,7 @@ pub fn build<'a>(
             },
         ));
     }
-    listed.sort_by(|a, b| (a.0, a.1, a.2.id).cmp(&(b.0, b.1, b.2.id)));
+    listed.sort_by_key(|(bucket, due, t)| (*bucket, *due, t.id));
     let mut counts: BTreeMap<String, usize> = Bucket::ALL.iter().map(|b| (b.name().to_owned(), 0)).collect();
     for (bucket, _, _) in &listed {
         *counts.entry(bucket.name().to_owned()).or_default() += 1;

@@ -614,7 +614,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                         requester,
                     };
                     let planned = planner.plan(&facts, self.clock.as_ref(), None);
-                    if planned.fired.iter().any(|f| *f == rule.name) {
+                    if planned.fired.contains(&rule.name) {
                         matched.push(facts.ticket);
                     }
                 }

@@ -416,7 +416,10 @@ fn the_daily_digest_template_lists_the_four_sections_in_text_and_html() {
     // Each ticket under its own section: #120 (unassigned) first.
     let unassigned = text.find("#120").expect("#120");
     let overdue = text.find("#121").expect("#121");
-    assert!(unassigned < overdue && overdue < text.find("#122").expect("#122"), "{text}");
+    assert!(
+        unassigned < overdue && overdue < text.find("#122").expect("#122"),
+        "{text}"
+    );
     assert!(text.contains("sem responsável"), "{text}");
     assert!(text.contains("4 de junho de 2019"), "{text}");
     let html = rendered.html.expect("an HTML part");
@@ -433,8 +436,15 @@ fn the_daily_digest_template_lists_the_four_sections_in_text_and_html() {
         *count = 0;
     }
     let rendered = templates
-        .render_value("manifestacoes_resumo_diario", &TemplateContext::sample().digest_value(&empty))
+        .render_value(
+            "manifestacoes_resumo_diario",
+            &TemplateContext::sample().digest_value(&empty),
+        )
         .expect("renders");
-    assert!(rendered.text.contains("Nenhuma manifestação vencida"), "{}", rendered.text);
+    assert!(
+        rendered.text.contains("Nenhuma manifestação vencida"),
+        "{}",
+        rendered.text
+    );
     assert_eq!(rendered.html.expect("html").matches("width:0%").count(), 4);
 }
