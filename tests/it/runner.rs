@@ -970,3 +970,53 @@ async fn a_daily_digest_lists_each_ticket_in_its_bucket_once_per_tick_even_after
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert_ne!(sent[0].0.message_id, sent[1].0.message_id);
 }
+
+#[tokio::test]
+async fn a_digest_refused_for_good_stays_failed_in_the_outbox_and_notes_no_ticket() {
+    use carteiro::outbound::{Backoff, DeliveryWorker, MaildirSender};
+    let world = World::start("digest-failed").await;
+    let mail = carteiro::store::NewOutboxMail {
+        message_id: "carteiro.resumo.1@empresa.example".to_owned(),
+        ticket_id: carteiro::outbound::NO_TICKET,
+        envelope_from: "suporte@empresa.example".to_owned(),
+        recipients: vec!["gestores@empresa.example".to_owned()],
+        subject: "Resumo".to_owned(),
+        raw: b"Subject: Resumo\r\n\r\ncorpo\r\n".to_vec(),
+    };
+    let policy = GuardPolicy {
+        own_addresses: Vec::new(),
+        robots: regex::Regex::new("^mailer-daemon@").expect("regex"),
+        recipient_caps: Vec::new(),
+        ticket_caps: Vec::new(),
+    };
+    world.store.enqueue_mail(&mail, &policy).expect("enqueue");
+    let claimed = world.store.claim_due_mail().expect("claim").expect("a due mail");
+    world
+        .store
+        .mark_mail_failed(claimed.id, "550 5.1.1 mailbox unavailable", None)
+        .expect("failed");
+    let before = world.sim.state().await["requests"].clone();
+    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
+    let client = client_as(world.sim.handle.base_url.clone(), AGENT, 10, |b| b);
+    let worker = DeliveryWorker::new(
+        world.store.clone(),
+        MaildirSender::new(world.path.with_extension("maildirs")),
+        client,
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        },
+        Duration::from_millis(100),
+        clock,
+    );
+    worker.note_failures().await;
+    let row = world.store.outbox_get(claimed.id).expect("row").expect("the row");
+    assert_eq!(row.state, carteiro::store::OutboxState::Failed);
+    assert!(row.noted_at.is_some(), "{row:?}");
+    assert_eq!(
+        world.sim.state().await["requests"],
+        before,
+        "no request to the helpdesk: there is no ticket to note"
+    );
+    assert!(world.store.failed_mail_to_note().expect("list").is_empty());
+}
