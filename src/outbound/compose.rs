@@ -162,6 +162,12 @@ pub fn content_type_for(file_name: &str) -> &'static str {
     }
 }
 
+/// The `ticket_id` of a mail about no ticket (a digest to managers):
+/// Zendesk numbers tickets from 1. Such a mail gets no subject tag, no
+/// ticket header, no Message-ID link and no ticket cap, and its permanent
+/// failure is logged and kept in the outbox instead of noted on a ticket.
+pub const NO_TICKET: u64 = 0;
+
 /// One mail to compose: who, what, and where it sits in the ticket's thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
@@ -294,9 +300,11 @@ pub fn compose(mail: &OutgoingMail, options: &ComposeOptions) -> Result<Composed
         references.push(parent.clone());
     }
     let subject = header_text(&mail.subject);
+    // A mail about no ticket (a digest) carries no ticket tag and no
+    // ticket header: a reply to it must not thread into ticket 0.
     let subject = match &options.subject_tag {
-        Some(tag) => tag_subject(&subject, tag, mail.ticket_id),
-        None => subject,
+        Some(tag) if mail.ticket_id != NO_TICKET => tag_subject(&subject, tag, mail.ticket_id),
+        _ => subject,
     };
 
     let mut builder = MessageBuilder::new()
@@ -323,8 +331,10 @@ pub fn compose(mail: &OutgoingMail, options: &ComposeOptions) -> Result<Composed
             options.loop_header.clone(),
             Raw::new(options.message_id_domain.clone()),
         )
-        .header(TICKET_HEADER, Raw::new(mail.ticket_id.to_string()))
         .text_body(mail.text.clone());
+    if mail.ticket_id != NO_TICKET {
+        builder = builder.header(TICKET_HEADER, Raw::new(mail.ticket_id.to_string()));
+    }
     if let Some(html) = &mail.html {
         builder = builder.html_body(html.clone());
     }

@@ -15,7 +15,7 @@ pub mod worker;
 
 pub use action::{MailSetup, TemplateMail, prepare_template_mail, send_template_mail};
 pub use compose::{
-    Attachment, ComposeError, ComposeOptions, ComposedMail, MailAddress, MailKind, OutgoingMail,
+    Attachment, ComposeError, ComposeOptions, ComposedMail, MailAddress, MailKind, NO_TICKET, OutgoingMail,
     TICKET_HEADER, compose, new_message_id, tag_subject,
 };
 pub use maildir::MaildirSender;

@@ -243,6 +243,17 @@ impl<S: MailSender, H: HelpDesk> DeliveryWorker<S, H> {
             }
         };
         for entry in entries {
+            if entry.ticket_id == super::NO_TICKET {
+                // A digest has no ticket to note it on: the error log and
+                // the outbox row (`carteiro mail outbox`) keep it.
+                tracing::error!(outbox_id = entry.id, message_id = %entry.message_id,
+                    recipients = ?entry.recipients, last_error = ?entry.last_error,
+                    "a mail about no ticket (a digest) failed for good; it stays in the outbox as failed");
+                if let Err(e) = self.store.mark_mail_noted(entry.id) {
+                    tracing::error!(outbox_id = entry.id, error = %e, "cannot record the note");
+                }
+                continue;
+            }
             let update = TicketUpdate {
                 comment: Some(NewComment::internal(failure_note(&entry))),
                 ..TicketUpdate::default()

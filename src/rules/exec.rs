@@ -261,6 +261,11 @@ impl<H: HelpDesk> Executor<H> {
         }
     }
 
+    /// How it composes and guards mail (the runner's digests use the same).
+    pub fn options(&self) -> &ExecOptions {
+        &self.options
+    }
+
     /// Applies `job.plan`, once per `job.key`. On a 409 it re-reads the
     /// ticket and calls `replan` with it; the new plan's steps that are not
     /// done yet are applied instead. A key whose earlier application was

@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use super::model::{
     ActionEntry, ActionSpec, Assign, Condition, CreateTicketSpec, FieldKind, FieldRef, Leaf, Literal, Once,
-    Op, Operand, Rule, SendMailSpec, Trigger,
+    Op, Operand, Rule, SendDigestSpec, SendMailSpec, Trigger,
 };
 use super::syntax::{RawAction, RawActionKind, RawCondition, RawFile, RawRule};
 use crate::calendar::{Calendars, Duration};
@@ -535,10 +535,17 @@ impl FileChecker<'_> {
         }
         let actions_span = raw.actions.span();
         let mut actions = Vec::new();
+        let mut digest_span = None;
         for action in raw.actions.into_inner() {
+            if digest_span.is_none() && matches!(action.get_ref().kind, RawActionKind::SendDigest(_)) {
+                digest_span = Some(action.span());
+            }
             if let Some(entry) = self.action(action) {
                 actions.push(entry);
             }
+        }
+        if let Some(span) = digest_span {
+            self.digest_rule(span, &on, &actions);
         }
         if actions.is_empty() && self.problems.len() == before {
             self.error(actions_span.clone(), "a rule needs at least one action");
@@ -574,6 +581,30 @@ impl FileChecker<'_> {
             self.error(raw.name.span(), format!("rule {:?}: {why}", rule.name));
         }
         (self.problems.len() == before).then_some(rule)
+    }
+
+    /// `send_digest` sends one mail per tick about many tickets: it runs
+    /// only on `schedule`, and with no action that changes a ticket.
+    fn digest_rule(&mut self, span: Range<usize>, on: &[Trigger], actions: &[ActionEntry]) {
+        if on != [Trigger::Schedule] {
+            self.error(
+                span,
+                "send_digest sends one mail per tick listing the tickets the conditions match: the rule \
+                 must run only on schedule (on = [\"schedule\"])",
+            );
+        } else if let Some(other) = actions
+            .iter()
+            .find(|a| !matches!(a.action, ActionSpec::SendDigest(_)))
+        {
+            self.error(
+                span,
+                format!(
+                    "send_digest changes no ticket and cannot be mixed with {}: write that action in a \
+                     rule of its own",
+                    other.action.key()
+                ),
+            );
+        }
     }
 
     fn condition(&mut self, raw: Spanned<RawCondition>, on: &[Trigger]) -> Option<Condition> {
@@ -918,6 +949,30 @@ impl FileChecker<'_> {
                     cc,
                     status,
                     tags: create.tags,
+                })
+            }
+            RawActionKind::SendDigest(digest) => {
+                let template = self.template(digest.template)?;
+                if digest.to.0.is_empty() {
+                    self.error(span.clone(), "send_digest needs at least one address in `to`");
+                    return None;
+                }
+                let to = self.addresses(digest.to.0, span.clone())?;
+                if let Some(requester) = to.iter().find(|a| *a == "requester") {
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "send_digest: {requester:?} means no one here: a digest is about many tickets"
+                        ),
+                    );
+                    return None;
+                }
+                let subject = self.inline(digest.subject)?;
+                ActionSpec::SendDigest(SendDigestSpec {
+                    to,
+                    template,
+                    subject,
+                    soon_days: digest.soon_days.unwrap_or(2),
                 })
             }
             RawActionKind::Solve(yes) | RawActionKind::Stop(yes) if !yes => {

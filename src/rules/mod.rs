@@ -10,6 +10,7 @@
 
 pub mod articles;
 pub mod cnpj;
+pub mod digest;
 pub mod directory;
 pub mod engine;
 pub mod exec;

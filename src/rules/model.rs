@@ -428,6 +428,19 @@ pub struct SendMailSpec {
     pub attachments: Vec<PathBuf>,
 }
 
+/// `send_digest`: one mail per schedule tick listing every ticket the
+/// rule's conditions match, to people, not about one ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendDigestSpec {
+    /// Addresses (no `requester`: there is no one ticket).
+    pub to: Vec<String>,
+    pub template: String,
+    /// A template string rendered with `digest` (and an empty ticket).
+    pub subject: String,
+    /// How many business days ahead `vence_em_breve` reaches.
+    pub soon_days: u32,
+}
+
 /// `create_ticket`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateTicketSpec {
@@ -463,6 +476,8 @@ pub enum ActionSpec {
     PublicReply(String),
     SendMail(SendMailSpec),
     CreateTicket(CreateTicketSpec),
+    /// Only in schedule rules, and only with other `send_digest` actions.
+    SendDigest(SendDigestSpec),
     Solve,
     Stop,
 }
@@ -484,6 +499,7 @@ impl ActionSpec {
             ActionSpec::PublicReply(_) => "public_reply",
             ActionSpec::SendMail(_) => "send_mail",
             ActionSpec::CreateTicket(_) => "create_ticket",
+            ActionSpec::SendDigest(_) => "send_digest",
             ActionSpec::Solve => "solve",
             ActionSpec::Stop => "stop",
         }
@@ -531,5 +547,15 @@ pub struct Rule {
 impl Rule {
     pub fn runs_on(&self, trigger: Trigger) -> bool {
         self.on.contains(&trigger)
+    }
+
+    /// Whether it sends a digest: its actions are `send_digest`, which
+    /// change no ticket (the load checks they are its only actions).
+    pub fn is_digest(&self) -> bool {
+        !self.actions.is_empty()
+            && self
+                .actions
+                .iter()
+                .all(|a| matches!(a.action, ActionSpec::SendDigest(_)))
     }
 }

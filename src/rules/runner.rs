@@ -34,7 +34,7 @@ use super::directory::Directory;
 use super::engine::{Context, Event, EventKind, MailFacts, Planner, TicketFacts, plan};
 use super::exec::{Applied, EventKey, ExecError, Executor, FiredOnce, Job};
 use super::load::RuleSet;
-use super::model::{Once, Trigger};
+use super::model::{ActionSpec, Once, Rule, Trigger};
 use super::plan::{Effect, Plan};
 use super::reload::RulesHandle;
 use super::schedule::due_rules;
@@ -200,7 +200,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let schedule_rules: BTreeSet<String> = set
             .rules
             .iter()
-            .filter(|r| r.runs_on(Trigger::Schedule))
+            .filter(|r| r.runs_on(Trigger::Schedule) && !r.is_digest())
             .map(|r| r.name.clone())
             .collect();
         let directory = &self.directory;
@@ -516,11 +516,32 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
             self.store
                 .set_cursor(&format!("{LAST_RUN_PREFIX}{name}"), &now.to_rfc3339())?;
         }
-        let Some(tick) = due.iter().map(|d| d.tick).max() else {
+        // Digests first, each enqueued before its last run moves: a crash
+        // in between sends the same tick's digest again, which its fixed
+        // Message-ID makes a no-op in the outbox.
+        let mut swept_rules = BTreeSet::new();
+        for d in &due {
+            match set.rule(&d.rule) {
+                Some(rule) if rule.is_digest() => self.digest(&set, rule, d.tick, report)?,
+                _ => {
+                    swept_rules.insert(d.rule.clone());
+                }
+            }
+        }
+        let Some(tick) = due
+            .iter()
+            .filter(|d| swept_rules.contains(&d.rule))
+            .map(|d| d.tick)
+            .max()
+        else {
+            for d in &due {
+                self.store
+                    .set_cursor(&format!("{LAST_RUN_PREFIX}{}", d.rule), &d.tick.to_rfc3339())?;
+            }
             return Ok(());
         };
         let sweep = Sweep {
-            rules: due.iter().map(|d| d.rule.clone()).collect(),
+            rules: swept_rules,
             tick,
             after: None,
             resume_at: None,
@@ -536,6 +557,98 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                 .set_cursor(&format!("{LAST_RUN_PREFIX}{}", d.rule), &d.tick.to_rfc3339())?;
         }
         self.sweep(sweep, report).await?;
+        Ok(())
+    }
+
+    /// Sends `rule`'s digest for `tick`: every snapshot its conditions
+    /// match (all of them, not `sweep_limit`), one mail per `send_digest`
+    /// action, enqueued once per (rule, tick, action) by its fixed
+    /// Message-ID. A template or address the mail cannot be made from is
+    /// logged and the tick passes; a store failure is retried.
+    fn digest(
+        &mut self,
+        set: &RuleSet,
+        rule: &Rule,
+        tick: DateTime<Utc>,
+        report: &mut PassReport,
+    ) -> Result<(), RunError> {
+        const PAGE: usize = 2_000;
+        let event = Event::new(EventKind::Schedule(BTreeSet::from([rule.name.clone()])));
+        let calendars = self.rules.calendars();
+        let calendar = calendars
+            .get(&rule.calendar)
+            .unwrap_or_else(|| calendars.default_calendar());
+        let mut matched = Vec::new();
+        {
+            let once = &self.once;
+            let fired = |rule: &str, ticket: Id| once.fired(rule, ticket);
+            let context = Context {
+                rules: set,
+                directory: &self.directory,
+                calendars,
+                fired_once: &fired,
+                max_cascade: self.options.max_cascade,
+            };
+            let planner = Planner::new(&event, &context);
+            let mut after = None;
+            loop {
+                let page = self.store.sweep_snapshots(after, PAGE)?;
+                let Some(last) = page.last().map(|s| s.ticket.id) else {
+                    break;
+                };
+                after = Some(last);
+                report.swept += page.len();
+                for snapshot in page {
+                    // The requester from the store only: a digest asks the
+                    // helpdesk nothing per ticket.
+                    let requester = snapshot.ticket.requester_id.and_then(|id| {
+                        self.people
+                            .get(&id)
+                            .cloned()
+                            .flatten()
+                            .or_else(|| self.store.person(id).ok().flatten())
+                    });
+                    let facts = TicketFacts {
+                        ticket: snapshot.ticket,
+                        clocks: snapshot.clocks,
+                        requester,
+                    };
+                    let planned = planner.plan(&facts, self.clock.as_ref(), None);
+                    if planned.fired.contains(&rule.name) {
+                        matched.push(facts.ticket);
+                    }
+                }
+            }
+        }
+        let now = self.clock.now();
+        let options = self.executor.options();
+        for (index, entry) in rule.actions.iter().enumerate() {
+            let ActionSpec::SendDigest(spec) = &entry.action else {
+                continue;
+            };
+            let digest = super::digest::build(&matched, &self.directory, now, calendar, spec.soon_days);
+            let key = format!("{}#{index}", rule.name);
+            let mail = match super::digest::compose(
+                spec,
+                &key,
+                tick,
+                &digest,
+                &rule.vars,
+                &set.templates,
+                &options.compose,
+            ) {
+                Ok(mail) => mail,
+                Err(e) => {
+                    tracing::error!(rule = %rule.name, %tick, error = %e, rules_hash = %set.hash,
+                        "cannot make the digest mail; this tick sends none");
+                    continue;
+                }
+            };
+            let enqueued = self.store.enqueue_mail(&mail, &options.guards)?;
+            crate::outbound::action::log_enqueued(&mail, &enqueued);
+            tracing::info!(rule = %rule.name, %tick, tickets = digest.total, "digest sent to the outbox");
+            report.applied += 1;
+        }
         Ok(())
     }
 

@@ -150,6 +150,23 @@ pub struct RawSendMail {
     pub attachments: Vec<Spanned<String>>,
 }
 
+/// `send_digest = { to = […], template = "…", subject = "…" }`.
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSendDigest {
+    /// Addresses of the people who get the digest.
+    pub to: OneOrMany,
+    /// A mail template under templates/; it reads `digest`.
+    #[schemars(with = "String")]
+    pub template: Spanned<String>,
+    /// A template string; it may read `digest`.
+    #[schemars(with = "String")]
+    pub subject: Spanned<String>,
+    /// How many business days ahead "vence_em_breve" reaches (default 2).
+    #[serde(default)]
+    pub soon_days: Option<u32>,
+}
+
 /// `create_ticket = { subject = "…", … }`.
 #[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -219,6 +236,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "public_reply",
     "send_mail",
     "create_ticket",
+    "send_digest",
     "solve",
     "stop",
 ];
@@ -239,6 +257,7 @@ pub enum RawActionKind {
     PublicReply(Spanned<String>),
     SendMail(RawSendMail),
     CreateTicket(RawCreateTicket),
+    SendDigest(RawSendDigest),
     Solve(bool),
     Stop(bool),
 }
@@ -289,6 +308,7 @@ impl<'de> Deserialize<'de> for RawAction {
                         "public_reply" => RawActionKind::PublicReply(map.next_value()?),
                         "send_mail" => RawActionKind::SendMail(map.next_value()?),
                         "create_ticket" => RawActionKind::CreateTicket(map.next_value()?),
+                        "send_digest" => RawActionKind::SendDigest(map.next_value()?),
                         "solve" => RawActionKind::Solve(map.next_value()?),
                         "stop" => RawActionKind::Stop(map.next_value()?),
                         other => {
@@ -399,6 +419,7 @@ impl RawActionKind {
             }),
             "send_mail" => generator.subschema_for::<RawSendMail>(),
             "create_ticket" => generator.subschema_for::<RawCreateTicket>(),
+            "send_digest" => generator.subschema_for::<RawSendDigest>(),
             "solve" | "stop" => json_schema!({ "type": "boolean" }),
             _ => return None,
         })

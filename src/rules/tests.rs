@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::engine::{Event, EventKind, MailFacts, TicketFacts, plan_traced};
+use super::model::{ActionSpec, SendDigestSpec};
 use super::plan::{Effect, Plan};
 use super::*;
 use crate::calendar::Calendars;
@@ -43,6 +44,10 @@ fn templates() -> Templates {
             (
                 "resposta.txt.j2".to_owned(),
                 "Olá, {{ requester.name }}.".to_owned(),
+            ),
+            (
+                "resumo.txt.j2".to_owned(),
+                "{{ digest.total }} manifestações".to_owned(),
             ),
         ],
         &TemplateOptions::default(),
@@ -1353,4 +1358,84 @@ actions = [ { revert = "ticket.due_at" } ]
         ),
         "{error}"
     );
+}
+
+#[test]
+fn send_digest_loads_in_a_schedule_rule_and_passes_the_loop_guard() {
+    // Conditions no action undoes: a digest changes no ticket, and sends
+    // one mail per tick however many tickets it lists.
+    let set = rules(
+        r#"
+[[rule]]
+name = "resumo"
+on = ["schedule"]
+cron = "0 0 8 * * 1-5"
+all = [ { field = "ticket.status", op = "in", value = ["new", "open", "pending"] }, { field = "ticket.due_at", op = "present" } ]
+actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "Resumo: {{ digest.total }}", soon_days = 3 } } ]
+"#,
+    );
+    let rule = set.rule("resumo").expect("rule");
+    assert!(rule.is_digest());
+    assert_eq!(
+        rule.actions[0].action,
+        ActionSpec::SendDigest(SendDigestSpec {
+            to: vec!["gestores@empresa.com.br".to_owned()],
+            template: "resumo".to_owned(),
+            subject: "Resumo: {{ digest.total }}".to_owned(),
+            soon_days: 3,
+        })
+    );
+    // The engine plans nothing for a ticket: the runner sends the digest.
+    let event = Event::new(EventKind::Schedule(["resumo".to_owned()].into()));
+    let planned = run(&set, &event, &facts(json!({ "due_at": "2026-03-05T12:00:00Z" })));
+    assert_eq!(planned.fired, ["resumo"]);
+    assert!(planned.steps.is_empty());
+}
+
+#[test]
+fn send_digest_is_refused_outside_schedule_rules_or_mixed_with_ticket_actions() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "resumo"
+on = ["ticket.updated"]
+actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "Resumo" } } ]
+"#,
+    );
+    assert!(
+        error.starts_with("test.toml:6:13: send_digest sends one mail per tick"),
+        "{error}"
+    );
+    assert!(error.contains("on = [\"schedule\"]"), "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "resumo"
+on = ["schedule"]
+cron = "0 0 8 * * *"
+all = [ { field = "ticket.status", op = "is", value = "open" } ]
+actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "Resumo" } }, { set_status = "pending" } ]
+"#,
+    );
+    assert!(error.contains("cannot be mixed with set_status"), "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "resumo"
+on = ["schedule"]
+cron = "0 0 8 * * *"
+actions = [ { send_digest = { to = ["requester"], template = "resumo", subject = "Resumo" } } ]
+"#,
+    );
+    assert!(error.contains("a digest is about many tickets"), "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "resumo"
+on = ["schedule"]
+cron = "0 0 8 * * *"
+actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "{{ digest.totl }}" } } ]
+"#,
+    );
+    assert!(error.contains("template error"), "{error}");
 }

@@ -245,7 +245,14 @@ pub(crate) fn enqueue_in(
 
     // Caps: what was accepted (queued, sending, sent or failed) within each
     // window. Held mail was not sent and does not count.
-    for cap in &policy.ticket_caps {
+    // Ticket 0 is no ticket (a digest): no ticket cap applies to it, the
+    // recipient caps do.
+    let ticket_caps: &[WindowCap] = if mail.ticket_id == 0 {
+        &[]
+    } else {
+        &policy.ticket_caps
+    };
+    for cap in ticket_caps {
         let since = stamp(window_start(now, cap.window));
         let count: i64 = tx
             .prepare_cached(
@@ -328,7 +335,9 @@ pub(crate) fn enqueue_in(
         )?
         .execute(params![id, recipient, now_text])?;
     }
-    link(tx, &mail.message_id, ticket_id, Direction::Out, &now_text)?;
+    if mail.ticket_id != 0 {
+        link(tx, &mail.message_id, ticket_id, Direction::Out, &now_text)?;
+    }
     Ok(match (bouncing, last_error) {
         (Some(_), Some(reason)) => Enqueued::Held {
             id,

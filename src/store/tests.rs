@@ -407,6 +407,48 @@ mod outbox {
     }
 
     #[test]
+    fn mail_about_no_ticket_has_no_link_and_no_ticket_cap_but_recipient_caps_hold() {
+        let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
+        let store = store_at(&clock);
+        let cap = |limit| WindowCap {
+            limit,
+            window: Duration::from_secs(600),
+        };
+        let policy = policy(vec![cap(2)], vec![cap(1)]);
+        // Two digests to two people: the ticket cap of 1 does not apply to
+        // ticket 0, which is no ticket.
+        for (n, to) in [(1, "gestor@empresa.com.br"), (2, "diretor@empresa.com.br")] {
+            let queued = store.enqueue_mail(&mail(n, 0, &[to]), &policy).expect("enqueue");
+            assert!(matches!(queued, Enqueued::Queued { .. }), "{queued:?}");
+        }
+        assert_eq!(
+            store
+                .ticket_for_message_ids(&["m1@empresa.com.br".to_owned()])
+                .expect("lookup"),
+            None,
+            "a reply to a digest threads into no ticket"
+        );
+        // The recipient caps still hold.
+        let again = store
+            .enqueue_mail(&mail(3, 0, &["gestor@empresa.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(matches!(again, Enqueued::Queued { .. }), "{again:?}");
+        let capped = store
+            .enqueue_mail(&mail(4, 0, &["gestor@empresa.com.br"]), &policy)
+            .expect("enqueue");
+        assert!(
+            matches!(
+                capped,
+                Enqueued::Suppressed {
+                    reason: Suppression::RecipientCap,
+                    ..
+                }
+            ),
+            "{capped:?}"
+        );
+    }
+
+    #[test]
     fn a_bouncing_recipient_holds_mail_at_enqueue_and_at_claim_until_cleared() {
         let clock = Arc::new(FixedClock::at(at(1_800_000_000, 0)));
         let store = store_at(&clock);

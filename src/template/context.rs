@@ -48,6 +48,100 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use minijinja::context;
 use minijinja::value::{Enumerator, Object, Value};
 
+/// `digest`: what a `send_digest` mail lists. See `docs/rules.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestVars {
+    /// When the tick ran (RFC 3339).
+    pub now: String,
+    /// The calendar's local day of `now` (`2026-11-23`).
+    pub today: String,
+    /// How many business days ahead `vence_em_breve` reaches.
+    pub soon_days: u32,
+    /// The tickets, in the order of their due dates.
+    pub tickets: Vec<DigestTicketVars>,
+    /// Tickets per bucket; every bucket is present.
+    pub counts: BTreeMap<String, usize>,
+    pub total: usize,
+}
+
+/// One ticket of a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestTicketVars {
+    pub id: u64,
+    pub subject: String,
+    pub status: String,
+    /// The group's name, or `none`.
+    pub group: Option<String>,
+    /// The assignee's name, or `none`.
+    pub assignee: Option<String>,
+    /// RFC 3339.
+    pub due_at: String,
+    /// The due date's local day (`2026-11-24`).
+    pub due_day: String,
+    /// `vencido_sem_responsavel`, `vencido`, `vence_hoje` or `vence_em_breve`.
+    pub bucket: String,
+    pub url: Option<String>,
+}
+
+impl DigestVars {
+    pub fn to_value(&self) -> Value {
+        let tickets: Vec<Value> = self
+            .tickets
+            .iter()
+            .map(|t| {
+                context! {
+                    id => t.id,
+                    subject => t.subject.clone(),
+                    status => t.status.clone(),
+                    group => t.group.clone(),
+                    assignee => t.assignee.clone(),
+                    due_at => t.due_at.clone(),
+                    due_day => t.due_day.clone(),
+                    bucket => t.bucket.clone(),
+                    url => t.url.clone(),
+                }
+            })
+            .collect();
+        context! {
+            now => self.now.clone(),
+            today => self.today.clone(),
+            soon_days => self.soon_days,
+            tickets => tickets,
+            counts => Value::from(self.counts.clone()),
+            total => self.total,
+        }
+    }
+
+    /// A digest with one ticket in each bucket, for `carteiro check`.
+    pub fn sample() -> DigestVars {
+        let ticket = |id: u64, bucket: &str, assignee: Option<&str>, due_at: &str| DigestTicketVars {
+            id,
+            subject: "Reclamação sobre atendimento".to_owned(),
+            status: "open".to_owned(),
+            group: Some("Suporte".to_owned()),
+            assignee: assignee.map(str::to_owned),
+            due_at: due_at.to_owned(),
+            due_day: due_at[..10].to_owned(),
+            bucket: bucket.to_owned(),
+            url: Some(format!("https://empresa.zendesk.com/agent/tickets/{id}")),
+        };
+        let tickets = vec![
+            ticket(120, "vencido_sem_responsavel", None, "2019-06-03T20:00:00Z"),
+            ticket(121, "vencido", Some("Cibele Souza"), "2019-06-03T21:00:00Z"),
+            ticket(122, "vence_hoje", Some("Cibele Souza"), "2019-06-04T20:00:00Z"),
+            ticket(123, "vence_em_breve", None, "2019-06-06T20:00:00Z"),
+        ];
+        DigestVars {
+            now: "2019-06-04T11:00:00Z".to_owned(),
+            today: "2019-06-04".to_owned(),
+            soon_days: 2,
+            counts: tickets.iter().map(|t| (t.bucket.clone(), 1)).collect(),
+            total: tickets.len(),
+            tickets,
+        }
+    }
+}
+
 /// The whole context of one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateContext {
@@ -168,9 +262,22 @@ impl TemplateContext {
     }
 
     /// [`TemplateContext::sample`] as `carteiro check` renders it: `vars`
-    /// and `ticket.fields` answer any name.
+    /// and `ticket.fields` answer any name; `digest` holds a sample digest,
+    /// so digest templates check too.
     pub fn sample_value() -> Value {
-        TemplateContext::sample().value(true)
+        context! {
+            digest => DigestVars::sample().to_value(),
+            ..TemplateContext::sample().value(true)
+        }
+    }
+
+    /// The context of a digest mail: `digest`, with this (ticketless)
+    /// context's other variables.
+    pub fn digest_value(&self, digest: &DigestVars) -> Value {
+        context! {
+            digest => digest.to_value(),
+            ..self.to_value()
+        }
     }
 
     /// A context with every documented variable set to a plausible value

@@ -42,7 +42,9 @@ use chrono_tz::Tz;
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-pub use context::{ArticleVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant};
+pub use context::{
+    ArticleVars, DigestTicketVars, DigestVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant,
+};
 
 /// The suffix of a text template.
 pub const TEXT_SUFFIX: &str = ".txt.j2";
@@ -310,7 +312,9 @@ impl Templates {
         self.render_value(name, &context.to_value())
     }
 
-    fn render_value(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
+    /// Renders the template `name` against a context built by the caller
+    /// (a digest's, [`TemplateContext::digest_value`]).
+    pub fn render_value(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
         let Some(&has_html) = self.mails.get(name) else {
             return Err(TemplateError::NotFound {
                 name: name.to_owned(),
@@ -334,6 +338,11 @@ impl Templates {
         template.render(context).map_err(|e| {
             TemplateError::Render(problem_from(&self.dir, file_name, &e, Some(template.source())))
         })
+    }
+
+    /// A one-line template against a context built by the caller.
+    pub fn render_inline_value(&self, source: &str, context: &Value) -> Result<String, String> {
+        self.env.render_str(source, context).map_err(|e| describe(&e))
     }
 
     /// Renders a one-line template written inside a rule (a subject such

@@ -323,6 +323,7 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "manifestacoes_pedido_nota_parcial",
             "manifestacoes_prazo_revertido",
             "manifestacoes_recebida",
+            "manifestacoes_resumo_diario",
             "os_book_cadastro",
             "os_cadastro_cliente",
             "os_gestor_conta",
@@ -388,4 +389,62 @@ fn the_shipped_templates_check_clean_and_read_well() {
         forwarded.text
     );
     assert_eq!(forwarded.html, None);
+}
+
+#[test]
+fn the_daily_digest_template_lists_the_four_sections_in_text_and_html() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/templates");
+    let templates = Templates::load_dir(&dir, &TemplateOptions::default()).expect("loads");
+    let context = TemplateContext::sample().digest_value(&DigestVars::sample());
+    let rendered = templates
+        .render_value("manifestacoes_resumo_diario", &context)
+        .expect("renders");
+    let text = &rendered.text;
+    let sections = [
+        "Vencidas e sem responsável: 1",
+        "Vencidas: 1",
+        "Vencem hoje: 1",
+        "Vencem nos próximos 2 dias úteis: 1",
+    ];
+    let mut from = 0;
+    for section in sections {
+        let at = text[from..]
+            .find(section)
+            .unwrap_or_else(|| panic!("{section:?} missing or out of order in:\n{text}"));
+        from += at + section.len();
+    }
+    // Each ticket under its own section: #120 (unassigned) first.
+    let unassigned = text.find("#120").expect("#120");
+    let overdue = text.find("#121").expect("#121");
+    assert!(
+        unassigned < overdue && overdue < text.find("#122").expect("#122"),
+        "{text}"
+    );
+    assert!(text.contains("sem responsável"), "{text}");
+    assert!(text.contains("4 de junho de 2019"), "{text}");
+    let html = rendered.html.expect("an HTML part");
+    // One bar per bucket, each a quarter of the four tickets.
+    assert_eq!(html.matches("width:25%").count(), 4, "{html}");
+    // The link's slashes come HTML-escaped, which a mail reader decodes.
+    assert!(html.contains("agent&#x2f;tickets&#x2f;123\">#123</a>"), "{html}");
+
+    // An empty digest says so, with zero-width bars.
+    let mut empty = DigestVars::sample();
+    empty.tickets.clear();
+    empty.total = 0;
+    for count in empty.counts.values_mut() {
+        *count = 0;
+    }
+    let rendered = templates
+        .render_value(
+            "manifestacoes_resumo_diario",
+            &TemplateContext::sample().digest_value(&empty),
+        )
+        .expect("renders");
+    assert!(
+        rendered.text.contains("Nenhuma manifestação vencida"),
+        "{}",
+        rendered.text
+    );
+    assert_eq!(rendered.html.expect("html").matches("width:0%").count(), 4);
 }

@@ -534,3 +534,146 @@ async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by
 
     daemon.stop().await;
 }
+
+/// Moves the simulator's clock (the daemon's too) forward.
+async fn advance_clock(world: &World, secs: u64) {
+    let url = world.sim.base_url.join("/__sim/clock").expect("url");
+    let response = support::plain_http()
+        .post(url)
+        .json(&json!({ "advance_secs": secs }))
+        .send()
+        .await
+        .expect("clock");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_digest_reaches_the_managers_once_at_eight_on_a_business_day() {
+    use chrono::{Datelike, Days, TimeZone, Weekday};
+    let servers = servers();
+    let world = World::new(servers).await;
+    // The admin's one change: the managers' address (here a test mailbox).
+    let managers = servers.new_mailbox("gestores-manif");
+    let pack = world.dir.join("regras/manifestacoes.toml");
+    let text = std::fs::read_to_string(&pack).expect("pack");
+    assert!(text.contains("gestores-manifestacoes@bematech.com.br"));
+    std::fs::write(
+        &pack,
+        text.replace("gestores-manifestacoes@bematech.com.br", &managers.address),
+    )
+    .expect("pack");
+
+    // Manifestations already in the helpdesk: two overdue (one without an
+    // assignee), one far ahead, one overdue denúncia, one overdue ticket
+    // that is no manifestation.
+    let now = world.clock().now();
+    let ticket = |subject: &str, tags: &[&str], due_hours_ago: i64, assignee: Option<Id>| {
+        json!({
+            "subject": subject, "type": "task", "status": "open", "tags": tags,
+            "due_at": (now - chrono::TimeDelta::hours(due_hours_ago)).to_rfc3339(),
+            "assignee_id": assignee, "group_id": 60,
+            "comment": { "body": format!("{subject}.") },
+            "requester": { "email": world.customer.address, "name": "Maria Souza" },
+        })
+    };
+    let mut ids = Vec::new();
+    for new in [
+        ticket(
+            "Entrega atrasada",
+            &["manifestacao", "manifestacao_reclamacao"],
+            3,
+            None,
+        ),
+        ticket(
+            "Cobrança em dobro",
+            &["manifestacao", "manifestacao_reclamacao"],
+            2,
+            Some(7000),
+        ),
+        ticket(
+            "Sugestão de horário",
+            &["manifestacao", "manifestacao_sugestao"],
+            -24 * 30,
+            None,
+        ),
+        ticket(
+            "Denúncia de conduta",
+            &["manifestacao", "manifestacao_denuncia"],
+            3,
+            None,
+        ),
+        ticket("Impressora parada", &["suporte"], 3, None),
+    ] {
+        let new: carteiro::helpdesk::NewTicket = serde_json::from_value(new).expect("new ticket");
+        ids.push(world.bot.create_ticket(&new).await.expect("create").id);
+    }
+
+    let config = world.config(servers);
+    let daemon = Running::start(config.clone(), world.clock());
+    // The poller has seen every ticket: their snapshots are in the store.
+    let store = carteiro::store::Store::open(&world.dir.join("carteiro.db")).expect("store");
+    wait_for(&world, "the snapshots", || {
+        let seen = ids.iter().all(|id| store.snapshot(*id).ok().flatten().is_some());
+        async move { seen.then_some(()) }
+    })
+    .await;
+
+    // Jump to 08:00:30 of the next business day in São Paulo.
+    let zone = chrono_tz::America::Sao_Paulo;
+    let mut day = world.clock().now().with_timezone(&zone).date_naive();
+    loop {
+        day = day.checked_add_days(Days::new(1)).expect("day");
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            break;
+        }
+    }
+    let eight = zone
+        .from_local_datetime(&day.and_hms_opt(8, 0, 30).expect("time"))
+        .single()
+        .expect("one instant")
+        .with_timezone(&chrono::Utc);
+    let jump = (eight - world.clock().now()).num_seconds();
+    advance_clock(&world, u64::try_from(jump).expect("ahead")).await;
+
+    let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
+    let (subject, body, _) = parse(&mails[0]);
+    assert!(
+        subject.starts_with("Manifestações: 2 vencidas, 0 vencem hoje"),
+        "{subject}"
+    );
+    assert!(!subject.contains("[#"), "no ticket tag: {subject}");
+    let raw = String::from_utf8_lossy(&mails[0]);
+    assert!(
+        !raw.contains(carteiro::outbound::TICKET_HEADER),
+        "no ticket header"
+    );
+    let unassigned = body
+        .find("Vencidas e sem responsável: 1")
+        .unwrap_or_else(|| panic!("{body}"));
+    let overdue = body.find("Vencidas: 1").unwrap_or_else(|| panic!("{body}"));
+    let first = body
+        .find(&format!("#{} Entrega atrasada", ids[0]))
+        .unwrap_or_else(|| panic!("{body}"));
+    let second = body
+        .find(&format!("#{} Cobrança em dobro", ids[1]))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(
+        unassigned < first && first < overdue && overdue < second,
+        "{body}"
+    );
+    assert!(body.contains("Ana Analista"), "{body}");
+    for left_out in &ids[2..] {
+        assert!(
+            !body.contains(&format!("#{left_out} ")),
+            "#{left_out} is not listed: {body}"
+        );
+    }
+
+    // A restart within the same tick sends nothing more.
+    daemon.stop().await;
+    let daemon = Running::start(config, world.clock());
+    tokio::time::sleep(QUIET).await;
+    daemon.stop().await;
+    let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
+    assert_eq!(mails.len(), 1, "one digest per tick");
+}

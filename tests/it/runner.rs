@@ -789,3 +789,234 @@ async fn a_help_center_article_from_the_sim_reaches_the_acknowledgement_and_only
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("Sem artigos."), "{}", texts[0]);
 }
+
+const DIGEST_RULES: &str = r#"
+version = 1
+timezone = "America/Sao_Paulo"
+calendar = "br"
+
+[[rule]]
+name = "resumo-diario"
+on = ["schedule"]
+cron = "0 0 8 * * *"
+all = [
+  { field = "ticket.status", op = "in", value = ["new", "open", "pending", "hold"] },
+  { field = "ticket.due_at", op = "present" },
+]
+actions = [ { send_digest = { to = ["gestores@empresa.example"], template = "resumo", subject = "Resumo de {{ digest.today }}: {{ digest.total }}" } } ]
+"#;
+
+/// The digest mails in the outbox (about no ticket), oldest first, with
+/// their text.
+fn digests(world: &World) -> Vec<(carteiro::store::OutboxEntry, String)> {
+    let mut rows: Vec<_> = world
+        .store
+        .outbox_list(true)
+        .expect("outbox")
+        .into_iter()
+        .filter(|e| e.ticket_id == carteiro::outbound::NO_TICKET)
+        .map(|e| {
+            let raw = world
+                .store
+                .outbox_get(e.id)
+                .expect("outbox row")
+                .and_then(|e| e.raw)
+                .expect("the queued mail's bytes");
+            let text =
+                carteiro::mail::parse::parse(&raw, &carteiro::mail::parse::ParseOptions::default()).body_text;
+            (e, text)
+        })
+        .collect();
+    rows.sort_by_key(|(e, _)| e.id);
+    rows
+}
+
+#[tokio::test]
+async fn a_daily_digest_lists_each_ticket_in_its_bucket_once_per_tick_even_after_a_restart() {
+    use chrono::{Days, TimeZone};
+    let mut world = World::start("digest").await;
+    std::fs::write(world.rules_dir.join("resumo.toml"), DIGEST_RULES).expect("rules");
+    std::fs::write(
+        world.rules_dir.join("templates/resumo.txt.j2"),
+        "{% for t in digest.tickets %}{{ t.bucket }} #{{ t.id }} {{ t.due_day }}\n{% endfor %}\
+         vencidos: {{ digest.counts.vencido }}\n",
+    )
+    .expect("template");
+    world.restart();
+    world.tick().await;
+
+    // The next 08:00 in São Paulo, and the tickets due around it.
+    let zone = chrono_tz::America::Sao_Paulo;
+    let calendar = carteiro::calendar::Calendar::br();
+    let now = world.sim.handle.sim.clock().now().with_timezone(&zone);
+    let mut day = now.date_naive();
+    if now.time() >= chrono::NaiveTime::from_hms_opt(7, 0, 0).expect("time") {
+        day = day.checked_add_days(Days::new(1)).expect("day");
+    }
+    let local = |day: chrono::NaiveDate, hour: u32| {
+        zone.from_local_datetime(&day.and_hms_opt(hour, 0, 0).expect("time"))
+            .single()
+            .expect("one instant")
+            .with_timezone(&chrono::Utc)
+    };
+    let tick = local(day, 8);
+    let mut next_business = day.checked_add_days(Days::new(1)).expect("day");
+    while !calendar.is_business_day(next_business) {
+        next_business = next_business.checked_add_days(Days::new(1)).expect("day");
+    }
+    let ana = world.ana.me().await.expect("me").id;
+    let create =
+        |subject: &str, due: Option<chrono::DateTime<chrono::Utc>>, assignee: Option<u64>, status: Status| {
+            NewTicket {
+                subject: Some(subject.into()),
+                comment: NewComment::public(format!("{subject}.")),
+                requester: Some(RequesterSpec {
+                    email: MARIA.into(),
+                    name: Some("Maria".into()),
+                    locale_id: None,
+                }),
+                status: Some(status),
+                ticket_type: Some("task".into()),
+                assignee_id: assignee,
+                due_at: due,
+                ..NewTicket::default()
+            }
+        };
+    let mut ids = Vec::new();
+    for new in [
+        create("Vencido sem responsável", Some(local(day, 7)), None, Status::Open),
+        create("Vencido", Some(local(day, 6)), Some(ana), Status::Pending),
+        create("Vence hoje", Some(local(day, 17)), Some(ana), Status::Open),
+        create(
+            "Vence em breve",
+            Some(local(next_business, 12)),
+            None,
+            Status::Hold,
+        ),
+        create(
+            "Vence daqui a um mês",
+            Some(tick + chrono::TimeDelta::days(30)),
+            None,
+            Status::Open,
+        ),
+        create("Sem prazo", None, None, Status::Open),
+        create(
+            "Resolvido e vencido",
+            Some(local(day, 7)),
+            Some(ana),
+            Status::Solved,
+        ),
+    ] {
+        ids.push(world.sim.client.create_ticket(&new).await.expect("create").id);
+    }
+    world.later(60).await;
+    world.tick().await;
+    assert!(digests(&world).is_empty(), "no digest before 08:00");
+
+    // 08:00: one mail, with the right tickets in the right sections.
+    let wait = (tick - world.sim.handle.sim.clock().now()).num_seconds() + 30;
+    world.later(u64::try_from(wait).expect("the tick is ahead")).await;
+    world.tick().await;
+    let sent = digests(&world);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (entry, text) = &sent[0];
+    assert_eq!(entry.recipients, ["gestores@empresa.example"]);
+    assert_eq!(entry.subject, format!("Resumo de {day}: 4"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("vencido_sem_responsavel #{} {day}", ids[0]).as_str(),
+            format!("vencido #{} {day}", ids[1]).as_str(),
+            format!("vence_hoje #{} {day}", ids[2]).as_str(),
+            format!("vence_em_breve #{} {next_business}", ids[3]).as_str(),
+            "vencidos: 1",
+        ]
+    );
+    let raw = world
+        .store
+        .outbox_get(entry.id)
+        .expect("row")
+        .and_then(|e| e.raw)
+        .expect("raw");
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(!raw.contains("[#"), "no ticket tag: {raw}");
+    assert!(
+        !raw.contains(carteiro::outbound::TICKET_HEADER),
+        "no ticket header: {raw}"
+    );
+    // Ticket-less: no ticket was written to.
+    for id in &ids {
+        assert!(world.bot_audits(*id).await.is_empty(), "ticket {id} untouched");
+    }
+
+    // A stop after the mail was queued but before the tick was recorded:
+    // the same tick runs again after the restart, and queues nothing new.
+    let before = (tick - chrono::TimeDelta::minutes(5)).to_rfc3339();
+    world
+        .store
+        .set_cursor("schedule_last_run:resumo-diario", &before)
+        .expect("cursor");
+    world.restart();
+    let again = world.tick().await;
+    assert_eq!(again.applied, 1, "the tick ran again: {again:?}");
+    world.tick().await;
+    assert_eq!(digests(&world).len(), 1, "one digest per tick");
+
+    // The next day's tick sends the next digest.
+    world.later(86_400).await;
+    world.tick().await;
+    let sent = digests(&world);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_ne!(sent[0].0.message_id, sent[1].0.message_id);
+}
+
+#[tokio::test]
+async fn a_digest_refused_for_good_stays_failed_in_the_outbox_and_notes_no_ticket() {
+    use carteiro::outbound::{Backoff, DeliveryWorker, MaildirSender};
+    let world = World::start("digest-failed").await;
+    let mail = carteiro::store::NewOutboxMail {
+        message_id: "carteiro.resumo.1@empresa.example".to_owned(),
+        ticket_id: carteiro::outbound::NO_TICKET,
+        envelope_from: "suporte@empresa.example".to_owned(),
+        recipients: vec!["gestores@empresa.example".to_owned()],
+        subject: "Resumo".to_owned(),
+        raw: b"Subject: Resumo\r\n\r\ncorpo\r\n".to_vec(),
+    };
+    let policy = GuardPolicy {
+        own_addresses: Vec::new(),
+        robots: regex::Regex::new("^mailer-daemon@").expect("regex"),
+        recipient_caps: Vec::new(),
+        ticket_caps: Vec::new(),
+    };
+    world.store.enqueue_mail(&mail, &policy).expect("enqueue");
+    let claimed = world.store.claim_due_mail().expect("claim").expect("a due mail");
+    world
+        .store
+        .mark_mail_failed(claimed.id, "550 5.1.1 mailbox unavailable", None)
+        .expect("failed");
+    let before = world.sim.state().await["requests"].clone();
+    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
+    let client = client_as(world.sim.handle.base_url.clone(), AGENT, 10, |b| b);
+    let worker = DeliveryWorker::new(
+        world.store.clone(),
+        MaildirSender::new(world.path.with_extension("maildirs")),
+        client,
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        },
+        Duration::from_millis(100),
+        clock,
+    );
+    worker.note_failures().await;
+    let row = world.store.outbox_get(claimed.id).expect("row").expect("the row");
+    assert_eq!(row.state, carteiro::store::OutboxState::Failed);
+    assert!(row.noted_at.is_some(), "{row:?}");
+    assert_eq!(
+        world.sim.state().await["requests"],
+        before,
+        "no request to the helpdesk: there is no ticket to note"
+    );
+    assert!(world.store.failed_mail_to_note().expect("list").is_empty());
+}
