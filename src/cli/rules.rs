@@ -32,7 +32,8 @@ pub enum RulesCommand {
     /// Run scenario files: each plans an event against a ticket fixture
     /// and compares the plan with `expect`. Exit 1 if any fails.
     Test {
-        /// Scenario files or folders of them; default `<rules dir>/tests/`.
+        /// Scenario files, folders of them, or a rules folder (its
+        /// `tests/` is run); default `<rules dir>/tests/`.
         paths: Vec<PathBuf>,
         /// The rules folder, instead of the configuration's `rules.dir`.
         #[arg(long, value_name = "DIR")]
@@ -132,7 +133,14 @@ fn test(paths: Vec<PathBuf>, rules: Option<PathBuf>, config_file: Option<PathBuf
             }
         }
     } else {
+        // `carteiro rules test rules/`: a rules folder stands for its tests.
         paths
+            .into_iter()
+            .map(|path| {
+                let tests = path.join(TESTS_DIR);
+                if tests.is_dir() { tests } else { path }
+            })
+            .collect()
     };
     let files = match scenario::scenario_files(&paths) {
         Ok(files) => files,

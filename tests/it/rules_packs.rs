@@ -54,6 +54,17 @@ fn the_shipped_packs_pass_their_scenarios() {
     );
 }
 
+/// `carteiro rules test rules/`, the issue's own command: a rules folder
+/// given as a path runs its `tests/`, the same scenarios as `--rules`.
+#[test]
+fn a_rules_folder_as_the_path_runs_its_tests() {
+    let dir = rules().display().to_string();
+    let (code, by_path) = carteiro(&["rules", "test", &format!("{dir}/")]);
+    assert_eq!(code, Some(0), "{by_path}");
+    let (_, by_option) = carteiro(&["rules", "test", "--rules", &dir]);
+    assert_eq!(by_path, by_option);
+}
+
 /// The bot never offers an ombudsman case: only the ouvidoria pack's own
 /// templates may name it.
 #[test]
