@@ -16,6 +16,7 @@ mod ingest;
 mod mail_corpus;
 mod mailservers;
 mod outbound;
+mod pack_ciclo;
 mod pack_consultoria;
 mod pack_manifestacoes;
 mod pack_os;
