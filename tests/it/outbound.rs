@@ -8,6 +8,7 @@
 //! Maildir (`wait_for_messages`), never for a fixed time.
 
 use crate::support;
+use crate::support::mail::raw_header;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -110,18 +111,6 @@ async fn fetch_all_over_imap(servers: &MailServers, mailbox: &TestMailbox) -> Ve
         .collect();
     let _ = session.logout().await;
     bodies
-}
-
-/// The first value of header `name` in `raw`'s header block, unfolded.
-fn raw_header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let head = text.split("\n\n").next().unwrap_or_default();
-    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    unfolded
-        .lines()
-        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-        .map(|line| line[prefix.len()..].trim().to_owned())
 }
 
 /// A rules folder with the ombudsman's step-by-step PDF in it.

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::mail::{MailServers, PASSWORD, TestMailbox, servers};
 use crate::support::{self, Sim};
@@ -241,22 +241,12 @@ timeout = "10s"
 
 /// Polls `probe` every 100 ms until it yields something; panics after
 /// [`STEP`] naming `what`.
-async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {STEP:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::poll_until(what, STEP, String::new, probe).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

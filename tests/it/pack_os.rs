@@ -15,11 +15,12 @@
 //! before checking that no second mail arrived.
 
 use crate::support;
+use crate::support::mail::raw_header;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::mail::{MailServers, TestMailbox, servers};
 use carteiro::clock::Clock;
@@ -312,33 +313,12 @@ timeout = "10s"
     }
 }
 
-async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {STEP:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn raw_header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let head = text.split("\n\n").next().unwrap_or_default();
-    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    unfolded
-        .lines()
-        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-        .map(|line| line[prefix.len()..].trim().to_owned())
+    support::poll_until(what, STEP, String::new, probe).await
 }
 
 fn subject_and_text(raw: &[u8]) -> (String, String) {

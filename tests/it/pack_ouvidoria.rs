@@ -25,7 +25,7 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use carteiro::calendar::{Calendar, Duration as BusinessDuration};
 use carteiro::clock::Clock;
@@ -301,23 +301,13 @@ impl Running {
 
 /// Polls `probe` every 100 ms until it yields something, or panics after
 /// [`STEP`] with the simulator's tickets.
-async fn wait_for<T, F, Fut>(world: &World, what: &str, mut probe: F) -> T
+async fn wait_for<T, F, Fut>(world: &World, what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {STEP:?} waiting for {what}\n--- tickets:\n{:#}",
-            Value::Array(world.tickets())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let tickets = || format!("\n--- tickets:\n{:#}", Value::Array(world.tickets()));
+    support::poll_until(what, STEP, tickets, probe).await
 }
 
 /// The date promised at `now`: five business days on the `br` calendar,

@@ -13,9 +13,10 @@
 //! windows before checking that nothing happened twice.
 
 use crate::support;
+use crate::support::mail::raw_header;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::daemon::Daemon;
 use crate::support::mail::{MailServers, TestMailbox, servers};
@@ -230,36 +231,19 @@ timeout = "10s"
 
 /// Polls `probe` every 100 ms until it yields something, or panics after
 /// [`STEP`] with the daemon's log.
-async fn wait_for<T, F, Fut>(daemon: &Daemon, what: &str, mut probe: F) -> T
+async fn wait_for<T, F, Fut>(daemon: &Daemon, what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {STEP:?} waiting for {what}\n--- carteiro run log ({}):\n{}",
+    let log = || {
+        format!(
+            "\n--- carteiro run log ({}):\n{}",
             daemon.config.display(),
             daemon.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A header's value, unfolded; `None` when absent.
-fn raw_header(raw: &[u8], name: &str) -> Option<String> {
-    let text = String::from_utf8_lossy(raw).replace("\r\n", "\n");
-    let head = text.split("\n\n").next().unwrap_or_default();
-    let unfolded = head.replace("\n ", " ").replace("\n\t", " ");
-    let prefix = format!("{}:", name.to_ascii_lowercase());
-    unfolded
-        .lines()
-        .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-        .map(|line| line[prefix.len()..].trim().to_owned())
+        )
+    };
+    support::poll_until(what, STEP, log, probe).await
 }
 
 /// A delivered mail's decoded subject and text body.

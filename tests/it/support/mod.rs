@@ -6,7 +6,8 @@
 pub mod daemon;
 pub mod mail;
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use carteiro::helpdesk::sim::{self, Seed, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::{Auth, ClientSettings, ZendeskClient, ZendeskClientBuilder};
@@ -186,5 +187,32 @@ impl Sim {
     /// How many `/api/v2` requests the simulator answered with 429.
     pub async fn rejected_with_429(&self) -> u64 {
         self.state().await["responses"]["429"].as_u64().unwrap_or(0)
+    }
+}
+
+/// Polls `probe` every 100 ms until it gives a value, and returns it.
+/// Panics after `within` with `what` and what `context` says of the state
+/// then (a log, the tickets), so a timeout explains itself.
+pub async fn poll_until<T, F, Fut>(
+    what: &str,
+    within: Duration,
+    context: impl Fn() -> String,
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}{}",
+            context()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
