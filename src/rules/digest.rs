@@ -173,7 +173,7 @@ pub fn message_id(rule: &str, tick: DateTime<Utc>, domain: &str) -> String {
     format!("carteiro.resumo.{hex}@{domain}")
 }
 
-/// Why a digest mail could not be made: the rule's data, logged; the
+/// Why a digest or report mail could not be made: the rule's data, logged; the
 /// tick is not retried for it.
 #[derive(Debug, thiserror::Error)]
 pub enum DigestError {
@@ -194,7 +194,35 @@ pub fn compose(
     templates: &Templates,
     options: &ComposeOptions,
 ) -> Result<NewOutboxMail, DigestError> {
-    let base = TemplateContext {
+    let summary = SummaryMail {
+        to: &spec.to,
+        template: &spec.template,
+        subject: &spec.subject,
+        key: rule,
+        tick,
+    };
+    let value = summary_context(vars).digest_value(digest);
+    compose_summary(&summary, &value, templates, options)
+}
+
+/// A mail about many tickets (a digest, a report): where it goes, what
+/// renders it, and the (rule, action) key and tick its Message-ID is
+/// derived from.
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryMail<'a> {
+    pub to: &'a [String],
+    pub template: &'a str,
+    /// A template string.
+    pub subject: &'a str,
+    /// `rule#action`.
+    pub key: &'a str,
+    pub tick: DateTime<Utc>,
+}
+
+/// The context of a mail about no ticket: `vars` set, every other
+/// variable empty (`ticket.id` is [`NO_TICKET`]).
+pub fn summary_context(vars: &BTreeMap<String, String>) -> TemplateContext {
+    TemplateContext {
         ticket: TicketVars {
             id: NO_TICKET,
             subject: String::new(),
@@ -219,23 +247,32 @@ pub fn compose(
         vars: vars.clone(),
         captures: BTreeMap::new(),
         articles: Vec::new(),
-    };
-    let value = base.digest_value(digest);
+    }
+}
+
+/// Renders `summary`'s template and subject with `value` and composes
+/// the mail (about no ticket) with its fixed Message-ID.
+pub fn compose_summary(
+    summary: &SummaryMail<'_>,
+    value: &minijinja::Value,
+    templates: &Templates,
+    options: &ComposeOptions,
+) -> Result<NewOutboxMail, DigestError> {
     let rendered = templates
-        .render_value(&spec.template, &value)
+        .render_value(summary.template, value)
         .map_err(|e| DigestError::Render {
-            template: spec.template.clone(),
+            template: summary.template.to_owned(),
             reason: e.to_string(),
         })?;
     let subject = templates
-        .render_inline_value(&spec.subject, &value)
+        .render_inline_value(summary.subject, value)
         .map_err(|reason| DigestError::Render {
-            template: spec.subject.clone(),
+            template: summary.subject.to_owned(),
             reason,
         })?;
     let outgoing = OutgoingMail {
         ticket_id: NO_TICKET,
-        to: spec.to.iter().map(MailAddress::new).collect(),
+        to: summary.to.iter().map(MailAddress::new).collect(),
         cc: Vec::new(),
         subject,
         text: rendered.text,
@@ -244,8 +281,8 @@ pub fn compose(
         in_reply_to: None,
         references: Vec::new(),
         kind: MailKind::Generated,
-        date: tick,
-        message_id: Some(message_id(rule, tick, &options.message_id_domain)),
+        date: summary.tick,
+        message_id: Some(message_id(summary.key, summary.tick, &options.message_id_domain)),
     };
     let composed = crate::outbound::compose(&outgoing, options)?;
     Ok(NewOutboxMail {

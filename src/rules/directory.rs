@@ -182,6 +182,13 @@ pub fn unknown_names(rules: &super::RuleSet, directory: &Directory) -> Vec<super
                 ActionSpec::SetField { field, .. } => {
                     unknown("ticket field", field, directory.field_named(field).is_some());
                 }
+                ActionSpec::SendReport(spec) => {
+                    for (_, field) in &spec.by {
+                        if let FieldRef::CustomField(name) = field {
+                            unknown("ticket field", name, directory.field_named(name).is_some());
+                        }
+                    }
+                }
                 ActionSpec::CreateTicket(spec) => {
                     if let Some(user) = &spec.assignee {
                         unknown("agent", user, agent(user));

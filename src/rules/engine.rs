@@ -974,9 +974,9 @@ fn plan_actions(
                     stop = true;
                     break;
                 }
-                // The runner sends the digest once per tick, for all the
-                // tickets matched: nothing is done to this one.
-                ActionSpec::SendDigest(_) => continue,
+                // The runner sends the digest or report once per tick,
+                // for all the tickets matched: nothing is done to this one.
+                ActionSpec::SendDigest(_) | ActionSpec::SendReport(_) => continue,
                 ActionSpec::SetStatus(status) => Effect::SetStatus(*status),
                 ActionSpec::Solve => Effect::Solve,
                 ActionSpec::SetCustomStatus(name) => {

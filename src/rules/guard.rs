@@ -8,13 +8,14 @@
 //! (and nested `all`), and the leaves of a top-level `not`. A condition
 //! inside `any` may not have been the one that held.
 //!
-//! A digest rule (only `send_digest` actions) is exempt. The guard stops a
-//! rule from acting on the same ticket on every tick; a digest never acts
-//! on a ticket. It sends ONE mail per tick, whatever the number of
-//! tickets it lists, and that mail is sent at most once per (rule, tick):
-//! its Message-ID is derived from both, and the outbox keeps one row per
-//! Message-ID. Listing the same ticket again tomorrow is the point of a
-//! daily digest, not a loop; how often it mails is its cron's business.
+//! A summary rule (only `send_digest` and `send_report` actions) is
+//! exempt. The guard stops a rule from acting on the same ticket on every
+//! tick; a summary never acts on a ticket. It sends ONE mail per tick,
+//! whatever the number of tickets it counts, and that mail is sent at
+//! most once per (rule, tick): its Message-ID is derived from both, and
+//! the outbox keeps one row per Message-ID. Listing the same ticket again
+//! tomorrow is the point of a daily digest, not a loop; how often it
+//! mails is its cron's business.
 
 use super::model::{ActionSpec, Condition, FieldRef, Leaf, Literal, Op, Operand, Rule};
 use crate::helpdesk::Status;
@@ -22,7 +23,7 @@ use crate::helpdesk::Status;
 /// `Ok` when some action contradicts some required condition; otherwise
 /// why the rule is refused.
 pub fn check_loop_guard(rule: &Rule) -> Result<(), String> {
-    if rule.is_digest() {
+    if rule.is_summary() {
         return Ok(());
     }
     let mut required = Vec::new();

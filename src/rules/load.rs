@@ -16,7 +16,7 @@ use toml::Spanned;
 
 use super::model::{
     ActionEntry, ActionSpec, Assign, Condition, CreateTicketSpec, FieldKind, FieldRef, Leaf, Literal, Once,
-    Op, Operand, Rule, SendDigestSpec, SendMailSpec, Trigger,
+    Op, Operand, Rule, SendDigestSpec, SendMailSpec, SendReportSpec, Trigger,
 };
 use super::syntax::{RawAction, RawActionKind, RawCondition, RawFile, RawRule};
 use crate::calendar::{Calendars, Duration};
@@ -535,17 +535,22 @@ impl FileChecker<'_> {
         }
         let actions_span = raw.actions.span();
         let mut actions = Vec::new();
-        let mut digest_span = None;
+        let mut summary_span = None;
         for action in raw.actions.into_inner() {
-            if digest_span.is_none() && matches!(action.get_ref().kind, RawActionKind::SendDigest(_)) {
-                digest_span = Some(action.span());
+            if summary_span.is_none()
+                && matches!(
+                    action.get_ref().kind,
+                    RawActionKind::SendDigest(_) | RawActionKind::SendReport(_)
+                )
+            {
+                summary_span = Some(action.span());
             }
             if let Some(entry) = self.action(action) {
                 actions.push(entry);
             }
         }
-        if let Some(span) = digest_span {
-            self.digest_rule(span, &on, &actions);
+        if let Some(span) = summary_span {
+            self.summary_rule(span, &on, &actions);
         }
         if actions.is_empty() && self.problems.len() == before {
             self.error(actions_span.clone(), "a rule needs at least one action");
@@ -574,7 +579,10 @@ impl FileChecker<'_> {
             cascade: raw.cascade,
             vars: raw.vars,
         };
-        if rule.runs_on(Trigger::Schedule)
+        // The guard judges the rule as written: after an action was
+        // refused it would only add a second, misleading error.
+        if self.problems.len() == before
+            && rule.runs_on(Trigger::Schedule)
             && rule.once != Once::PerTicket
             && let Err(why) = super::guard::check_loop_guard(&rule)
         {
@@ -583,24 +591,28 @@ impl FileChecker<'_> {
         (self.problems.len() == before).then_some(rule)
     }
 
-    /// `send_digest` sends one mail per tick about many tickets: it runs
-    /// only on `schedule`, and with no action that changes a ticket.
-    fn digest_rule(&mut self, span: Range<usize>, on: &[Trigger], actions: &[ActionEntry]) {
+    /// `send_digest` and `send_report` send one mail per tick about many
+    /// tickets: they run only on `schedule`, and with no action that
+    /// changes a ticket.
+    fn summary_rule(&mut self, span: Range<usize>, on: &[Trigger], actions: &[ActionEntry]) {
+        let key = actions
+            .iter()
+            .find(|a| a.action.is_summary())
+            .map_or("send_digest", |a| a.action.key());
         if on != [Trigger::Schedule] {
             self.error(
                 span,
-                "send_digest sends one mail per tick listing the tickets the conditions match: the rule \
-                 must run only on schedule (on = [\"schedule\"])",
+                format!(
+                    "{key} sends one mail per tick about the tickets the conditions match: the rule must \
+                     run only on schedule (on = [\"schedule\"])"
+                ),
             );
-        } else if let Some(other) = actions
-            .iter()
-            .find(|a| !matches!(a.action, ActionSpec::SendDigest(_)))
-        {
+        } else if let Some(other) = actions.iter().find(|a| !a.action.is_summary()) {
             self.error(
                 span,
                 format!(
-                    "send_digest changes no ticket and cannot be mixed with {}: write that action in a \
-                     rule of its own",
+                    "{key} changes no ticket and cannot be mixed with {}: write that action in a rule \
+                     of its own",
                     other.action.key()
                 ),
             );
@@ -973,6 +985,56 @@ impl FileChecker<'_> {
                     template,
                     subject,
                     soon_days: digest.soon_days.unwrap_or(2),
+                })
+            }
+            RawActionKind::SendReport(report) => {
+                let template = self.template(report.template)?;
+                if report.to.0.is_empty() {
+                    self.error(span.clone(), "send_report needs at least one address in `to`");
+                    return None;
+                }
+                let to = self.addresses(report.to.0, span.clone())?;
+                if let Some(requester) = to.iter().find(|a| *a == "requester") {
+                    self.error(
+                        span.clone(),
+                        format!(
+                            "send_report: {requester:?} means no one here: a report is about many tickets"
+                        ),
+                    );
+                    return None;
+                }
+                let days = report.days.unwrap_or(7);
+                if !(1..=366).contains(&days) {
+                    self.error(
+                        span.clone(),
+                        format!("send_report: `days` is {days}; write 1 to 366 (7 is a week)"),
+                    );
+                    return None;
+                }
+                let mut by = Vec::with_capacity(report.by.len());
+                for (name, path) in report.by {
+                    let field = FieldRef::parse(path.get_ref().trim()).filter(|f| f.is_breakdown());
+                    let Some(field) = field else {
+                        self.error(
+                            path.span(),
+                            format!(
+                                "send_report: `by.{name}` is {:?}; a report breaks down by {}, or \
+                                 ticket.fields.NAME for a custom field",
+                                path.get_ref(),
+                                FieldRef::BREAKDOWNS.join(", ")
+                            ),
+                        );
+                        return None;
+                    };
+                    by.push((name, field));
+                }
+                let subject = self.inline(report.subject)?;
+                ActionSpec::SendReport(SendReportSpec {
+                    to,
+                    template,
+                    subject,
+                    days,
+                    by,
                 })
             }
             RawActionKind::Solve(yes) | RawActionKind::Stop(yes) if !yes => {

@@ -19,6 +19,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod reload;
+pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod schedule;

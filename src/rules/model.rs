@@ -200,6 +200,24 @@ impl FieldRef {
     /// Prefix of custom fields: `ticket.fields.cnpj`.
     pub const CUSTOM_PREFIX: &'static str = "ticket.fields.";
 
+    /// The fixed fields a report breaks down by (`send_report.by`): one
+    /// value per ticket, with few distinct values.
+    pub const BREAKDOWNS: &'static [&'static str] = &[
+        "ticket.status",
+        "ticket.custom_status",
+        "ticket.group",
+        "ticket.assignee",
+        "ticket.priority",
+        "ticket.type",
+        "ticket.via",
+    ];
+
+    /// Whether a report may break down by it: one of [`Self::BREAKDOWNS`]
+    /// or a custom field.
+    pub fn is_breakdown(&self) -> bool {
+        matches!(self, FieldRef::CustomField(_)) || FieldRef::BREAKDOWNS.contains(&self.path().as_str())
+    }
+
     /// Resolves a path.
     pub fn parse(path: &str) -> Option<FieldRef> {
         if let Some(name) = path.strip_prefix(FieldRef::CUSTOM_PREFIX) {
@@ -441,6 +459,23 @@ pub struct SendDigestSpec {
     pub soon_days: u32,
 }
 
+/// `send_report`: one mail per schedule tick with figures over the
+/// `days` local days before the tick, for the tickets the rule's
+/// conditions match (closed ones included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReportSpec {
+    /// Addresses (no `requester`: there is no one ticket).
+    pub to: Vec<String>,
+    pub template: String,
+    /// A template string rendered with `report` (and an empty ticket).
+    pub subject: String,
+    /// How many local days the period spans, ending when the tick's day
+    /// begins.
+    pub days: u32,
+    /// The breakdowns: `report.by.NAME` rows, one per value of the field.
+    pub by: Vec<(String, FieldRef)>,
+}
+
 /// `create_ticket`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateTicketSpec {
@@ -478,11 +513,19 @@ pub enum ActionSpec {
     CreateTicket(CreateTicketSpec),
     /// Only in schedule rules, and only with other `send_digest` actions.
     SendDigest(SendDigestSpec),
+    /// Only in schedule rules, and only with other summary actions.
+    SendReport(SendReportSpec),
     Solve,
     Stop,
 }
 
 impl ActionSpec {
+    /// Whether it mails about many tickets, once per tick, and changes
+    /// none (`send_digest`, `send_report`).
+    pub fn is_summary(&self) -> bool {
+        matches!(self, ActionSpec::SendDigest(_) | ActionSpec::SendReport(_))
+    }
+
     /// The key it is written with.
     pub fn key(&self) -> &'static str {
         match self {
@@ -500,6 +543,7 @@ impl ActionSpec {
             ActionSpec::SendMail(_) => "send_mail",
             ActionSpec::CreateTicket(_) => "create_ticket",
             ActionSpec::SendDigest(_) => "send_digest",
+            ActionSpec::SendReport(_) => "send_report",
             ActionSpec::Solve => "solve",
             ActionSpec::Stop => "stop",
         }
@@ -549,13 +593,10 @@ impl Rule {
         self.on.contains(&trigger)
     }
 
-    /// Whether it sends a digest: its actions are `send_digest`, which
-    /// change no ticket (the load checks they are its only actions).
-    pub fn is_digest(&self) -> bool {
-        !self.actions.is_empty()
-            && self
-                .actions
-                .iter()
-                .all(|a| matches!(a.action, ActionSpec::SendDigest(_)))
+    /// Whether it mails a summary of many tickets: its actions are
+    /// `send_digest` or `send_report`, which change no ticket (the load
+    /// checks they are its only actions).
+    pub fn is_summary(&self) -> bool {
+        !self.actions.is_empty() && self.actions.iter().all(|a| a.action.is_summary())
     }
 }

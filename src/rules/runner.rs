@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::articles;
+use super::digest::SummaryMail;
 use super::directory::Directory;
 use super::engine::{Context, Event, EventKind, MailFacts, Planner, TicketFacts, plan};
 use super::exec::{Applied, EventKey, ExecError, Executor, FiredOnce, Job};
@@ -37,9 +38,10 @@ use super::load::RuleSet;
 use super::model::{ActionSpec, Once, Rule, Trigger};
 use super::plan::{Effect, Plan};
 use super::reload::RulesHandle;
+use super::report::Period;
 use super::schedule::due_rules;
 use crate::clock::Clock;
-use crate::helpdesk::{HelpDesk, HelpDeskError, Id, Ticket, User};
+use crate::helpdesk::{HelpDesk, HelpDeskError, Id, Status, Ticket, User};
 use crate::store::{Store, StoreError};
 use crate::tickets::{Snapshot, TicketEvent, TicketEventKind, diff};
 
@@ -200,7 +202,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let schedule_rules: BTreeSet<String> = set
             .rules
             .iter()
-            .filter(|r| r.runs_on(Trigger::Schedule) && !r.is_digest())
+            .filter(|r| r.runs_on(Trigger::Schedule) && !r.is_summary())
             .map(|r| r.name.clone())
             .collect();
         let directory = &self.directory;
@@ -522,7 +524,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let mut swept_rules = BTreeSet::new();
         for d in &due {
             match set.rule(&d.rule) {
-                Some(rule) if rule.is_digest() => self.digest(&set, rule, d.tick, report)?,
+                Some(rule) if rule.is_summary() => self.summary(&set, rule, d.tick, report)?,
                 _ => {
                     swept_rules.insert(d.rule.clone());
                 }
@@ -560,12 +562,16 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         Ok(())
     }
 
-    /// Sends `rule`'s digest for `tick`: every snapshot its conditions
-    /// match (all of them, not `sweep_limit`), one mail per `send_digest`
-    /// action, enqueued once per (rule, tick, action) by its fixed
-    /// Message-ID. A template or address the mail cannot be made from is
-    /// logged and the tick passes; a store failure is retried.
-    fn digest(
+    /// Sends `rule`'s digests and reports for `tick`: over every snapshot
+    /// its conditions match (all of them, not `sweep_limit`), one mail per
+    /// `send_digest` or `send_report` action, enqueued once per (rule,
+    /// tick, action) by its fixed Message-ID. A template or address the
+    /// mail cannot be made from is logged and the tick passes; a store
+    /// failure is retried.
+    ///
+    /// A digest lists tickets not closed; a report also counts the closed
+    /// ones updated since its period began.
+    fn summary(
         &mut self,
         set: &RuleSet,
         rule: &Rule,
@@ -578,6 +584,14 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let calendar = calendars
             .get(&rule.calendar)
             .unwrap_or_else(|| calendars.default_calendar());
+        let closed_since = rule
+            .actions
+            .iter()
+            .filter_map(|entry| match &entry.action {
+                ActionSpec::SendReport(spec) => Some(Period::before(tick, spec.days, calendar).start),
+                _ => None,
+            })
+            .min();
         let mut matched = Vec::new();
         {
             let once = &self.once;
@@ -592,15 +606,15 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
             let planner = Planner::new(&event, &context);
             let mut after = None;
             loop {
-                let page = self.store.sweep_snapshots(after, PAGE)?;
+                let page = self.store.summary_snapshots(after, PAGE, closed_since)?;
                 let Some(last) = page.last().map(|s| s.ticket.id) else {
                     break;
                 };
                 after = Some(last);
                 report.swept += page.len();
                 for snapshot in page {
-                    // The requester from the store only: a digest asks the
-                    // helpdesk nothing per ticket.
+                    // The requester from the store only: a summary asks
+                    // the helpdesk nothing per ticket.
                     let requester = snapshot.ticket.requester_id.and_then(|id| {
                         self.people
                             .get(&id)
@@ -615,7 +629,7 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                     };
                     let planned = planner.plan(&facts, self.clock.as_ref(), None);
                     if planned.fired.contains(&rule.name) {
-                        matched.push(facts.ticket);
+                        matched.push(facts);
                     }
                 }
             }
@@ -623,30 +637,57 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         let now = self.clock.now();
         let options = self.executor.options();
         for (index, entry) in rule.actions.iter().enumerate() {
-            let ActionSpec::SendDigest(spec) = &entry.action else {
-                continue;
-            };
-            let digest = super::digest::build(&matched, &self.directory, now, calendar, spec.soon_days);
             let key = format!("{}#{index}", rule.name);
-            let mail = match super::digest::compose(
-                spec,
-                &key,
-                tick,
-                &digest,
-                &rule.vars,
-                &set.templates,
-                &options.compose,
-            ) {
-                Ok(mail) => mail,
-                Err(e) => {
-                    tracing::error!(rule = %rule.name, %tick, error = %e, rules_hash = %set.hash,
-                        "cannot make the digest mail; this tick sends none");
-                    continue;
+            let base = super::digest::summary_context(&rule.vars);
+            let (summary, value, what, tickets) = match &entry.action {
+                ActionSpec::SendDigest(spec) => {
+                    let open = matched
+                        .iter()
+                        .map(|f| &f.ticket)
+                        .filter(|t| t.status != Status::Closed);
+                    let digest = super::digest::build(open, &self.directory, now, calendar, spec.soon_days);
+                    let summary = SummaryMail {
+                        to: &spec.to,
+                        template: &spec.template,
+                        subject: &spec.subject,
+                        key: &key,
+                        tick,
+                    };
+                    (summary, base.digest_value(&digest), "digest", digest.total)
                 }
+                ActionSpec::SendReport(spec) => {
+                    let period = Period::before(tick, spec.days, calendar);
+                    let figures = super::report::build(
+                        matched.iter().map(|f| (&f.ticket, &f.clocks)),
+                        spec,
+                        &self.directory,
+                        &period,
+                        now,
+                    );
+                    let summary = SummaryMail {
+                        to: &spec.to,
+                        template: &spec.template,
+                        subject: &spec.subject,
+                        key: &key,
+                        tick,
+                    };
+                    let counted = figures.received + figures.solved + figures.open;
+                    (summary, base.report_value(&figures), "report", counted)
+                }
+                _ => continue,
             };
+            let mail =
+                match super::digest::compose_summary(&summary, &value, &set.templates, &options.compose) {
+                    Ok(mail) => mail,
+                    Err(e) => {
+                        tracing::error!(rule = %rule.name, %tick, error = %e, rules_hash = %set.hash,
+                        "cannot make the {what} mail; this tick sends none");
+                        continue;
+                    }
+                };
             let enqueued = self.store.enqueue_mail(&mail, &options.guards)?;
             crate::outbound::action::log_enqueued(&mail, &enqueued);
-            tracing::info!(rule = %rule.name, %tick, tickets = digest.total, "digest sent to the outbox");
+            tracing::info!(rule = %rule.name, %tick, tickets = tickets, "{what} sent to the outbox");
             report.applied += 1;
         }
         Ok(())

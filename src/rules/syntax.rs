@@ -167,6 +167,29 @@ pub struct RawSendDigest {
     pub soon_days: Option<u32>,
 }
 
+/// `send_report = { to = […], template = "…", subject = "…", by = { … } }`.
+#[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSendReport {
+    /// Addresses of the people who get the report.
+    pub to: OneOrMany,
+    /// A mail template under templates/; it reads `report`.
+    #[schemars(with = "String")]
+    pub template: Spanned<String>,
+    /// A template string; it may read `report`.
+    #[schemars(with = "String")]
+    pub subject: Spanned<String>,
+    /// How many local days the period spans, ending when the tick's day
+    /// begins (default 7: the week before a Monday tick).
+    #[serde(default)]
+    pub days: Option<u32>,
+    /// The breakdowns, by name: `{ tipo = "ticket.fields.Tipo", status =
+    /// "ticket.status" }` gives `report.by.tipo` and `report.by.status`.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub by: BTreeMap<String, Spanned<String>>,
+}
+
 /// `create_ticket = { subject = "…", … }`.
 #[derive(Debug, Clone, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -237,6 +260,7 @@ pub const ACTION_KEYS: &[&str] = &[
     "send_mail",
     "create_ticket",
     "send_digest",
+    "send_report",
     "solve",
     "stop",
 ];
@@ -258,6 +282,7 @@ pub enum RawActionKind {
     SendMail(RawSendMail),
     CreateTicket(RawCreateTicket),
     SendDigest(RawSendDigest),
+    SendReport(RawSendReport),
     Solve(bool),
     Stop(bool),
 }
@@ -309,6 +334,7 @@ impl<'de> Deserialize<'de> for RawAction {
                         "send_mail" => RawActionKind::SendMail(map.next_value()?),
                         "create_ticket" => RawActionKind::CreateTicket(map.next_value()?),
                         "send_digest" => RawActionKind::SendDigest(map.next_value()?),
+                        "send_report" => RawActionKind::SendReport(map.next_value()?),
                         "solve" => RawActionKind::Solve(map.next_value()?),
                         "stop" => RawActionKind::Stop(map.next_value()?),
                         other => {
@@ -420,6 +446,7 @@ impl RawActionKind {
             "send_mail" => generator.subschema_for::<RawSendMail>(),
             "create_ticket" => generator.subschema_for::<RawCreateTicket>(),
             "send_digest" => generator.subschema_for::<RawSendDigest>(),
+            "send_report" => generator.subschema_for::<RawSendReport>(),
             "solve" | "stop" => json_schema!({ "type": "boolean" }),
             _ => return None,
         })

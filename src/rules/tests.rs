@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use super::engine::{Event, EventKind, MailFacts, TicketFacts, plan_traced};
-use super::model::{ActionSpec, SendDigestSpec};
+use super::model::{ActionSpec, FieldRef, SendDigestSpec};
 use super::plan::{Effect, Plan};
 use super::*;
 use crate::calendar::Calendars;
@@ -1375,7 +1375,7 @@ actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resu
 "#,
     );
     let rule = set.rule("resumo").expect("rule");
-    assert!(rule.is_digest());
+    assert!(rule.is_summary());
     assert_eq!(
         rule.actions[0].action,
         ActionSpec::SendDigest(SendDigestSpec {
@@ -1435,6 +1435,91 @@ name = "resumo"
 on = ["schedule"]
 cron = "0 0 8 * * *"
 actions = [ { send_digest = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "{{ digest.totl }}" } } ]
+"#,
+    );
+    assert!(error.contains("template error"), "{error}");
+}
+
+#[test]
+fn send_report_loads_its_breakdowns_and_defaults_to_a_week() {
+    let set = rules(
+        r#"
+[[rule]]
+name = "estatistica"
+on = ["schedule"]
+cron = "0 0 8 * * Mon"
+all = [ { field = "ticket.tags", op = "contains", value = "manifestacao" } ]
+actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resumo",
+                              subject = "{{ report.received }} recebidas, {{ report.sla.percent }}% no prazo",
+                              by = { tipo = "ticket.fields.Tipo", status = "ticket.status" } } } ]
+"#,
+    );
+    let rule = set.rule("estatistica").expect("rule");
+    assert!(rule.is_summary());
+    let ActionSpec::SendReport(spec) = &rule.actions[0].action else {
+        panic!("a report: {:?}", rule.actions[0].action);
+    };
+    assert_eq!(spec.days, 7);
+    assert_eq!(
+        spec.by,
+        [
+            ("status".to_owned(), FieldRef::Status),
+            ("tipo".to_owned(), FieldRef::CustomField("Tipo".to_owned())),
+        ]
+    );
+    let event = Event::new(EventKind::Schedule(["estatistica".to_owned()].into()));
+    let planned = run(&set, &event, &facts(json!({ "tags": ["manifestacao"] })));
+    assert_eq!(planned.fired, ["estatistica"]);
+    assert!(planned.steps.is_empty());
+}
+
+#[test]
+fn send_report_is_refused_with_a_field_it_cannot_break_down_by() {
+    let error = load_error(
+        r#"
+[[rule]]
+name = "estatistica"
+on = ["schedule"]
+cron = "0 0 8 * * Mon"
+actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "S",
+                              by = { assunto = "ticket.subject" } } } ]
+"#,
+    );
+    assert!(
+        error.starts_with(
+            "test.toml:8:48: send_report: `by.assunto` is \"ticket.subject\"; a report breaks down by \
+             ticket.status,"
+        ),
+        "{error}"
+    );
+    // One error: the refused action does not also trip the loop guard.
+    assert_eq!(error.lines().count(), 1, "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "estatistica"
+on = ["mail.received"]
+actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "S" } } ]
+"#,
+    );
+    assert!(error.contains("send_report sends one mail per tick"), "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "estatistica"
+on = ["schedule"]
+cron = "0 0 8 * * Mon"
+actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "S", days = 0 } } ]
+"#,
+    );
+    assert!(error.contains("`days` is 0; write 1 to 366"), "{error}");
+    let error = load_error(
+        r#"
+[[rule]]
+name = "estatistica"
+on = ["schedule"]
+cron = "0 0 8 * * Mon"
+actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resumo", subject = "{{ report.recieved }}" } } ]
 "#,
     );
     assert!(error.contains("template error"), "{error}");

@@ -767,6 +767,41 @@ mod tickets {
     }
 
     #[test]
+    fn a_report_also_reads_the_tickets_closed_since_its_period_began() {
+        let store = Store::open_in_memory().expect("open");
+        for (id, status, updated) in [
+            (1, "closed", "2026-03-01T12:00:00Z"),
+            (2, "closed", "2026-03-02T13:00:00Z"),
+            (3, "open", "2026-02-01T12:00:00Z"),
+            (4, "deleted", "2026-03-03T12:00:00Z"),
+            (5, "solved", "2026-02-01T12:00:00Z"),
+            (6, "closed", "2026-03-04T00:00:00Z"),
+        ] {
+            let mut saved = snapshot(id, status);
+            saved.ticket = ticket(id, status, updated);
+            store.save_snapshot(&saved).expect("save");
+        }
+        let ids = |snapshots: Vec<Snapshot>| snapshots.iter().map(|s| s.ticket.id).collect::<Vec<_>>();
+        let since = DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z")
+            .expect("instant")
+            .with_timezone(&Utc);
+        // Closed 1 was last updated before the period: nothing in it.
+        assert_eq!(
+            ids(store.summary_snapshots(None, 10, Some(since)).expect("all")),
+            [2, 3, 5, 6]
+        );
+        assert_eq!(
+            ids(store.summary_snapshots(Some(2), 2, Some(since)).expect("page")),
+            [3, 5]
+        );
+        // Without a period, what a sweep reads.
+        assert_eq!(
+            ids(store.summary_snapshots(None, 10, None).expect("open")),
+            [3, 5]
+        );
+    }
+
+    #[test]
     fn people_roles_are_cached_and_refreshed() {
         let store = Store::open_in_memory().expect("open");
         assert!(store.person_roles(&[1, 2]).expect("none yet").is_empty());

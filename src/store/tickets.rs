@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::error::Fault;
@@ -66,6 +67,37 @@ impl Store {
                      ORDER BY ticket_id LIMIT ?2"
                 ))?
                 .query_map(params![after, limit], RawSnapshot::from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            raws.into_iter().map(RawSnapshot::into_snapshot).collect()
+        })
+    }
+
+    /// Like [`Store::sweep_snapshots`], plus the closed tickets updated
+    /// at or after `closed_since`: what a report over a period since then
+    /// counts (a ticket created or solved in the period has been updated
+    /// since). `None` adds no closed ticket.
+    pub fn summary_snapshots(
+        &self,
+        after_id: Option<Id>,
+        limit: usize,
+        closed_since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Snapshot>, StoreError> {
+        let Some(since) = closed_since else {
+            return self.sweep_snapshots(after_id, limit);
+        };
+        self.read("read the ticket snapshots for a report", |conn| {
+            let after = match after_id {
+                Some(id) => to_i64(id)?,
+                None => -1,
+            };
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let raws = conn
+                .prepare_cached(&format!(
+                    "{SELECT_SNAPSHOT} WHERE ticket_id > ?1 AND status != 'deleted'
+                         AND (status != 'closed' OR updated_at >= ?2)
+                     ORDER BY ticket_id LIMIT ?3"
+                ))?
+                .query_map(params![after, stamp(since), limit], RawSnapshot::from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             raws.into_iter().map(RawSnapshot::into_snapshot).collect()
         })

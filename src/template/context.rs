@@ -142,6 +142,213 @@ impl DigestVars {
     }
 }
 
+/// `report`: the figures of a `send_report` mail. See `docs/rules.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportVars {
+    /// When the tick ran (RFC 3339).
+    pub now: String,
+    /// The period's first and last local days (`2026-11-16`,
+    /// `2026-11-22`), both included.
+    pub start: String,
+    pub end: String,
+    pub days: u32,
+    /// Tickets created in the period.
+    pub received: usize,
+    /// Tickets solved in the period (solved or closed now).
+    pub solved: usize,
+    /// Tickets not solved now (new, open, pending, hold), whenever created.
+    pub open: usize,
+    /// Of `open`, those past their due date.
+    pub overdue: usize,
+    /// Due dates met by the tickets solved in the period.
+    pub sla: SlaVars,
+    /// Breakdowns by the action's `by` names.
+    pub by: BTreeMap<String, Vec<ReportRow>>,
+}
+
+/// Due dates met: `report.sla`, and the same figures on each row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SlaVars {
+    /// Solved by their due date.
+    pub on_time: usize,
+    /// Solved after it.
+    pub late: usize,
+    /// Solved with no due date.
+    pub no_due: usize,
+}
+
+impl SlaVars {
+    /// `on_time` as a whole percentage of `on_time + late`; `None` when
+    /// no ticket with a due date was solved.
+    pub fn percent(&self) -> Option<u32> {
+        let total = self.on_time + self.late;
+        (total > 0).then(|| percent(self.on_time, total))
+    }
+
+    fn to_value(self) -> Value {
+        context! {
+            on_time => self.on_time,
+            late => self.late,
+            no_due => self.no_due,
+            percent => self.percent(),
+        }
+    }
+}
+
+/// One value of a breakdown, with the same figures as the whole report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow {
+    /// The field's value as text; `None` when the ticket has none.
+    pub value: Option<String>,
+    pub received: usize,
+    pub solved: usize,
+    pub open: usize,
+    pub sla: SlaVars,
+    /// `received` as a whole percentage of the report's (0 when none
+    /// came in): the width of a bar.
+    pub share: u32,
+}
+
+/// `part` of `whole` as a whole percentage, rounded half up.
+fn percent(part: usize, whole: usize) -> u32 {
+    if whole == 0 {
+        return 0;
+    }
+    u32::try_from((part * 200 + whole) / (whole * 2)).unwrap_or(100)
+}
+
+impl ReportRow {
+    /// A row for `value`, its `share` of `received_total` filled in.
+    pub fn with_share(mut self, received_total: usize) -> ReportRow {
+        self.share = percent(self.received, received_total);
+        self
+    }
+
+    fn to_value(&self) -> Value {
+        context! {
+            value => self.value.clone(),
+            received => self.received,
+            solved => self.solved,
+            open => self.open,
+            on_time => self.sla.on_time,
+            late => self.sla.late,
+            no_due => self.sla.no_due,
+            percent => self.sla.percent(),
+            share => self.share,
+        }
+    }
+}
+
+impl ReportVars {
+    pub fn to_value(&self) -> Value {
+        self.value(false)
+    }
+
+    /// With `any_key`, `by` answers every name with this report's first
+    /// breakdown (for `carteiro check`, which knows no rule's names).
+    fn value(&self, any_key: bool) -> Value {
+        let by: BTreeMap<String, Value> = self
+            .by
+            .iter()
+            .map(|(name, rows)| (name.clone(), rows.iter().map(ReportRow::to_value).collect()))
+            .collect();
+        let by = match by.values().next() {
+            Some(first) if any_key => Value::from_object(AnyBreakdown {
+                default: first.clone(),
+                entries: by,
+            }),
+            _ => Value::from(by),
+        };
+        context! {
+            now => self.now.clone(),
+            start => self.start.clone(),
+            end => self.end.clone(),
+            days => self.days,
+            received => self.received,
+            solved => self.solved,
+            open => self.open,
+            overdue => self.overdue,
+            sla => self.sla.to_value(),
+            by => by,
+        }
+    }
+
+    /// A week with two breakdowns, for `carteiro check`.
+    pub fn sample() -> ReportVars {
+        let row = |value: Option<&str>,
+                   received: usize,
+                   solved: usize,
+                   open: usize,
+                   on_time: usize,
+                   late: usize| {
+            ReportRow {
+                value: value.map(str::to_owned),
+                received,
+                solved,
+                open,
+                sla: SlaVars {
+                    on_time,
+                    late,
+                    no_due: 0,
+                },
+                share: 0,
+            }
+            .with_share(10)
+        };
+        ReportVars {
+            now: "2019-06-03T11:00:00Z".to_owned(),
+            start: "2019-05-27".to_owned(),
+            end: "2019-06-02".to_owned(),
+            days: 7,
+            received: 10,
+            solved: 8,
+            open: 3,
+            overdue: 1,
+            sla: SlaVars {
+                on_time: 6,
+                late: 2,
+                no_due: 0,
+            },
+            by: BTreeMap::from([
+                (
+                    "tipo".to_owned(),
+                    vec![
+                        row(Some("reclamação"), 6, 5, 2, 3, 2),
+                        row(Some("elogio"), 3, 3, 0, 3, 0),
+                        row(None, 1, 0, 1, 0, 0),
+                    ],
+                ),
+                (
+                    "status".to_owned(),
+                    vec![
+                        row(Some("closed"), 6, 6, 0, 5, 1),
+                        row(Some("open"), 4, 2, 3, 1, 1),
+                    ],
+                ),
+            ]),
+        }
+    }
+}
+
+/// `report.by` in the check's sample: the sample's rows under any name.
+#[derive(Debug)]
+struct AnyBreakdown {
+    default: Value,
+    entries: BTreeMap<String, Value>,
+}
+
+impl Object for AnyBreakdown {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(self.entries.get(key).unwrap_or(&self.default).clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let keys: Vec<Value> = self.entries.keys().map(|k| Value::from(k.as_str())).collect();
+        Enumerator::Iter(Box::new(keys.into_iter()))
+    }
+}
+
 /// The whole context of one render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateContext {
@@ -262,11 +469,13 @@ impl TemplateContext {
     }
 
     /// [`TemplateContext::sample`] as `carteiro check` renders it: `vars`
-    /// and `ticket.fields` answer any name; `digest` holds a sample digest,
-    /// so digest templates check too.
+    /// and `ticket.fields` answer any name; `digest` and `report` hold
+    /// samples (`report.by` answers any name), so their templates check
+    /// too.
     pub fn sample_value() -> Value {
         context! {
             digest => DigestVars::sample().to_value(),
+            report => ReportVars::sample().value(true),
             ..TemplateContext::sample().value(true)
         }
     }
@@ -276,6 +485,15 @@ impl TemplateContext {
     pub fn digest_value(&self, digest: &DigestVars) -> Value {
         context! {
             digest => digest.to_value(),
+            ..self.to_value()
+        }
+    }
+
+    /// The context of a report mail: `report`, with this (ticketless)
+    /// context's other variables.
+    pub fn report_value(&self, report: &ReportVars) -> Value {
+        context! {
+            report => report.to_value(),
             ..self.to_value()
         }
     }

@@ -43,7 +43,8 @@ use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
 pub use context::{
-    ArticleVars, DigestTicketVars, DigestVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant,
+    ArticleVars, DigestTicketVars, DigestVars, MailVars, ReportRow, ReportVars, RequesterVars, SlaVars,
+    TemplateContext, TicketVars, instant,
 };
 
 /// The suffix of a text template.

@@ -317,6 +317,7 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "manifestacoes_aprovada",
             "manifestacoes_em_atendimento",
             "manifestacoes_encerrada",
+            "manifestacoes_estatistica_semanal",
             "manifestacoes_falta_motivo_origem",
             "manifestacoes_justificativa",
             "manifestacoes_nota_registrada",
@@ -447,4 +448,42 @@ fn the_daily_digest_template_lists_the_four_sections_in_text_and_html() {
         rendered.text
     );
     assert_eq!(rendered.html.expect("html").matches("width:0%").count(), 4);
+}
+
+#[test]
+fn the_weekly_statistics_template_shows_each_breakdown_with_its_deadline_figures() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/templates");
+    let templates = Templates::load_dir(&dir, &TemplateOptions::default()).expect("loads");
+    let mut report = ReportVars::sample();
+    // The pack's names: tipo, status and motivo.
+    let tipo = report.by["tipo"].clone();
+    report.by.insert("motivo".to_owned(), Vec::new());
+    let context = TemplateContext::sample().report_value(&report);
+    let rendered = templates
+        .render_value("manifestacoes_estatistica_semanal", &context)
+        .expect("renders");
+    let text = &rendered.text;
+    for line in [
+        "de 27 de maio de 2019 a 2 de junho de 2019",
+        "Recebidas no período: 10\n",
+        "Encerradas no período: 8\n",
+        "Cumprimento do prazo: 75% no prazo (6 de 8)\n",
+        "Em aberto agora: 3, 1 vencida(s)\n",
+        "Por tipo:\n- reclamação: 6 recebida(s) (60%), 5 encerrada(s), 60% no prazo (3 de 5), 2 em aberto\n",
+        "- não informado: 1 recebida(s) (10%), 0 encerrada(s), sem encerramento com prazo, 1 em aberto\n",
+        "Por status atual:\n- fechada: 6",
+        "Por motivo:\n- nenhuma manifestação no período\n",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    let html = rendered.html.expect("an HTML part");
+    // A bar per row, as wide as its share of the received.
+    for row in &tipo {
+        assert!(html.contains(&format!("width:{}%", row.share)), "{html}");
+    }
+    assert!(html.contains("width:75%"), "the deadline bar: {html}");
+    assert!(
+        html.contains("<td style=\"padding:2px 8px\">reclamação</td>"),
+        "{html}"
+    );
 }
