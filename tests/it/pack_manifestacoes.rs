@@ -216,6 +216,20 @@ timeout = "10s"
             .await;
     }
 
+    /// The admin's change for the two mails to managers: the daily
+    /// digest's address (the pack's first) to `daily`, the weekly
+    /// statistics' (the second) to `weekly`.
+    fn managers_are(&self, daily: &TestMailbox, weekly: &TestMailbox) {
+        const MANAGERS: &str = "gestores-manifestacoes@bematech.com.br";
+        let pack = self.dir.join("regras/manifestacoes.toml");
+        let text = std::fs::read_to_string(&pack).expect("pack");
+        assert_eq!(text.matches(MANAGERS).count(), 2, "the digest's and the report's");
+        let text = text
+            .replacen(MANAGERS, &daily.address, 1)
+            .replacen(MANAGERS, &weekly.address, 1);
+        std::fs::write(&pack, text).expect("pack");
+    }
+
     /// Ana's update, on the ticket as she reads it.
     async fn ana_updates(&self, id: Id, update: TicketUpdate) {
         let current = self.ana.show_ticket(id).await.expect("show");
@@ -544,14 +558,8 @@ async fn the_daily_digest_reaches_the_managers_once_at_eight_on_a_business_day()
     let world = World::new(servers).await;
     // The admin's one change: the managers' address (here a test mailbox).
     let managers = servers.new_mailbox("gestores-manif");
-    let pack = world.dir.join("regras/manifestacoes.toml");
-    let text = std::fs::read_to_string(&pack).expect("pack");
-    assert!(text.contains("gestores-manifestacoes@bematech.com.br"));
-    std::fs::write(
-        &pack,
-        text.replace("gestores-manifestacoes@bematech.com.br", &managers.address),
-    )
-    .expect("pack");
+    let weekly = servers.new_mailbox("gestores-semana");
+    world.managers_are(&managers, &weekly);
 
     // Manifestations already in the helpdesk: two overdue (one without an
     // assignee), one far ahead, one overdue denúncia, one overdue ticket
@@ -666,4 +674,154 @@ async fn the_daily_digest_reaches_the_managers_once_at_eight_on_a_business_day()
     daemon.stop().await;
     let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
     assert_eq!(mails.len(), 1, "one digest per tick");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_statistics_reach_the_managers_on_monday_with_the_past_weeks_figures() {
+    use chrono::{Datelike, Days, TimeZone, Weekday};
+    let servers = servers();
+    let world = World::new(servers).await;
+    let daily = servers.new_mailbox("gestores-dia");
+    let managers = servers.new_mailbox("gestores-semana");
+    world.managers_are(&daily, &managers);
+
+    // This week's manifestations (and one ticket that is none).
+    let now = world.clock().now();
+    let hours = |h: i64| (now + chrono::TimeDelta::hours(h)).to_rfc3339();
+    let ticket = |subject: &str, tipo: &str, due: String, motivo: Option<&str>| {
+        let mut fields = vec![json!({ "id": TIPO, "value": tipo })];
+        if let Some(motivo) = motivo {
+            fields.push(json!({ "id": MOTIVO, "value": motivo }));
+            fields.push(json!({ "id": ORIGEM, "value": "E-mail" }));
+        }
+        let tag = format!("manifestacao_{}", tipo.replace('ç', "c").replace('ã', "a"));
+        json!({
+            "subject": subject, "type": "task", "status": "open",
+            "tags": if tipo.is_empty() { vec!["suporte".to_owned()] } else { vec!["manifestacao".to_owned(), tag] },
+            "due_at": due, "assignee_id": 7000, "group_id": 60, "custom_fields": fields,
+            "comment": { "body": format!("{subject}.") },
+            "requester": { "email": world.customer.address, "name": "Maria Souza" },
+        })
+    };
+    let mut ids = Vec::new();
+    for new in [
+        // Solved by its due date, then closed.
+        ticket(
+            "Entrega atrasada",
+            "reclamação",
+            hours(48),
+            Some("Atraso na entrega"),
+        ),
+        // Already past its due date when solved.
+        ticket(
+            "Cobrança em dobro",
+            "reclamação",
+            hours(-1),
+            Some("Cobrança indevida"),
+        ),
+        // Still open, due next month.
+        ticket("Atendimento excelente", "elogio", hours(24 * 30), None),
+        // Still open and overdue.
+        ticket("Denúncia de conduta", "denúncia", hours(-2), None),
+        // No manifestation: not counted.
+        ticket("Impressora parada", "", hours(-3), Some("Defeito")),
+    ] {
+        let new: carteiro::helpdesk::NewTicket = serde_json::from_value(new).expect("new ticket");
+        ids.push(world.bot.create_ticket(&new).await.expect("create").id);
+    }
+
+    let config = world.config(servers);
+    let daemon = Running::start(config.clone(), world.clock());
+    let store = carteiro::store::Store::open(&world.dir.join("carteiro.db")).expect("store");
+    let status_seen = |id: Id, status: Status| {
+        let seen = store
+            .snapshot(id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.ticket.status == status);
+        async move { seen.then_some(()) }
+    };
+    for id in &ids {
+        wait_for(&world, "the snapshots", || status_seen(*id, Status::Open)).await;
+    }
+    // Ana solves the two complaints and the printer; then the first closes.
+    for id in [ids[0], ids[1], ids[4]] {
+        world
+            .ana_updates(
+                id,
+                TicketUpdate {
+                    status: Some(Status::Solved),
+                    ..TicketUpdate::default()
+                },
+            )
+            .await;
+        wait_for(&world, "the solve seen", || status_seen(id, Status::Solved)).await;
+    }
+    world
+        .ana_updates(
+            ids[0],
+            TicketUpdate {
+                status: Some(Status::Closed),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    wait_for(&world, "the close seen", || status_seen(ids[0], Status::Closed)).await;
+
+    // Jump to 08:00:30 on the next Monday in São Paulo: its report covers
+    // the seven days before, this one included.
+    let zone = chrono_tz::America::Sao_Paulo;
+    let today = world.clock().now().with_timezone(&zone).date_naive();
+    let mut monday = today.checked_add_days(Days::new(1)).expect("day");
+    while monday.weekday() != Weekday::Mon {
+        monday = monday.checked_add_days(Days::new(1)).expect("day");
+    }
+    let eight = zone
+        .from_local_datetime(&monday.and_hms_opt(8, 0, 30).expect("time"))
+        .single()
+        .expect("one instant")
+        .with_timezone(&chrono::Utc);
+    let jump = (eight - world.clock().now()).num_seconds();
+    advance_clock(&world, u64::try_from(jump).expect("ahead")).await;
+
+    let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
+    let (subject, body, _) = parse(&mails[0]);
+    assert!(subject.starts_with("Manifestações de "), "{subject}");
+    assert!(
+        subject.ends_with(": 4 recebidas, 2 encerradas, 50% no prazo"),
+        "{subject}"
+    );
+    assert!(!subject.contains("[#"), "no ticket tag: {subject}");
+    for line in [
+        "Recebidas no período: 4\n",
+        "Encerradas no período: 2\n",
+        "Cumprimento do prazo: 50% no prazo (1 de 2)\n",
+        "Em aberto agora: 2, 1 vencida(s)\n",
+        "Por tipo:\n- reclamação: 2 recebida(s) (50%), 2 encerrada(s), 50% no prazo (1 de 2), 0 em aberto\n",
+        "- denúncia: 1 recebida(s) (25%), 0 encerrada(s), sem encerramento com prazo, 1 em aberto\n",
+        "- elogio: 1 recebida(s) (25%), 0 encerrada(s), sem encerramento com prazo, 1 em aberto\n",
+        "Por status atual:\n- aberta: 2 recebida(s) (50%)",
+        "- encerrada: 1 recebida(s) (25%), 1 encerrada(s), 0% no prazo (0 de 1), 0 em aberto\n",
+        "- fechada: 1 recebida(s) (25%), 1 encerrada(s), 100% no prazo (1 de 1), 0 em aberto\n",
+        "Por motivo:\n- não informado: 2 recebida(s) (50%)",
+        "- Atraso na entrega: 1 recebida(s) (25%), 1 encerrada(s), 100% no prazo (1 de 1)",
+        "- Cobrança indevida: 1 recebida(s) (25%), 1 encerrada(s), 0% no prazo (0 de 1)",
+    ] {
+        assert!(body.contains(line), "{line:?} missing in:\n{body}");
+    }
+    // Figures only: no subject, no name, no ticket number.
+    for left_out in ["Denúncia de conduta", "Maria", "Impressora", "Defeito"] {
+        assert!(!body.contains(left_out), "{left_out:?} in:\n{body}");
+    }
+    for id in &ids {
+        assert!(!body.contains(&format!("#{id}")), "#{id} in:\n{body}");
+    }
+
+    // A restart within the same tick sends nothing more.
+    daemon.stop().await;
+    let daemon = Running::start(config, world.clock());
+    tokio::time::sleep(QUIET).await;
+    daemon.stop().await;
+    let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
+    assert_eq!(mails.len(), 1, "one report per tick");
 }
