@@ -170,7 +170,7 @@ struct World {
     store: Store,
     rules: RulesHandle,
     support_dir: PathBuf,
-    /// Journal rows already in the table.
+    /// Journal rows (and outbox rows, `outbox:ID`) already in the table.
     shown: BTreeSet<String>,
     mails_written: u32,
     daemon: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -589,6 +589,22 @@ impl World {
                     ticket: ticket.clone(),
                 });
             }
+        }
+        // Digests and reports write no journal row: they are the mails
+        // about no ticket in the outbox.
+        for entry in self.store.outbox_list(true)? {
+            if entry.ticket_id != crate::outbound::NO_TICKET
+                || !self.shown.insert(format!("outbox:{}", entry.id))
+            {
+                continue;
+            }
+            rows.push(Row {
+                at: entry.created_at,
+                event: String::new(),
+                rule: "(resumo agendado, sem chamado)".to_owned(),
+                action: format!("e-mail \"{}\" → {}", entry.subject, entry.recipients.join(", ")),
+                ticket: String::new(),
+            });
         }
         Ok(rows)
     }

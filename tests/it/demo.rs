@@ -178,6 +178,15 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
     for customer in ["maria@cliente.example", "joao@cliente.example"] {
         assert_eq!(ticket_of(customer)["status"], "closed", "{customer}");
     }
+    // The managers' scheduled mails: the jumps cross a Monday 08:00.
+    let managers = mails(&out.join("mail/gestores-manifestacoes@bematech.com.br"));
+    assert!(
+        managers
+            .iter()
+            .any(|m| unquote(m).contains("Estatística semanal das manifestações")),
+        "the weekly statistics: {managers:?}"
+    );
+    assert!(stdout.contains("(resumo agendado, sem chamado)"), "{stdout}");
     // Every mail the customers and the sector wrote to support, João's
     // answer to the survey and Fernanda's rating among them.
     assert_eq!(mails(&out.join("mail/suporte@empresa.example")).len(), 10);
