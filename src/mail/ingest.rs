@@ -27,8 +27,8 @@ use super::threading::{Thread, ThreadingError, thread};
 use super::{Address, MailAttachment, ParsedMail, Sender};
 use crate::clock::Clock;
 use crate::helpdesk::{
-    EmailCc, HelpDesk, HelpDeskError, Id, NewComment, NewTicket, NewUpload, RequesterSpec, Status, Ticket,
-    TicketUpdate, UserUpsert,
+    CustomFieldValue, EmailCc, HelpDesk, HelpDeskError, Id, NewComment, NewTicket, NewUpload, RequesterSpec,
+    Status, Ticket, TicketUpdate, UserUpsert,
 };
 use crate::store::{Intent, IntentAction, NewQuarantine, Outcome, ProcessedMail, Store, StoreError};
 
@@ -557,7 +557,7 @@ impl<H: HelpDesk> Ingest<H> {
         known: Option<&Ticket>,
     ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
         if known.is_some_and(|ticket| ticket.status == Status::Closed) {
-            return self.follow_up(mail, ticket_id).await;
+            return self.follow_up(mail, ticket_id, known).await;
         }
         let internal = self.is_internal(mail);
         let author = if internal {
@@ -592,7 +592,7 @@ impl<H: HelpDesk> Ingest<H> {
                 Outcome::CommentAdded,
                 Some(ticket_id),
             )),
-            Appended::Closed => self.follow_up(mail, ticket_id).await,
+            Appended::Closed => self.follow_up(mail, ticket_id, None).await,
             Appended::Gone => {
                 tracing::info!(
                     ticket_id,
@@ -609,13 +609,43 @@ impl<H: HelpDesk> Ingest<H> {
         }
     }
 
-    /// A reply to a closed ticket becomes a follow-up of it.
+    /// A reply to a closed ticket becomes a follow-up of it, with the
+    /// closed ticket's tags and custom field values, as Zendesk's own
+    /// follow-ups have them ("follow-up tickets inherit all tags from the
+    /// original", support.zendesk.com article 8421655952026): the rules
+    /// see the reopened case as the case it continues. `known` is the
+    /// closed ticket when threading read it; otherwise the store's
+    /// snapshot, or the helpdesk, gives it.
     async fn follow_up(
         &self,
         mail: &ParsedMail,
         source_id: Id,
+        known: Option<&Ticket>,
     ) -> Result<(Decision, Outcome, Option<Id>), Failure> {
-        let created = self.create(mail, Some(source_id)).await?;
+        let source = match known {
+            Some(ticket) => Some(ticket.clone()),
+            None => match self.store.snapshot(source_id).map_err(Failure::store)? {
+                Some(snapshot) => Some(snapshot.ticket),
+                None => match self.helpdesk.show_ticket(source_id).await {
+                    Ok(ticket) => Some(ticket),
+                    Err(HelpDeskError::NotFound { .. }) => None,
+                    Err(e) => return Err(Failure::from_helpdesk(e)),
+                },
+            },
+        };
+        let inherited = FollowUpOf {
+            source_id,
+            tags: source.as_ref().map(|t| t.tags.clone()).unwrap_or_default(),
+            custom_fields: source
+                .map(|t| {
+                    t.custom_fields
+                        .into_iter()
+                        .filter(|f| !f.value.is_null())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        let created = self.create(mail, Some(&inherited)).await?;
         Ok((
             Decision::FollowUp {
                 ticket_id: created.id,
@@ -760,7 +790,7 @@ impl<H: HelpDesk> Ingest<H> {
     }
 
     /// Creates the ticket for a new mail, or a follow-up of a closed one.
-    async fn create(&self, mail: &ParsedMail, follow_up_of: Option<Id>) -> Result<Ticket, Failure> {
+    async fn create(&self, mail: &ParsedMail, follow_up_of: Option<&FollowUpOf>) -> Result<Ticket, Failure> {
         let external_id = external_id_for(&mail.message_id);
         let prior = self.prior_attempt(&mail.message_id)?;
         if prior == Prior::MayHaveLanded {
@@ -809,6 +839,12 @@ impl<H: HelpDesk> Ingest<H> {
             body
         };
         let cap = self.options.parse.max_attachment_bytes;
+        let mut tags = follow_up_of.map(|f| f.tags.clone()).unwrap_or_default();
+        for tag in &self.options.tags {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
         let ticket = NewTicket {
             subject: Some(subject),
             comment: NewComment {
@@ -822,10 +858,11 @@ impl<H: HelpDesk> Ingest<H> {
                 name: requester.name.clone(),
                 locale_id: None,
             }),
-            tags: self.options.tags.clone(),
+            tags,
+            custom_fields: follow_up_of.map(|f| f.custom_fields.clone()).unwrap_or_default(),
             email_ccs,
             external_id: Some(external_id.clone()),
-            via_followup_source_id: follow_up_of,
+            via_followup_source_id: follow_up_of.map(|f| f.source_id),
             ..NewTicket::default()
         };
         if prior != Prior::Fresh {
@@ -1095,11 +1132,20 @@ impl Failure {
     }
 }
 
+/// What a follow-up takes from the closed ticket it continues.
+#[derive(Debug, Clone)]
+struct FollowUpOf {
+    source_id: Id,
+    tags: Vec<String>,
+    custom_fields: Vec<CustomFieldValue>,
+}
+
 /// The `mail.received` event of a mail that created or changed a ticket,
 /// as JSON for the store's queue: what rules read as `mail.*`.
 fn mail_event(mail: &ParsedMail, decision: &Decision, internal: bool, now: DateTime<Utc>) -> Option<String> {
     let kind = match decision {
-        Decision::Created { .. } | Decision::FollowUp { .. } => "new",
+        Decision::Created { .. } => "new",
+        Decision::FollowUp { .. } => "follow_up",
         Decision::Commented { .. } => "reply",
         Decision::BounceNoted { .. } => "bounce",
         Decision::Duplicate { .. } | Decision::Skipped { .. } | Decision::Quarantined { .. } => return None,

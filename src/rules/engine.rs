@@ -29,7 +29,8 @@ use crate::tickets::{NewComment, TicketChange};
 /// A mail as rules see it (`mail.*`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MailFacts {
-    /// `new`, `reply`, `auto_reply`, `bounce`.
+    /// `new`, `reply`, `follow_up` (a reply to a closed ticket, which
+    /// opened a follow-up), `auto_reply`, `bounce`.
     pub kind: String,
     pub from: String,
     #[serde(default)]

@@ -117,7 +117,8 @@ pub enum FieldRef {
     CommentAuthorRole,
     /// Whether the comment's author is the ticket's requester.
     CommentByRequester,
-    /// `new`, `reply`, `auto_reply`, `bounce`.
+    /// `new`, `reply`, `follow_up` (a reply to a closed ticket, which
+    /// opened a follow-up), `auto_reply`, `bounce`.
     MailKind,
     MailFrom,
     MailTo,

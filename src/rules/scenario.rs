@@ -128,6 +128,11 @@ struct RawEvent {
     /// internal_senders` (`mail.internal`, for a reply).
     #[serde(default)]
     internal: bool,
+    /// For `mail.received` of a reply: the threaded ticket was closed, so
+    /// the mail opened a follow-up, the scenario's ticket (`mail.kind` is
+    /// `follow_up`).
+    #[serde(default)]
+    follow_up: bool,
 }
 
 /// A ticket fixture with its history.
@@ -505,6 +510,19 @@ fn event(scenario: &RawScenario, base: &Path, rules: &RuleSet) -> Result<Event, 
             let bytes = std::fs::read(&path)
                 .map_err(|e| (file.span(), format!("cannot read {}: {e}", path.display())))?;
             let mut facts = mail_facts(&parse(&bytes, &ParseOptions::default()));
+            if raw.follow_up {
+                if facts.kind != "reply" {
+                    return Err((
+                        kind_span,
+                        format!(
+                            "follow_up = true: {} is no reply (it is {:?}), so it cannot follow up a closed ticket",
+                            file.get_ref(),
+                            facts.kind
+                        ),
+                    ));
+                }
+                facts.kind = "follow_up".to_owned();
+            }
             facts.internal = raw.internal && facts.kind == "reply";
             EventKind::MailReceived(facts)
         }

@@ -17,13 +17,16 @@ use crate::support::daemon::Daemon;
 use crate::support::mail::{MailServers, TestMailbox, servers};
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
-use carteiro::helpdesk::{HelpDesk, Status, TicketUpdate};
+use carteiro::helpdesk::{CustomFieldValue, HelpDesk, Status, TicketUpdate};
 use serde_json::Value;
 
 /// How long a mail may take from SMTP to a ticket in these tests.
 const DELIVERY: Duration = Duration::from_secs(30);
 
 /// One test's world: a simulator, a support mailbox, a state file.
+/// The custom field of [`World`]'s helpdesk.
+const MOTIVO: u64 = 900;
+
 struct World {
     sim: SimHandle,
     support: TestMailbox,
@@ -32,7 +35,12 @@ struct World {
 
 impl World {
     async fn new(name: &str, servers: &MailServers) -> World {
+        // One custom field, which a follow-up inherits.
+        let seed = serde_json::json!({
+            "ticket_fields": [ { "id": MOTIVO, "type": "text", "title": "Motivo" } ],
+        });
         let sim = sim::spawn(SimOptions {
+            seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
         })
@@ -351,7 +359,21 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
         })
         .await;
 
-    set_status(&agent, ticket_id, Status::Closed).await;
+    // The agent classifies and closes it.
+    let current = agent.show_ticket(ticket_id).await.expect("show");
+    let close = TicketUpdate {
+        status: Some(Status::Closed),
+        additional_tags: Some(vec!["financeiro".to_owned()]),
+        custom_fields: Some(vec![CustomFieldValue {
+            id: MOTIVO,
+            value: serde_json::json!("boleto"),
+        }]),
+        ..TicketUpdate::default()
+    };
+    agent
+        .update_ticket(ticket_id, &close, current.updated_at)
+        .await
+        .expect("close");
     world
         .send(
             servers,
@@ -366,6 +388,20 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
     let follow_up = tickets.iter().find(|t| id(t) != ticket_id).expect("a follow-up");
     assert_eq!(follow_up["via_followup_source_id"], ticket_id);
     assert_eq!(world.comments(id(follow_up))[0]["body"], "Voltou a acontecer.");
+    // It continues the closed case: its tags and fields, as Zendesk's own
+    // follow-ups have them.
+    let tags: Vec<&str> = follow_up["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(tags.contains(&"financeiro"), "{tags:?}");
+    assert_eq!(
+        follow_up["custom_fields"],
+        serde_json::json!([ { "id": MOTIVO, "value": "boleto" } ]),
+        "{follow_up:#}"
+    );
     assert_eq!(
         world.comments(ticket_id).len(),
         2,
