@@ -10,8 +10,11 @@
 //! a reason: it comes back open with a note naming what is missing. With
 //! reason and origin, it stays solved and the customer gets the closing
 //! mail asking for a rating. On the way, Ana moves the due date without a
-//! justification (put back, with a note) and then with one (it stays). The customer answers "nota 4" over SMTP: the
-//! rating lands in "Nota final", and the ticket is solved again.
+//! justification (put back, with a note) and then with one (it stays). The
+//! customer answers "nota 4" over SMTP: the rating lands in "Nota final",
+//! and the ticket is solved again. Ana closes it ("aprovada"), the
+//! customer disagrees by mail, and the follow-up carries the case on with
+//! the justification.
 //!
 //! Every wait is bounded and polls.
 
@@ -534,6 +537,77 @@ async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by
             .await
             .len(),
         2
+    );
+
+    // 5. Ana closes it: the customer is told it was approved and archived.
+    world
+        .ana_updates(
+            n,
+            TicketUpdate {
+                status: Some(Status::Closed),
+                ..TicketUpdate::default()
+            },
+        )
+        .await;
+    let mails = servers.wait_for_messages(&world.customer.user, 3, STEP).await;
+    let (subject, _, message_id) = parse(&mails[2]);
+    assert_eq!(subject, format!("Manifestação {n} aprovada e arquivada [#{n}]"));
+
+    // 6. The customer disagrees by replying to it: the closed ticket
+    // cannot reopen, so a follow-up carries the case on, with its tags and
+    // fields, and the reply as the justification.
+    world
+        .customer_mails(
+            servers,
+            &format!(
+                "Subject: Re: {subject}\r\nMessage-ID: <manif-3@cliente.example>\r\n\
+                 In-Reply-To: <{message_id}>\r\nReferences: <{message_id}>\r\n"
+            ),
+            "Discordo: a entrega continua atrasada.\r\n\r\nMaria",
+        )
+        .await;
+    let follow_up = wait_for(&world, "the follow-up with the justification", || async {
+        let follow_up = world
+            .tickets()
+            .into_iter()
+            .find(|t| t["via_followup_source_id"] == json!(n))?;
+        let id = follow_up["id"].as_u64()?;
+        let ticket = world.ticket(id).await;
+        ticket
+            .tags
+            .contains(&"manifestacao_reaberta".to_owned())
+            .then_some(ticket)
+    })
+    .await;
+    assert_eq!(
+        field(&follow_up, TIPO),
+        Some(&json!("reclamação")),
+        "the type carried over"
+    );
+    for tag in ["manifestacao", "manifestacao_reclamacao"] {
+        assert!(follow_up.tags.contains(&tag.to_owned()), "{:?}", follow_up.tags);
+    }
+    assert!(
+        !follow_up.tags.contains(&"manifestacao_encerrada".to_owned()),
+        "{:?}",
+        follow_up.tags
+    );
+    let comments = world.comments(follow_up.id).await;
+    assert!(
+        comments.iter().any(|c| !c.public
+            && c.body.contains("reaberta pelo manifestante")
+            && c.body.contains("Discordo: a entrega continua atrasada.")),
+        "{comments:#?}"
+    );
+    assert_eq!(world.ticket(n).await.status, Status::Closed);
+    // No acknowledgement of a "new" ticket: it is the same case.
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        servers
+            .wait_for_messages(&world.customer.user, 3, STEP)
+            .await
+            .len(),
+        3
     );
 
     daemon.stop().await;
