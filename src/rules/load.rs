@@ -965,20 +965,7 @@ impl FileChecker<'_> {
             }
             RawActionKind::SendDigest(digest) => {
                 let template = self.template(digest.template)?;
-                if digest.to.0.is_empty() {
-                    self.error(span.clone(), "send_digest needs at least one address in `to`");
-                    return None;
-                }
-                let to = self.addresses(digest.to.0, span.clone())?;
-                if let Some(requester) = to.iter().find(|a| *a == "requester") {
-                    self.error(
-                        span.clone(),
-                        format!(
-                            "send_digest: {requester:?} means no one here: a digest is about many tickets"
-                        ),
-                    );
-                    return None;
-                }
+                let to = self.summary_recipients("send_digest", "a digest", digest.to.0, &span)?;
                 let subject = self.inline(digest.subject)?;
                 ActionSpec::SendDigest(SendDigestSpec {
                     to,
@@ -989,20 +976,7 @@ impl FileChecker<'_> {
             }
             RawActionKind::SendReport(report) => {
                 let template = self.template(report.template)?;
-                if report.to.0.is_empty() {
-                    self.error(span.clone(), "send_report needs at least one address in `to`");
-                    return None;
-                }
-                let to = self.addresses(report.to.0, span.clone())?;
-                if let Some(requester) = to.iter().find(|a| *a == "requester") {
-                    self.error(
-                        span.clone(),
-                        format!(
-                            "send_report: {requester:?} means no one here: a report is about many tickets"
-                        ),
-                    );
-                    return None;
-                }
+                let to = self.summary_recipients("send_report", "a report", report.to.0, &span)?;
                 let days = report.days.unwrap_or(7);
                 if !(1..=366).contains(&days) {
                     self.error(
@@ -1137,6 +1111,31 @@ impl FileChecker<'_> {
                 None
             }
         }
+    }
+
+    /// The `to` of a mail about many tickets (`send_digest`,
+    /// `send_report`): at least one address, and no `requester`, since
+    /// there is no one ticket.
+    fn summary_recipients(
+        &mut self,
+        key: &str,
+        what: &str,
+        list: Vec<Spanned<String>>,
+        span: &Range<usize>,
+    ) -> Option<Vec<String>> {
+        if list.is_empty() {
+            self.error(span.clone(), format!("{key} needs at least one address in `to`"));
+            return None;
+        }
+        let to = self.addresses(list, span.clone())?;
+        if let Some(requester) = to.iter().find(|a| *a == "requester") {
+            self.error(
+                span.clone(),
+                format!("{key}: {requester:?} means no one here: {what} is about many tickets"),
+            );
+            return None;
+        }
+        Some(to)
     }
 
     fn addresses(&mut self, list: Vec<Spanned<String>>, fallback: Range<usize>) -> Option<Vec<String>> {

@@ -639,22 +639,19 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
         for (index, entry) in rule.actions.iter().enumerate() {
             let key = format!("{}#{index}", rule.name);
             let base = super::digest::summary_context(&rule.vars);
-            let (summary, value, what, tickets) = match &entry.action {
-                ActionSpec::SendDigest(spec) => {
-                    let open = matched
-                        .iter()
-                        .map(|f| &f.ticket)
-                        .filter(|t| t.status != Status::Closed);
-                    let digest = super::digest::build(open, &self.directory, now, calendar, spec.soon_days);
-                    let summary = SummaryMail {
-                        to: &spec.to,
-                        template: &spec.template,
-                        subject: &spec.subject,
-                        key: &key,
-                        tick,
-                    };
-                    (summary, base.digest_value(&digest), "digest", digest.total)
-                }
+            let (to, template, subject) = match &entry.action {
+                ActionSpec::SendDigest(spec) => (&spec.to, &spec.template, &spec.subject),
+                ActionSpec::SendReport(spec) => (&spec.to, &spec.template, &spec.subject),
+                _ => continue,
+            };
+            let summary = SummaryMail {
+                to,
+                template,
+                subject,
+                key: &key,
+                tick,
+            };
+            let (value, what, tickets) = match &entry.action {
                 ActionSpec::SendReport(spec) => {
                     let period = Period::before(tick, spec.days, calendar);
                     let figures = super::report::build(
@@ -664,15 +661,16 @@ impl<H: HelpDesk + Clone> RuleRunner<H> {
                         &period,
                         now,
                     );
-                    let summary = SummaryMail {
-                        to: &spec.to,
-                        template: &spec.template,
-                        subject: &spec.subject,
-                        key: &key,
-                        tick,
-                    };
                     let counted = figures.received + figures.solved + figures.open;
-                    (summary, base.report_value(&figures), "report", counted)
+                    (base.report_value(&figures), "report", counted)
+                }
+                ActionSpec::SendDigest(spec) => {
+                    let open = matched
+                        .iter()
+                        .map(|f| &f.ticket)
+                        .filter(|t| t.status != Status::Closed);
+                    let digest = super::digest::build(open, &self.directory, now, calendar, spec.soon_days);
+                    (base.digest_value(&digest), "digest", digest.total)
                 }
                 _ => continue,
             };

@@ -55,21 +55,7 @@ impl Store {
     /// deleted, by ticket id, after `after_id` (exclusive): a schedule
     /// sweeps them page by page, passing the last id it got.
     pub fn sweep_snapshots(&self, after_id: Option<Id>, limit: usize) -> Result<Vec<Snapshot>, StoreError> {
-        self.read("sweep the ticket snapshots", |conn| {
-            let after = match after_id {
-                Some(id) => to_i64(id)?,
-                None => -1,
-            };
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let raws = conn
-                .prepare_cached(&format!(
-                    "{SELECT_SNAPSHOT} WHERE status NOT IN ('closed', 'deleted') AND ticket_id > ?1
-                     ORDER BY ticket_id LIMIT ?2"
-                ))?
-                .query_map(params![after, limit], RawSnapshot::from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            raws.into_iter().map(RawSnapshot::into_snapshot).collect()
-        })
+        self.summary_snapshots(after_id, limit, None)
     }
 
     /// Like [`Store::sweep_snapshots`], plus the closed tickets updated
@@ -82,10 +68,7 @@ impl Store {
         limit: usize,
         closed_since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Snapshot>, StoreError> {
-        let Some(since) = closed_since else {
-            return self.sweep_snapshots(after_id, limit);
-        };
-        self.read("read the ticket snapshots for a report", |conn| {
+        self.read("read a page of ticket snapshots", |conn| {
             let after = match after_id {
                 Some(id) => to_i64(id)?,
                 None => -1,
@@ -97,7 +80,11 @@ impl Store {
                          AND (status != 'closed' OR updated_at >= ?2)
                      ORDER BY ticket_id LIMIT ?3"
                 ))?
-                .query_map(params![after, stamp(since), limit], RawSnapshot::from_row)?
+                // Without a period, NULL: `updated_at >= NULL` holds for no row.
+                .query_map(
+                    params![after, closed_since.map(stamp), limit],
+                    RawSnapshot::from_row,
+                )?
                 .collect::<Result<Vec<_>, _>>()?;
             raws.into_iter().map(RawSnapshot::into_snapshot).collect()
         })
