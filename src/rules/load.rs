@@ -269,10 +269,12 @@ fn check_file(
         problems: &mut problems,
         captures: Vec::new(),
     };
-    let rules = match toml::from_str::<RawFile>(text) {
+    let rules = match read_raw(text) {
         Ok(raw) => file.file(raw, &mut identities),
-        Err(e) => {
-            file.error(e.span().unwrap_or(0..0), toml_message(&e));
+        Err(problems) => {
+            for (span, message) in problems {
+                file.error(span, message);
+            }
             Vec::new()
         }
     };
@@ -308,6 +310,19 @@ impl RegexCache {
             .insert(pattern.to_owned(), compiled.clone());
         Ok(compiled)
     }
+}
+
+/// The rule file in `text`, with its `[params]` put in place
+/// ([`super::params`]); otherwise every problem found, with its span.
+fn read_raw(text: &str) -> Result<RawFile, Vec<(Range<usize>, String)>> {
+    use serde::Deserialize as _;
+    let toml_problem = |e: toml::de::Error| (e.span().unwrap_or(0..0), toml_message(&e));
+    let mut root = toml::de::DeTable::parse(text).map_err(|e| vec![toml_problem(e)])?;
+    let problems = super::params::substitute(root.get_mut());
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    RawFile::deserialize(toml::de::Deserializer::from(root)).map_err(|e| vec![toml_problem(e)])
 }
 
 /// The TOML error's message without the excerpt the crate draws around it

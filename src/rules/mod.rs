@@ -17,6 +17,7 @@ pub mod exec;
 pub mod guard;
 pub mod load;
 pub mod model;
+pub mod params;
 pub mod plan;
 pub mod reload;
 pub mod report;

@@ -37,6 +37,11 @@ pub struct RawFile {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub identities: Vec<Spanned<String>>,
+    /// Names the file uses in many places, written once: `${name}` in any
+    /// text of the file is replaced by the param's value (`$${` for the
+    /// characters `${`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<RawRule>,
 }

@@ -1524,3 +1524,51 @@ actions = [ { send_report = { to = ["gestores@empresa.com.br"], template = "resu
     );
     assert!(error.contains("template error"), "{error}");
 }
+
+#[test]
+fn params_are_written_once_and_used_in_any_text() {
+    let set = rules(
+        r#"
+[params]
+dono = "richard@bematech.com.br"
+grupo = "Ouvidoria"
+
+[[rule]]
+name = "devolver"
+on = ["ticket.updated"]
+all = [ { field = "ticket.group", op = "is", value = "${grupo}" } ]
+not = [ { field = "ticket.assignee", op = "is", value = "${dono}" } ]
+actions = [ { assign = { user = "${dono}", group = "${grupo}" } } ]
+"#,
+    );
+    let rule = set.rule("devolver").expect("rule");
+    let ActionSpec::Assign(assign) = &rule.actions[0].action else {
+        panic!("{:?}", rule.actions[0].action);
+    };
+    assert_eq!(assign.user.as_deref(), Some("richard@bematech.com.br"));
+    assert_eq!(assign.group.as_deref(), Some("Ouvidoria"));
+    let text = format!("{:?}", rule.condition);
+    assert!(text.contains("\"Ouvidoria\""), "{text}");
+    assert!(!text.contains("${"), "{text}");
+}
+
+#[test]
+fn a_problem_in_a_text_that_held_a_param_is_reported_at_that_text() {
+    // The regex comes from [params]; the error points at its use.
+    let error = load_error(
+        r#"
+[params]
+pedido = "(quero"
+
+[[rule]]
+name = "pedido"
+on = ["ticket.updated"]
+all = [ { field = "comment.body", op = "matches", value = "${pedido} ouvidoria" } ]
+actions = [ { add_tags = ["pedido"] } ]
+"#,
+    );
+    assert!(
+        error.starts_with("test.toml:9:59: invalid regular expression \"(quero ouvidoria\""),
+        "{error}"
+    );
+}
