@@ -219,17 +219,17 @@ timeout = "10s"
             .await;
     }
 
-    /// The admin's change for the two mails to managers: the daily
-    /// digest's address (the pack's first) to `daily`, the weekly
-    /// statistics' (the second) to `weekly`.
+    /// The admin's change for the two mails to managers, in the pack's
+    /// `[params]`: the daily digest's address to `daily`, the weekly
+    /// statistics' to `weekly`.
     fn managers_are(&self, daily: &TestMailbox, weekly: &TestMailbox) {
-        const MANAGERS: &str = "gestores-manifestacoes@bematech.com.br";
         let pack = self.dir.join("regras/manifestacoes.toml");
-        let text = std::fs::read_to_string(&pack).expect("pack");
-        assert_eq!(text.matches(MANAGERS).count(), 2, "the digest's and the report's");
-        let text = text
-            .replacen(MANAGERS, &daily.address, 1)
-            .replacen(MANAGERS, &weekly.address, 1);
+        let mut text = std::fs::read_to_string(&pack).expect("pack");
+        for (param, mailbox) in [("gestores_diario", daily), ("gestores_semanal", weekly)] {
+            let shipped = format!("{param} = \"gestores-manifestacoes@bematech.com.br\"");
+            assert!(text.contains(&shipped), "the pack's [params] has {shipped}");
+            text = text.replace(&shipped, &format!("{param} = \"{}\"", mailbox.address));
+        }
         std::fs::write(&pack, text).expect("pack");
     }
 
