@@ -14,15 +14,14 @@
 //! and five days later the ticket is closed, surveyed once. Every wait is
 //! bounded and polls.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::mail::{MailServers, PASSWORD, TestMailbox, servers};
+use crate::support::daemon::E2eConfig;
+use crate::support::mail::{MailServers, TestMailbox, servers};
 use crate::support::{self, Sim};
 use carteiro::clock::Clock;
-use carteiro::config::LoadOptions;
 use carteiro::helpdesk::sim::SimOptions;
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Audit, HelpDesk, Id, Status, Ticket, TicketUpdate};
@@ -103,79 +102,13 @@ impl World {
         }
     }
 
+    /// The configuration `carteiro run --config` would read, loaded the
+    /// same way, with the secrets in its environment.
     fn config(&self, servers: &MailServers) -> carteiro::config::Config {
-        // The shipped folder itself: every pack, as a real install loads it.
+        let base = self.sim.handle.base_url.to_string();
         let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let text = format!(
-            r#"
-[zendesk]
-base_url = "{base}"
-email = "{agent}"
-request_timeout = "5s"
-max_retries = 3
-max_backoff = "500ms"
-
-[state]
-path = "{state}"
-
-[rules]
-dir = "{rules}"
-
-[tickets]
-poll_interval = "1s"
-initial_lookback = "1h"
-
-[mail]
-own_addresses = ["{own}"]
-message_id_domain = "carteiro.example.test"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "plain"
-timeout = "5s"
-from_address = "{own}"
-from_name = "Suporte"
-
-[outbox]
-retry_initial = "200ms"
-retry_max = "1s"
-poll_interval = "200ms"
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap_port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
-"#,
-            base = self.sim.handle.base_url.as_str().trim_end_matches('/'),
-            agent = support::AGENT,
-            state = self.dir.join("carteiro.db").display(),
-            rules = rules.display(),
-            own = self.support.address,
-            smtp_port = servers.smtp_port,
-            imap_port = servers.imap_port,
-            user = self.support.user,
-        );
-        let path = self.dir.join("carteiro.toml");
-        std::fs::write(&path, text).expect("write the config");
-        let env = BTreeMap::from([
-            ("CARTEIRO__ZENDESK__API_TOKEN".to_owned(), "test-token".to_owned()),
-            ("IMAP_TEST_PASSWORD".to_owned(), PASSWORD.to_owned()),
-        ]);
-        let loaded = carteiro::config::load(&LoadOptions {
-            file: Some(path),
-            default_file: None,
-            env,
-        })
-        .unwrap_or_else(|invalid| panic!("the test configuration is invalid: {invalid:?}"));
-        loaded.config
+        let config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
+        config.load(servers)
     }
 
     /// Moves the simulator's clock (and so the daemon's) to `to`.

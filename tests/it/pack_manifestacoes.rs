@@ -19,8 +19,8 @@
 //! Every wait is bounded and polls.
 
 use crate::support;
+use crate::support::daemon::{E2eConfig, InProcess};
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,13 +28,10 @@ use std::time::Duration;
 
 use carteiro::calendar::{Calendar, Duration as BusinessDuration};
 use carteiro::clock::Clock;
-use carteiro::config::{self, LoadOptions};
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Comment, CustomFieldValue, HelpDesk, Id, NewComment, Status, Ticket, TicketUpdate};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::mail::{MailServers, TestMailbox, servers};
 
@@ -103,81 +100,12 @@ impl World {
 
     /// The configuration `carteiro run --config` would read, loaded the
     /// same way, with the secrets in its environment.
-    fn config(&self, servers: &MailServers) -> config::Config {
-        let text = format!(
-            r#"
-[zendesk]
-base_url = "{base}"
-email = "{agent}"
-request_timeout = "5s"
-max_retries = 3
-max_backoff = "500ms"
-
-[state]
-path = "{state}"
-
-[rules]
-dir = "{rules}"
-
-[tickets]
-poll_interval = "1s"
-initial_lookback = "1h"
-
-[mail]
-own_addresses = ["{own}", "{manif}"]
-message_id_domain = "carteiro.example.test"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "plain"
-timeout = "5s"
-from_address = "{own}"
-from_name = "Suporte"
-
-[outbox]
-retry_initial = "200ms"
-retry_max = "1s"
-poll_interval = "200ms"
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap_port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
-"#,
-            base = self.sim.base_url.as_str().trim_end_matches('/'),
-            agent = support::AGENT,
-            state = self.dir.join("carteiro.db").display(),
-            rules = self.dir.join("regras").display(),
-            own = self.support.address,
-            smtp_port = servers.smtp_port,
-            imap_port = servers.imap_port,
-            user = self.support.user,
-            manif = MANIFESTACOES,
-        );
-        let path = self.dir.join("carteiro.toml");
-        std::fs::write(&path, text).expect("write the config");
-        let env = BTreeMap::from([
-            ("CARTEIRO__ZENDESK__API_TOKEN".to_owned(), "test-token".to_owned()),
-            (
-                "IMAP_TEST_PASSWORD".to_owned(),
-                support::mail::PASSWORD.to_owned(),
-            ),
-        ]);
-        let loaded = config::load(&LoadOptions {
-            file: Some(path),
-            default_file: None,
-            env,
-        })
-        .unwrap_or_else(|e| panic!("the test config is invalid: {e:?}"));
-        loaded.config
+    fn config(&self, servers: &MailServers) -> carteiro::config::Config {
+        let base = self.sim.base_url.to_string();
+        let rules = self.dir.join("regras");
+        let mut config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
+        config.also_own = &[MANIFESTACOES];
+        config.load(servers)
     }
 
     fn clock(&self) -> Arc<dyn Clock> {
@@ -262,32 +190,6 @@ fn copy_pack(to: &Path) {
     std::fs::copy(from.join("manifestacoes.toml"), to.join("manifestacoes.toml")).expect("copy the pack");
 }
 
-/// The daemon, in-process, until stopped.
-struct Running {
-    token: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    fn start(config: config::Config, clock: Arc<dyn Clock>) -> Running {
-        let token = CancellationToken::new();
-        let shutdown = token.clone();
-        let task = tokio::spawn(async move {
-            carteiro::daemon::run_with_clock(config, clock, async move { shutdown.cancelled().await }).await
-        });
-        Running { token, task }
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the daemon stops within 20 s")
-            .expect("the daemon task did not panic");
-        result.expect("the daemon ran without an error");
-    }
-}
-
 /// Polls `probe` every 100 ms until it yields something, or panics after
 /// [`STEP`] with the simulator's tickets.
 async fn wait_for<T, F, Fut>(world: &World, what: &str, probe: F) -> T
@@ -319,7 +221,7 @@ async fn a_complaint_is_classified_needs_a_reason_to_close_and_takes_a_rating_by
     let servers = servers();
     let world = World::new(servers).await;
     let config = world.config(servers);
-    let daemon = Running::start(config, world.clock());
+    let daemon = InProcess::start(config, world.clock());
 
     // 1. The complaint: classified, due in five business days, acknowledged.
     let before: Vec<Id> = world.tickets().iter().filter_map(|t| t["id"].as_u64()).collect();
@@ -681,7 +583,7 @@ async fn the_daily_digest_reaches_the_managers_once_at_eight_on_a_business_day()
     }
 
     let config = world.config(servers);
-    let daemon = Running::start(config.clone(), world.clock());
+    let daemon = InProcess::start(config.clone(), world.clock());
     // The poller has seen every ticket: their snapshots are in the store.
     let store = carteiro::store::Store::open(&world.dir.join("carteiro.db")).expect("store");
     wait_for(&world, "the snapshots", || {
@@ -743,7 +645,7 @@ async fn the_daily_digest_reaches_the_managers_once_at_eight_on_a_business_day()
 
     // A restart within the same tick sends nothing more.
     daemon.stop().await;
-    let daemon = Running::start(config, world.clock());
+    let daemon = InProcess::start(config, world.clock());
     tokio::time::sleep(QUIET).await;
     daemon.stop().await;
     let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;
@@ -805,7 +707,7 @@ async fn the_weekly_statistics_reach_the_managers_on_monday_with_the_past_weeks_
     }
 
     let config = world.config(servers);
-    let daemon = Running::start(config.clone(), world.clock());
+    let daemon = InProcess::start(config.clone(), world.clock());
     let store = carteiro::store::Store::open(&world.dir.join("carteiro.db")).expect("store");
     let status_seen = |id: Id, status: Status| {
         let seen = store
@@ -893,7 +795,7 @@ async fn the_weekly_statistics_reach_the_managers_on_monday_with_the_past_weeks_
 
     // A restart within the same tick sends nothing more.
     daemon.stop().await;
-    let daemon = Running::start(config, world.clock());
+    let daemon = InProcess::start(config, world.clock());
     tokio::time::sleep(QUIET).await;
     daemon.stop().await;
     let mails = servers.wait_for_messages(&managers.user, 1, STEP).await;

@@ -15,16 +15,15 @@
 //! before checking that no second mail arrived.
 
 use crate::support;
+use crate::support::daemon::E2eConfig;
 use crate::support::mail::raw_header;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::mail::{MailServers, TestMailbox, servers};
 use carteiro::clock::Clock;
-use carteiro::config::LoadOptions;
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Audit, CustomFieldValue, HelpDesk, Status, TicketUpdate};
@@ -137,82 +136,15 @@ impl World {
         }
     }
 
+    /// The configuration `carteiro run --config` would read, loaded the
+    /// same way, with the secrets in its environment.
     fn config(&self, servers: &MailServers) -> carteiro::config::Config {
-        let text = format!(
-            r#"
-[zendesk]
-base_url = "{base}"
-email = "{agent}"
-request_timeout = "5s"
-max_retries = 3
-max_backoff = "500ms"
-
-[state]
-path = "{state}"
-
-[rules]
-dir = "{rules}"
-
-[tickets]
-poll_interval = "1s"
-initial_lookback = "1h"
-
-[mail]
-own_addresses = ["{own}"]
-internal_senders = ["{sector}"]
-message_id_domain = "carteiro.example.test"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "plain"
-timeout = "5s"
-from_address = "{own}"
-from_name = "Suporte"
-
-[outbox]
-retry_initial = "200ms"
-retry_max = "1s"
-poll_interval = "200ms"
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap_port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
-"#,
-            base = self.sim.base_url.as_str().trim_end_matches('/'),
-            agent = support::AGENT,
-            state = self.dir.join("carteiro.db").display(),
-            rules = self.dir.join("regras").display(),
-            own = self.support.address,
-            sector = self.sector.address,
-            smtp_port = servers.smtp_port,
-            imap_port = servers.imap_port,
-            user = self.support.user,
-        );
-        let path = self.dir.join("carteiro.toml");
-        std::fs::write(&path, text).expect("write the config");
-        let env = BTreeMap::from([
-            ("CARTEIRO__ZENDESK__API_TOKEN".to_owned(), "test-token".to_owned()),
-            (
-                "IMAP_TEST_PASSWORD".to_owned(),
-                support::mail::PASSWORD.to_owned(),
-            ),
-        ]);
-        carteiro::config::load(&LoadOptions {
-            file: Some(path),
-            default_file: None,
-            env,
-        })
-        .expect("the test configuration is valid")
-        .config
+        let base = self.sim.base_url.to_string();
+        let rules = self.dir.join("regras");
+        let mut config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
+        let sector = [self.sector.address.as_str()];
+        config.internal_senders = &sector;
+        config.load(servers)
     }
 
     fn tickets(&self) -> Vec<Value> {

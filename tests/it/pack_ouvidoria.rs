@@ -21,23 +21,20 @@
 //! windows before checking that nothing happened twice.
 
 use crate::support;
+use crate::support::daemon::{E2eConfig, InProcess};
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use carteiro::calendar::{Calendar, Duration as BusinessDuration};
 use carteiro::clock::Clock;
-use carteiro::config::{self, LoadOptions};
 use carteiro::helpdesk::sim::{self, SimHandle, SimOptions};
 use carteiro::helpdesk::zendesk::ZendeskClient;
 use carteiro::helpdesk::{Comment, HelpDesk, Id, NewComment, Status, Ticket, TicketUpdate};
 use carteiro::template::filters::date_long;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::mail::{MailServers, TestMailbox, servers};
 
@@ -111,80 +108,11 @@ impl World {
 
     /// The configuration `carteiro run --config` would read, loaded the
     /// same way, with the secrets in its environment.
-    fn config(&self, servers: &MailServers) -> config::Config {
-        let text = format!(
-            r#"
-[zendesk]
-base_url = "{base}"
-email = "{agent}"
-request_timeout = "5s"
-max_retries = 3
-max_backoff = "500ms"
-
-[state]
-path = "{state}"
-
-[rules]
-dir = "{rules}"
-
-[tickets]
-poll_interval = "1s"
-initial_lookback = "1h"
-
-[mail]
-own_addresses = ["{own}"]
-message_id_domain = "carteiro.example.test"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "plain"
-timeout = "5s"
-from_address = "{own}"
-from_name = "Suporte"
-
-[outbox]
-retry_initial = "200ms"
-retry_max = "1s"
-poll_interval = "200ms"
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap_port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
-"#,
-            base = self.sim.base_url.as_str().trim_end_matches('/'),
-            agent = support::AGENT,
-            state = self.dir.join("carteiro.db").display(),
-            rules = self.dir.join("regras").display(),
-            own = self.support.address,
-            smtp_port = servers.smtp_port,
-            imap_port = servers.imap_port,
-            user = self.support.user,
-        );
-        let path = self.dir.join("carteiro.toml");
-        std::fs::write(&path, text).expect("write the config");
-        let env = BTreeMap::from([
-            ("CARTEIRO__ZENDESK__API_TOKEN".to_owned(), "test-token".to_owned()),
-            (
-                "IMAP_TEST_PASSWORD".to_owned(),
-                support::mail::PASSWORD.to_owned(),
-            ),
-        ]);
-        let loaded = config::load(&LoadOptions {
-            file: Some(path),
-            default_file: None,
-            env,
-        })
-        .unwrap_or_else(|e| panic!("the test config is invalid: {e:?}"));
-        loaded.config
+    fn config(&self, servers: &MailServers) -> carteiro::config::Config {
+        let base = self.sim.base_url.to_string();
+        let rules = self.dir.join("regras");
+        let config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
+        config.load(servers)
     }
 
     fn clock(&self) -> Arc<dyn Clock> {
@@ -273,32 +201,6 @@ fn copy_pack(to: &Path) {
     std::fs::copy(from.join("ouvidoria.toml"), to.join("ouvidoria.toml")).expect("copy the pack");
 }
 
-/// The daemon, in-process, until stopped.
-struct Running {
-    token: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    fn start(config: config::Config, clock: Arc<dyn Clock>) -> Running {
-        let token = CancellationToken::new();
-        let shutdown = token.clone();
-        let task = tokio::spawn(async move {
-            carteiro::daemon::run_with_clock(config, clock, async move { shutdown.cancelled().await }).await
-        });
-        Running { token, task }
-    }
-
-    async fn stop(self) {
-        self.token.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(20), self.task)
-            .await
-            .expect("the daemon stops within 20 s")
-            .expect("the daemon task did not panic");
-        result.expect("the daemon ran without an error");
-    }
-}
-
 /// Polls `probe` every 100 ms until it yields something, or panics after
 /// [`STEP`] with the simulator's tickets.
 async fn wait_for<T, F, Fut>(world: &World, what: &str, probe: F) -> T
@@ -324,7 +226,7 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
     let servers = servers();
     let world = World::new(servers).await;
     let config = world.config(servers);
-    let daemon = Running::start(config.clone(), world.clock());
+    let daemon = InProcess::start(config.clone(), world.clock());
 
     // 1. A customer writes; the mail becomes ticket #n.
     let n = world
@@ -436,7 +338,7 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
 
     // 3. A restart, and a new change on #n: still one case.
     daemon.stop().await;
-    let daemon = Running::start(config.clone(), world.clock());
+    let daemon = InProcess::start(config.clone(), world.clock());
     let current = world.ana.show_ticket(n).await.expect("show");
     world
         .ana

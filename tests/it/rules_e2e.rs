@@ -13,6 +13,7 @@
 //! windows before checking that nothing happened twice.
 
 use crate::support;
+use crate::support::daemon::E2eConfig;
 use crate::support::mail::raw_header;
 
 use std::path::PathBuf;
@@ -121,69 +122,12 @@ impl World {
     }
 
     fn config(&self, servers: &MailServers) -> PathBuf {
-        let text = format!(
-            r#"
-[zendesk]
-base_url = "{base}"
-email = "{agent}"
-request_timeout = "5s"
-max_retries = 3
-max_backoff = "500ms"
-
-[log]
-level = "carteiro=debug,info"
-
-[state]
-path = "{state}"
-
-[rules]
-dir = "{rules}"
-
-[tickets]
-poll_interval = "1s"
-initial_lookback = "1h"
-
-[mail]
-own_addresses = ["{own}"]
-message_id_domain = "carteiro.example.test"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "plain"
-timeout = "5s"
-from_address = "{own}"
-from_name = "Suporte Ação"
-
-[outbox]
-retry_initial = "200ms"
-retry_max = "1s"
-poll_interval = "200ms"
-
-[[mailbox]]
-name = "suporte"
-kind = "imap"
-host = "127.0.0.1"
-port = {imap_port}
-tls = "plain"
-username = "{user}"
-password_env = "IMAP_TEST_PASSWORD"
-idle = true
-poll_interval = "2s"
-timeout = "10s"
-"#,
-            base = self.sim.base_url.as_str().trim_end_matches('/'),
-            agent = support::AGENT,
-            state = self.dir.join("carteiro.db").display(),
-            rules = self.dir.join("regras").display(),
-            own = self.support.address,
-            smtp_port = servers.smtp_port,
-            imap_port = servers.imap_port,
-            user = self.support.user,
-        );
-        let path = self.dir.join("carteiro.toml");
-        std::fs::write(&path, text).expect("write the config");
-        path
+        let base = self.sim.base_url.to_string();
+        let rules = self.dir.join("regras");
+        let mut config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
+        config.from_name = "Suporte Ação";
+        config.log_level = Some("carteiro=debug,info");
+        config.write(servers)
     }
 
     fn tickets(&self) -> Vec<Value> {
