@@ -47,12 +47,7 @@ impl World {
         .await
         .expect("start the simulator");
         let support = servers.new_mailbox(&format!("suporte-{name}"));
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "inbound-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).expect("create the test dir");
+        let dir = support::test_dir(&format!("inbound-{name}"));
         World { sim, support, dir }
     }
 

@@ -86,12 +86,7 @@ impl World {
         let bruno = support::client_as(sim.handle.base_url.clone(), BRUNO, 10, |b| b);
         let support = servers.new_mailbox("ciclo-e2e");
         let customer = servers.new_mailbox("cliente-ciclo-e2e");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "pack-ciclo-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).expect("create the test folder");
+        let dir = support::test_dir("pack-ciclo");
         World {
             sim,
             bot,

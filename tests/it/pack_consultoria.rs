@@ -12,7 +12,7 @@
 //! reply reaches the customer's mailbox. Ten days later it is solved, and
 //! the customer is told. Every wait is bounded and polls.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,33 +78,13 @@ impl World {
         let carla = support::client_as(sim.handle.base_url.clone(), CARLA, 10, |b| b);
         let support = servers.new_mailbox("consultoria-e2e");
         let customer = servers.new_mailbox("cliente-consultoria-e2e");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "pack-consultoria-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = support::test_dir("pack-consultoria");
         // The shipped pack alone, with the test's mailbox as the
         // consulting address: what an admin adjusts.
-        let rules = dir.join("regras");
-        std::fs::create_dir_all(rules.join("templates")).expect("create the rules folder");
-        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-        let pack = std::fs::read_to_string(shipped.join("consultoria.toml")).expect("read the pack");
-        assert!(pack.contains(PACK_ADDRESS), "the pack names its example address");
-        std::fs::write(
-            rules.join("consultoria.toml"),
-            pack.replace(PACK_ADDRESS, &support.address),
-        )
-        .expect("write the pack");
-        for entry in std::fs::read_dir(shipped.join("templates")).expect("templates") {
-            let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "j2") {
-                std::fs::copy(
-                    &path,
-                    rules.join("templates").join(path.file_name().expect("name")),
-                )
-                .expect("copy a template");
-            }
-        }
+        support::copy_pack("consultoria", "consultoria", &dir.join("regras"), |pack| {
+            assert!(pack.contains(PACK_ADDRESS), "the pack names its example address");
+            pack.replace(PACK_ADDRESS, &support.address)
+        });
         World {
             sim,
             bot,

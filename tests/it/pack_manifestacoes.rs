@@ -22,7 +22,7 @@ use crate::support;
 use crate::support::daemon::{E2eConfig, InProcess};
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,12 +82,8 @@ impl World {
         let ana = support::client_as(sim.base_url.clone(), ANA, 10, |b| b);
         let support = servers.new_mailbox("suporte-manif");
         let customer = servers.new_mailbox("cliente-manif");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "pack-manifestacoes-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        copy_pack(&dir.join("regras"));
+        let dir = support::test_dir("pack-manifestacoes");
+        support::copy_pack("manifestacoes", "manifestacoes", &dir.join("regras"), |text| text);
         World {
             sim,
             bot,
@@ -169,25 +165,6 @@ impl World {
             .await
             .expect("Ana's update");
     }
-}
-
-/// Copies the shipped pack and its templates: the test runs exactly what
-/// ships, without the other packs of `rules/`.
-fn copy_pack(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    std::fs::create_dir_all(to.join("templates")).expect("create the rules folder");
-    for entry in std::fs::read_dir(from.join("templates")).expect("read the pack") {
-        let path = entry.expect("entry").path();
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.starts_with("manifestacoes") {
-            std::fs::copy(&path, to.join("templates").join(&name)).expect("copy a template");
-        }
-    }
-    std::fs::copy(from.join("manifestacoes.toml"), to.join("manifestacoes.toml")).expect("copy the pack");
 }
 
 /// Polls `probe` every 100 ms until it yields something, or panics after

@@ -18,7 +18,7 @@ use crate::support;
 use crate::support::daemon::E2eConfig;
 use crate::support::mail::raw_header;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,10 +45,6 @@ const SERIE: u64 = 810;
 const MARCA: u64 = 811;
 const FORMULARIO: u64 = 812;
 const FAMILIA: u64 = 813;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
-}
 
 fn seed() -> Value {
     let field = |id: u64, kind: &str, title: &str| json!({ "id": id, "type": kind, "title": title });
@@ -103,27 +99,13 @@ impl World {
         let customer = servers.new_mailbox("cliente-os");
         let sector = servers.new_mailbox("setor-os");
         let registration = servers.new_mailbox("cadastro-os");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "pack-os-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = support::test_dir("pack-os");
         // The shipped pack, with this test's addresses where an admin puts
         // theirs.
-        let templates = dir.join("regras/templates");
-        std::fs::create_dir_all(&templates).expect("create the rules folder");
-        let pack = std::fs::read_to_string(repo().join("rules/os-corporativo.toml"))
-            .expect("read the pack")
-            .replace("os@assistencia.example", &sector.address)
-            .replace("cadastro@empresa.example", &registration.address);
-        std::fs::write(dir.join("regras/os-corporativo.toml"), pack).expect("write the pack");
-        for entry in std::fs::read_dir(repo().join("rules/templates")).expect("templates") {
-            let path = entry.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
-            if name.starts_with("os_") {
-                std::fs::copy(&path, templates.join(&name)).expect("copy a template");
-            }
-        }
+        support::copy_pack("os-corporativo", "os_", &dir.join("regras"), |pack| {
+            pack.replace("os@assistencia.example", &sector.address)
+                .replace("cadastro@empresa.example", &registration.address)
+        });
         World {
             sim,
             bot,

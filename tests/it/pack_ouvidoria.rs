@@ -88,12 +88,8 @@ impl World {
         let analyst = support::client_as(sim.base_url.clone(), ANALYST, 10, |b| b);
         let support = servers.new_mailbox("suporte-ouv");
         let customer = servers.new_mailbox("cliente-ouv");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "pack-ouvidoria-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        copy_pack(&dir.join("regras"));
+        let dir = support::test_dir("pack-ouvidoria");
+        support::copy_pack("ouvidoria", "ouvidoria", &dir.join("regras"), |text| text);
         World {
             sim,
             bot,
@@ -178,27 +174,6 @@ impl World {
         })
         .await
     }
-}
-
-/// Copies the shipped pack, its templates and its attachment: the test
-/// runs exactly what ships, without the other packs of `rules/`.
-fn copy_pack(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
-    for sub in ["templates", "anexos"] {
-        std::fs::create_dir_all(to.join(sub)).expect("create the rules folder");
-        for entry in std::fs::read_dir(from.join(sub)).expect("read the pack") {
-            let path = entry.expect("entry").path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default()
-                .to_owned();
-            if name.starts_with("ouvidoria") {
-                std::fs::copy(&path, to.join(sub).join(&name)).expect("copy a pack file");
-            }
-        }
-    }
-    std::fs::copy(from.join("ouvidoria.toml"), to.join("ouvidoria.toml")).expect("copy the pack");
 }
 
 /// Polls `probe` every 100 ms until it yields something, or panics after

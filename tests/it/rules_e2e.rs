@@ -100,11 +100,7 @@ impl World {
         let support = servers.new_mailbox("suporte-e2e");
         let customer = servers.new_mailbox("cliente-e2e");
         let sector = servers.new_mailbox("setor-os-e2e");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "rules-e2e-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let dir = support::test_dir("rules-e2e");
         let templates = dir.join("regras/templates");
         std::fs::create_dir_all(&templates).expect("create the rules folder");
         std::fs::write(dir.join("regras/regras.toml"), rules(&sector.address)).expect("write the rules");

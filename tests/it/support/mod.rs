@@ -216,3 +216,36 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A fresh folder under cargo's test temporary folder, named after `name`
+/// and unique per process and call.
+pub fn test_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).expect("create the test folder");
+    dir
+}
+
+/// Copies the shipped `rules/PACK.toml` into the rules folder `to`, its
+/// text passed through `edit` (what an admin changes), with the files of
+/// `rules/templates/` and `rules/anexos/` whose names start with `prefix`:
+/// the test runs exactly what ships, without the other packs.
+pub fn copy_pack(pack: &str, prefix: &str, to: &std::path::Path, edit: impl FnOnce(String) -> String) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    for sub in ["templates", "anexos"] {
+        std::fs::create_dir_all(to.join(sub)).expect("create the rules folder");
+        for entry in std::fs::read_dir(shipped.join(sub)).expect("read the shipped rules") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if name.starts_with(prefix) {
+                std::fs::copy(&path, to.join(sub).join(name)).expect("copy a pack file");
+            }
+        }
+    }
+    let file = format!("{pack}.toml");
+    let text = std::fs::read_to_string(shipped.join(&file)).expect("read the pack");
+    std::fs::write(to.join(&file), edit(text)).expect("write the pack");
+}
