@@ -115,7 +115,27 @@ struct World {
     runner: RuleRunner<ZendeskClient>,
 }
 
+/// Where a test mail with this UID came from.
+fn origin(uid: u32) -> Origin<'static> {
+    Origin {
+        mailbox: "suporte",
+        uidvalidity: 1,
+        uid,
+    }
+}
+
 impl World {
+    /// Mail ingest into this world's simulator and store, on its clock.
+    fn ingest(&self) -> Ingest<ZendeskClient> {
+        let clock: Arc<dyn Clock> = self.sim.handle.sim.clock();
+        Ingest::new(
+            self.sim.client.clone(),
+            self.store.clone(),
+            IngestOptions::default(),
+            clock,
+        )
+    }
+
     async fn start(name: &str) -> World {
         World::start_with(name, RunnerOptions::default()).await
     }
@@ -468,18 +488,7 @@ fn raw_mail(message_id: &str, headers: &str, body: &str) -> Vec<u8> {
 async fn a_customers_mail_reply_is_a_mail_received_event_for_the_rules() {
     let mut world = World::start("mail").await;
     world.tick().await;
-    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
-    let ingest = Ingest::new(
-        world.sim.client.clone(),
-        world.store.clone(),
-        IngestOptions::default(),
-        clock,
-    );
-    let origin = |uid| Origin {
-        mailbox: "suporte",
-        uidvalidity: 1,
-        uid,
-    };
+    let ingest = world.ingest();
     let Decision::Created { ticket_id } = ingest
         .process(
             &origin(1),
@@ -708,18 +717,7 @@ async fn a_help_center_article_from_the_sim_reaches_the_acknowledgement_and_only
     .expect("template");
     world.restart();
     world.tick().await;
-    let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
-    let ingest = Ingest::new(
-        world.sim.client.clone(),
-        world.store.clone(),
-        IngestOptions::default(),
-        clock,
-    );
-    let origin = |uid| Origin {
-        mailbox: "suporte",
-        uidvalidity: 1,
-        uid,
-    };
+    let ingest = world.ingest();
 
     // A new mail: its subject finds the seeded article, which the
     // acknowledgement lists; one search.
