@@ -96,12 +96,7 @@ pub async fn prepare_template_mail<H: HelpDesk>(
                 .unwrap_or_default(),
             organization: None,
         },
-        mail: MailVars {
-            subject: String::new(),
-            body: String::new(),
-            from: String::new(),
-            received_at: String::new(),
-        },
+        mail: MailVars::default(),
         vars: request.vars.clone(),
         captures: BTreeMap::new(),
         // A mail sent by hand suggests no articles.

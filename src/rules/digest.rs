@@ -225,25 +225,10 @@ pub fn summary_context(vars: &BTreeMap<String, String>) -> TemplateContext {
     TemplateContext {
         ticket: TicketVars {
             id: NO_TICKET,
-            subject: String::new(),
-            description: String::new(),
-            status: String::new(),
-            created_at: String::new(),
-            due_at: None,
-            url: None,
-            fields: BTreeMap::new(),
+            ..TicketVars::default()
         },
-        requester: RequesterVars {
-            name: String::new(),
-            email: String::new(),
-            organization: None,
-        },
-        mail: MailVars {
-            subject: String::new(),
-            body: String::new(),
-            from: String::new(),
-            received_at: String::new(),
-        },
+        requester: RequesterVars::default(),
+        mail: MailVars::default(),
         vars: vars.clone(),
         captures: BTreeMap::new(),
         articles: Vec::new(),

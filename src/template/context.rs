@@ -378,7 +378,7 @@ pub struct ArticleVars {
 }
 
 /// `ticket.*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketVars {
     pub id: u64,
     pub subject: String,
@@ -393,15 +393,16 @@ pub struct TicketVars {
 }
 
 /// `requester.*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequesterVars {
     pub name: String,
     pub email: String,
     pub organization: Option<String>,
 }
 
-/// `mail.*`: the mail being answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `mail.*`: the mail being answered; all empty (the default) for a mail
+/// that answers none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailVars {
     pub subject: String,
     pub body: String,
