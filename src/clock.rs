@@ -34,6 +34,14 @@ impl OffsetClock {
         OffsetClock::default()
     }
 
+    /// A clock that reads `start` now and then runs at wall-clock speed:
+    /// tests and the demo start on a chosen day, whatever today is.
+    pub fn starting_at(start: DateTime<Utc>) -> OffsetClock {
+        let clock = OffsetClock::new();
+        clock.advance(start - Utc::now());
+        clock
+    }
+
     /// Moves the clock forward (or back, with a negative delta).
     pub fn advance(&self, by: TimeDelta) {
         let mut offset = self.offset.lock().unwrap_or_else(PoisonError::into_inner);
@@ -110,5 +118,19 @@ mod tests {
             "ahead by {ahead}"
         );
         assert!(ahead <= TimeDelta::days(3), "ahead by {ahead}");
+    }
+
+    #[test]
+    fn a_clock_started_at_an_instant_reads_it_and_runs_on() {
+        let start = DateTime::parse_from_rfc3339("2027-02-08T10:00:00-03:00")
+            .expect("valid instant")
+            .with_timezone(&Utc);
+        let clock = OffsetClock::starting_at(start);
+        let read = clock.now();
+        assert!(read >= start, "{read} is before {start}");
+        assert!(
+            read - start < TimeDelta::seconds(5),
+            "{read} runs far ahead of {start}"
+        );
     }
 }

@@ -79,6 +79,7 @@ impl World {
         let sim = Sim::start(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
+            clock: support::clock_from(START),
             ..SimOptions::default()
         })
         .await;
@@ -104,17 +105,6 @@ impl World {
         let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
         let config = E2eConfig::new(&base, &self.dir, &rules, &self.support);
         config.load(servers)
-    }
-
-    /// Moves the simulator's clock (and so the daemon's) to `to`.
-    async fn clock_to(&self, to: &str) {
-        let target = chrono::DateTime::parse_from_rfc3339(to)
-            .expect("instant")
-            .with_timezone(&chrono::Utc);
-        let now = self.sim.handle.sim.clock().now();
-        let ahead = (target - now).num_seconds();
-        assert!(ahead > 0, "the test assumes a clock before {to}; it is {now}");
-        self.sim.advance_clock(u64::try_from(ahead).expect("ahead")).await;
     }
 
     async fn ticket(&self, id: u64) -> Ticket {
@@ -214,7 +204,6 @@ where
 async fn a_mail_ticket_is_acknowledged_cycled_through_the_custom_statuses_surveyed_and_closed() {
     let servers = servers();
     let world = World::new(servers).await;
-    world.clock_to(START).await;
     let config = world.config(servers);
     let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

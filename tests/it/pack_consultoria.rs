@@ -71,6 +71,7 @@ impl World {
         let sim = Sim::start(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
+            clock: support::clock_from(START),
             ..SimOptions::default()
         })
         .await;
@@ -108,12 +109,10 @@ impl World {
 
     /// Moves the simulator's clock (and so the daemon's) to `to`.
     async fn clock_to(&self, to: &str) {
-        let target = chrono::DateTime::parse_from_rfc3339(to)
-            .expect("instant")
-            .with_timezone(&chrono::Utc);
+        let target = support::instant(to);
         let now = self.sim.handle.sim.clock().now();
         let ahead = (target - now).num_seconds();
-        assert!(ahead > 0, "the test assumes a clock before {to}; it is {now}");
+        assert!(ahead > 0, "the scenario runs forward: {to} is before {now}");
         self.sim.advance_clock(u64::try_from(ahead).expect("ahead")).await;
     }
 
@@ -170,7 +169,6 @@ where
 async fn a_question_is_routed_acknowledged_with_articles_warned_answered_and_solved() {
     let servers = servers();
     let world = World::new(servers).await;
-    world.clock_to(START).await;
     let config = world.config(servers);
     let clock: Arc<dyn Clock> = world.sim.handle.sim.clock();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

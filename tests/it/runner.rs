@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{AGENT, Sim, client_as};
+use crate::support::{self, AGENT, Sim, client_as};
 use carteiro::calendar::Calendars;
 use carteiro::clock::Clock;
 use carteiro::config::TicketsConfig;
@@ -141,9 +141,15 @@ impl World {
     }
 
     async fn start_with(name: &str, options: RunnerOptions) -> World {
+        World::start_on(name, options, SimOptions::default().clock).await
+    }
+
+    /// A world whose simulator clock starts at `clock`'s reading.
+    async fn start_on(name: &str, options: RunnerOptions, clock: Arc<dyn Clock>) -> World {
         let sim = Sim::start(SimOptions {
             seed: serde_json::from_value(seed()).expect("seed"),
             relax_export_start: true,
+            clock,
             ..SimOptions::default()
         })
         .await;
@@ -393,20 +399,9 @@ async fn pending_seven_days_goes_to_validation_then_closes_five_days_later() {
 
 #[tokio::test]
 async fn a_business_day_deadline_skips_the_holiday() {
-    let mut world = World::start("holiday").await;
-    world.tick().await;
-    // Move the simulator to Thursday 2026-12-24 10:00 in São Paulo: the
-    // day before Christmas.
-    let now = world.sim.handle.sim.clock().now();
-    let target = chrono::DateTime::parse_from_rfc3339("2026-12-24T10:00:00-03:00")
-        .expect("instant")
-        .with_timezone(&chrono::Utc);
-    let ahead = (target - now).num_seconds();
-    assert!(
-        ahead > 0,
-        "the test assumes a simulator clock before 24 December 2026"
-    );
-    world.later(u64::try_from(ahead).expect("ahead")).await;
+    // Thursday 2026-12-24 10:00 in São Paulo: the day before Christmas.
+    let clock = support::clock_from("2026-12-24T10:00:00-03:00");
+    let mut world = World::start_on("holiday", RunnerOptions::default(), clock).await;
     world.tick().await;
     let ticket = world.maria_writes("Prazo de três dias úteis", &["prazo"]).await;
     world.later(60).await;

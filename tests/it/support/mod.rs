@@ -249,3 +249,16 @@ pub fn copy_pack(pack: &str, prefix: &str, to: &std::path::Path, edit: impl FnOn
     let text = std::fs::read_to_string(shipped.join(&file)).expect("read the pack");
     std::fs::write(to.join(&file), edit(text)).expect("write the pack");
 }
+
+/// The instant `rfc3339` names, e.g. `"2026-12-01T10:00:00-03:00"`.
+pub fn instant(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|err| panic!("{rfc3339:?} is not an RFC 3339 instant: {err}"))
+        .with_timezone(&chrono::Utc)
+}
+
+/// A clock that reads `rfc3339` now and runs on from there: a scenario
+/// starts on its own day, whatever day the test runs.
+pub fn clock_from(rfc3339: &str) -> std::sync::Arc<carteiro::clock::OffsetClock> {
+    std::sync::Arc::new(carteiro::clock::OffsetClock::starting_at(instant(rfc3339)))
+}
