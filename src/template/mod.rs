@@ -404,6 +404,10 @@ fn describe(error: &minijinja::Error) -> String {
 fn environment(options: &TemplateOptions) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // MiniJinja names the undefined expression (`ticket.numero` is
+    // undefined) only in debug mode, which it turns on for debug builds
+    // alone. An admin runs the release binary: give it the same message.
+    env.set_debug(true);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(HTML_SUFFIX) {
             AutoEscape::Html
