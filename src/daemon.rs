@@ -304,6 +304,7 @@ pub fn exec_options(config: &Config) -> anyhow::Result<ExecOptions> {
         guards: guard_policy(&config.mail, &config.outbox).context("outbox.robot_addresses")?,
         rules_dir: config.rules.dir.clone().unwrap_or_default(),
         max_replans: 3,
+        solve_assignee: config.tickets.solve_assignee.clone(),
     })
 }
 

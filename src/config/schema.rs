@@ -178,6 +178,7 @@ pub const KEYS: &[KeySpec] = &[
     key("outbox", "poll_interval", Kind::Duration),
     key("tickets", "poll_interval", Kind::Duration),
     key("tickets", "initial_lookback", Kind::Duration),
+    key("tickets", "solve_assignee", Kind::Text),
     key("rules", "dir", Kind::Text),
     key("rules", "max_cascade", Kind::Count),
     key("rules", "sweep_limit", Kind::Count),

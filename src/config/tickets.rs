@@ -13,4 +13,8 @@ pub struct TicketsConfig {
     /// starts. The tickets found then become the baseline snapshots; no
     /// rule runs for them.
     pub initial_lookback: Duration,
+    /// The agent (by e-mail) carteiro makes the assignee of a ticket it
+    /// solves or closes while nobody is assigned: Zendesk refuses to solve
+    /// an unassigned ticket. `None`: carteiro's own user.
+    pub solve_assignee: Option<String>,
 }

@@ -471,7 +471,7 @@ impl<'a> Checker<'a> {
 /// Whether `text` has the shape of an e-mail address: `local@domain`, one
 /// `@`, no whitespace or control characters. Deliverability is the mail
 /// server's business.
-fn looks_like_address(text: &str) -> bool {
+pub(super) fn looks_like_address(text: &str) -> bool {
     match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

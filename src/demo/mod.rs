@@ -29,7 +29,7 @@ use crate::clock::{Clock, OffsetClock};
 use crate::config::{self, LoadOptions};
 use crate::helpdesk::sim::{self, Seed, SimHandle, SimOptions};
 use crate::helpdesk::zendesk::{Auth, ClientSettings, ZendeskClient};
-use crate::helpdesk::{CustomFieldValue, HelpDesk, Id, NewComment, Ticket, TicketUpdate};
+use crate::helpdesk::{CustomFieldValue, HelpDesk, Id, NewComment, Status, Ticket, TicketUpdate};
 use crate::rules::plan::Plan;
 use crate::rules::reload::RulesHandle;
 use crate::secret::Secret;
@@ -65,8 +65,11 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
     let all_scenes = script::scenes();
     let (scenes, skipped): (Vec<&Scene>, Vec<&Scene>) =
         all_scenes.iter().partition(|s| packs.contains(&s.pack));
-    let seed: Seed =
+    let mut seed: Seed =
         serde_json::from_value(script::merged_seed(&scenes)).context("the demo's seed is invalid")?;
+    // The strictest account: Zendesk refuses to solve an unassigned ticket
+    // when "Auto-assign tickets upon solve" is off, and carteiro copes.
+    seed.settings.tickets.assign_tickets_upon_solve = false;
 
     let base_clock = Arc::new(OffsetClock::new());
     let handle = sim::spawn(SimOptions {
@@ -314,6 +317,13 @@ impl World {
                     update.due_at = Some(Some(self.clock.now() + TimeDelta::days(days)));
                 }
                 let agent = self.agent(by)?;
+                // The account refuses to solve an unassigned ticket: the
+                // agent who solves it takes it, as in Zendesk's agent
+                // workspace.
+                let solving = matches!(update.status, Some(Status::Solved | Status::Closed));
+                if solving && ticket.assignee_id.is_none() && update.assignee_email.is_none() {
+                    update.assignee_id = Some(agent.me().await?.id);
+                }
                 agent
                     .update_ticket(ticket.id, &update, ticket.updated_at)
                     .await
@@ -549,7 +559,7 @@ impl World {
             .map(|s| s.agent_label.clone());
         // A closed ticket keeps the label of its solved status; it says
         // nothing more than "closed".
-        let closed = ticket.status == crate::helpdesk::Status::Closed;
+        let closed = ticket.status == Status::Closed;
         Ok(match custom {
             Some(label) if !closed && !is_plain_label(ticket.status.as_str(), &label) => {
                 format!("#{id} {}/{label}", ticket.status.as_str())

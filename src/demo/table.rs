@@ -199,7 +199,8 @@ mod tests {
         assert_eq!(
             effect_text(&Effect::SetCustomStatus {
                 id: 901,
-                name: "Validação Cliente".to_owned()
+                name: "Validação Cliente".to_owned(),
+                solved: false,
             }),
             "status personalizado → Validação Cliente"
         );

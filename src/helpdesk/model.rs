@@ -677,6 +677,11 @@ pub struct NewTicket {
     pub brand_id: Option<Id>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_form_id: Option<Id>,
+    /// Write only: the audit's `metadata.custom` ("Metadata for the audit.
+    /// In the audit object, the data is specified in the custom property
+    /// of the metadata object", developer.zendesk.com, Tickets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// `PUT /api/v2/tickets/{id}` body (inside `{"ticket": ...}`), also one item
@@ -731,6 +736,11 @@ pub struct TicketUpdate {
     pub safe_update: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_stamp: Option<DateTime<Utc>>,
+    /// Write only: the audit's `metadata.custom` ("Metadata for the audit.
+    /// In the audit object, the data is specified in the custom property
+    /// of the metadata object", developer.zendesk.com, Tickets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
 }
 
 /// `POST /api/v2/users/create_or_update` body (inside `{"user": ...}`).

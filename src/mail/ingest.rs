@@ -684,7 +684,7 @@ impl<H: HelpDesk> Ingest<H> {
                     .show_ticket(ticket_id)
                     .await
                     .map_err(Failure::from_helpdesk)?;
-                self.reopen_if_solved(ticket).await?
+                self.reopen_if_solved(mail, ticket).await?
             } else {
                 false
             };
@@ -705,11 +705,12 @@ impl<H: HelpDesk> Ingest<H> {
         }
         let update = TicketUpdate {
             comment: Some(comment),
+            metadata: Some(mail_metadata(mail)),
             ..TicketUpdate::default()
         };
         match self.helpdesk.append_to_ticket(ticket_id, &update).await {
             Ok(ticket) if reopen => Ok(Appended::Added {
-                reopened: self.reopen_if_solved(ticket).await?,
+                reopened: self.reopen_if_solved(mail, ticket).await?,
             }),
             Ok(_) => Ok(Appended::Added { reopened: false }),
             Err(HelpDeskError::NotFound { .. }) => Ok(Appended::Gone),
@@ -728,9 +729,10 @@ impl<H: HelpDesk> Ingest<H> {
 
     /// Reopens `ticket` if it is solved, with `safe_update`, re-reading on a
     /// conflict. Returns whether this call reopened it.
-    async fn reopen_if_solved(&self, mut ticket: Ticket) -> Result<bool, Failure> {
+    async fn reopen_if_solved(&self, mail: &ParsedMail, mut ticket: Ticket) -> Result<bool, Failure> {
         let update = TicketUpdate {
             status: Some(Status::Open),
+            metadata: Some(mail_metadata(mail)),
             ..TicketUpdate::default()
         };
         for attempt in 0..=self.options.max_replans {
@@ -838,6 +840,15 @@ impl<H: HelpDesk> Ingest<H> {
         } else {
             body
         };
+        // A follow-up's first comment is the API user's unless it names its
+        // author ("The API sets whoever created the follow-up ticket [...]
+        // as the first comment author", developer.zendesk.com, Tickets,
+        // "Requesters and submitters"): name the sender, or the customer's
+        // words would read as the bot's public reply.
+        let author_id = match follow_up_of {
+            Some(_) => self.user_id(Some(requester)).await?,
+            None => None,
+        };
         let cap = self.options.parse.max_attachment_bytes;
         let mut tags = follow_up_of.map(|f| f.tags.clone()).unwrap_or_default();
         for tag in &self.options.tags {
@@ -850,6 +861,7 @@ impl<H: HelpDesk> Ingest<H> {
             comment: NewComment {
                 body: Some(with_omissions(body, &mail.attachments, cap)),
                 public: true,
+                author_id,
                 uploads,
                 ..NewComment::default()
             },
@@ -863,6 +875,7 @@ impl<H: HelpDesk> Ingest<H> {
             email_ccs,
             external_id: Some(external_id.clone()),
             via_followup_source_id: follow_up_of.map(|f| f.source_id),
+            metadata: Some(mail_metadata(mail)),
             ..NewTicket::default()
         };
         if prior != Prior::Fresh {
@@ -1175,4 +1188,11 @@ fn mail_event(mail: &ParsedMail, decision: &Decision, internal: bool, now: DateT
         internal: internal && kind == "reply",
     };
     serde_json::to_string(&facts).ok()
+}
+
+/// What an ingest write tells Zendesk about itself, in its audit's
+/// `metadata.custom`: the mail it came from (the event key of the rules
+/// that then run on it).
+fn mail_metadata(mail: &ParsedMail) -> serde_json::Value {
+    serde_json::json!({ "carteiro": { "event": format!("mail:{}", mail.message_id) } })
 }

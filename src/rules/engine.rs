@@ -22,7 +22,7 @@ use super::plan::{Effect, Plan, PlanProblem, Step};
 use crate::calendar::Calendars;
 use crate::clock::Clock;
 use crate::helpdesk::clocks::TicketClocks;
-use crate::helpdesk::{CustomFieldValue, Id, Role, Status, Ticket, User};
+use crate::helpdesk::{CustomFieldValue, Id, Role, Status, StatusCategory, Ticket, User};
 use crate::template::{ArticleVars, MailVars, RequesterVars, TemplateContext, TicketVars, instant};
 use crate::tickets::{NewComment, TicketChange};
 
@@ -987,6 +987,7 @@ fn plan_actions(
                     Effect::SetCustomStatus {
                         id: status.id,
                         name: status.agent_label.clone(),
+                        solved: status.status_category == StatusCategory::Solved,
                     }
                 }
                 ActionSpec::Assign(assign) => {

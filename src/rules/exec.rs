@@ -97,6 +97,9 @@ pub struct ExecOptions {
     /// How many times one application re-plans after a 409 before it
     /// gives up (the row stays planned, for a later resume).
     pub max_replans: u32,
+    /// The agent (by e-mail) an unassigned ticket is assigned to when a
+    /// plan solves or closes it; `None`: carteiro's own user.
+    pub solve_assignee: Option<String>,
 }
 
 /// One event's plan, ready to apply.
@@ -248,6 +251,11 @@ pub struct Executor<H> {
     store: Arc<Store>,
     options: ExecOptions,
     clock: Arc<dyn Clock>,
+    /// carteiro's own user (the API token's), looked up once.
+    me: std::sync::OnceLock<Id>,
+    /// Who becomes the assignee of a ticket solved unassigned, looked up
+    /// once.
+    solver: std::sync::OnceLock<Id>,
 }
 
 impl<H: HelpDesk> Executor<H> {
@@ -258,6 +266,8 @@ impl<H: HelpDesk> Executor<H> {
             store,
             options,
             clock,
+            me: std::sync::OnceLock::new(),
+            solver: std::sync::OnceLock::new(),
         }
     }
 
@@ -490,7 +500,13 @@ impl<H: HelpDesk> Executor<H> {
                         mails.push(self.mail(&key_text, &plan, &ids, index, &mut progress)?);
                     }
                     Unit::Update(indices, links) => {
-                        let (update, comment) = build_update(&plan, &indices, &links, &progress);
+                        let built = build_update(&plan, &indices, &links, &progress);
+                        let (mut update, comment) = (built.update, built.comment);
+                        if built.solves && ticket.assignee_id.is_none() && update.assignee_id.is_none() {
+                            update.assignee_id = Some(self.solver(&key_text, &progress).await?);
+                        }
+                        let rules = indices.iter().map(|&i| plan.steps[i].rule.as_str());
+                        update.metadata = Some(audit_metadata(rules, &plan.rules_hash, &key_text));
                         let mut steps: Vec<String> = indices.iter().map(|&i| ids[i].clone()).collect();
                         steps.extend(links.iter().map(|l| link_id(l)));
                         progress.in_flight = Some(InFlight {
@@ -660,9 +676,18 @@ impl<H: HelpDesk> Executor<H> {
         } else {
             internal_note.clone()
         };
+        // The first comment is the submitter's, and the submitter is the
+        // requester unless named (developer.zendesk.com, Tickets,
+        // "Requesters and submitters"): without this the note opening the
+        // ticket would read as the customer's.
+        let me = self.me(key_text).await?;
         let new = NewTicket {
             subject: Some(subject.clone()),
-            comment: NewComment::internal(body),
+            comment: NewComment {
+                author_id: Some(me),
+                ..NewComment::internal(body)
+            },
+            submitter_id: Some(me),
             requester_id: *requester_id,
             assignee_id: *assignee_id,
             group_id: *group_id,
@@ -677,6 +702,7 @@ impl<H: HelpDesk> Executor<H> {
                 })
                 .collect(),
             external_id: Some(external_id.clone()),
+            metadata: Some(audit_metadata([step.rule.as_str()], &plan.rules_hash, key_text)),
             ..NewTicket::default()
         };
         let created = match self.helpdesk.create_ticket(&new).await {
@@ -786,6 +812,55 @@ impl<H: HelpDesk> Executor<H> {
         Ok(enqueued)
     }
 
+    /// The agent who becomes the assignee of a ticket a plan solves or
+    /// closes while nobody is assigned. Zendesk refuses that solve ("A
+    /// ticket's status can't be set to Solved by an end user or agent
+    /// without an assignee", support.zendesk.com article 4408894213018)
+    /// unless the account auto-assigns on solve, which an admin can turn
+    /// off; so carteiro never relies on it. `tickets.solve_assignee`, or
+    /// carteiro's own user.
+    async fn solver(&self, key_text: &str, progress: &Progress) -> Result<Id, ExecError> {
+        if let Some(id) = self.solver.get() {
+            return Ok(*id);
+        }
+        let found = match &self.options.solve_assignee {
+            None => Some(self.me(key_text).await?),
+            Some(email) => self
+                .helpdesk
+                .list_agents()
+                .await
+                .map_err(|source| retry(key_text, source))?
+                .iter()
+                .find(|a| a.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+                .map(|a| a.id),
+        };
+        match found {
+            Some(id) => Ok(*self.solver.get_or_init(|| id)),
+            None => Err(self.fail(
+                key_text,
+                progress,
+                &format!(
+                    "tickets.solve_assignee {:?} is no agent of the helpdesk, and Zendesk solves and closes \
+                     only assigned tickets: set it to an agent's e-mail, or leave it out for carteiro's own user",
+                    self.options.solve_assignee.as_deref().unwrap_or_default()
+                ),
+            )),
+        }
+    }
+
+    /// carteiro's own user: the author of every internal note it writes.
+    async fn me(&self, key_text: &str) -> Result<Id, ExecError> {
+        if let Some(id) = self.me.get() {
+            return Ok(*id);
+        }
+        let me = self
+            .helpdesk
+            .me()
+            .await
+            .map_err(|source| retry(key_text, source))?;
+        Ok(*self.me.get_or_init(|| me.id))
+    }
+
     async fn read_ticket(&self, key_text: &str, id: Id) -> Result<Ticket, ExecError> {
         self.helpdesk
             .show_ticket(id)
@@ -837,6 +912,26 @@ impl EventKey {
         let digest = Sha256::digest(format!("{key_text}|{part}").as_bytes());
         digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
     }
+}
+
+/// What every write of a plan tells Zendesk about itself, in its audit's
+/// `metadata.custom`: which rules did it, under which rule set, for which
+/// event. An agent or a script reading the ticket's events sees why it
+/// changed; `carteiro history` has the rest.
+pub fn audit_metadata<'a>(
+    rules: impl IntoIterator<Item = &'a str>,
+    rules_hash: &str,
+    event: &str,
+) -> serde_json::Value {
+    let mut names: Vec<&str> = Vec::new();
+    for rule in rules {
+        if !names.contains(&rule) {
+            names.push(rule);
+        }
+    }
+    serde_json::json!({
+        "carteiro": { "rules": names, "rules_hash": rules_hash, "event": event }
+    })
 }
 
 /// The `external_id` of the ticket a `create_ticket` step makes.
@@ -958,15 +1053,21 @@ fn has_update_left(plan: &Plan, progress: &Progress) -> bool {
         .any(|u| matches!(u, Unit::Update(..)))
 }
 
+/// One group's update, ready to send.
+#[derive(Debug)]
+struct Built {
+    update: TicketUpdate,
+    /// The body of the comment it carries.
+    comment: Option<String>,
+    /// Whether it leaves the ticket solved or closed.
+    solves: bool,
+}
+
 /// The update for one group, and the comment body it carries. The link
 /// notes of created tickets join the group's internal note, or are it.
-fn build_update(
-    plan: &Plan,
-    indices: &[usize],
-    links: &[String],
-    progress: &Progress,
-) -> (TicketUpdate, Option<String>) {
+fn build_update(plan: &Plan, indices: &[usize], links: &[String], progress: &Progress) -> Built {
     let mut update = TicketUpdate::default();
+    let mut solves = false;
     let mut add: Vec<String> = Vec::new();
     let mut remove: Vec<String> = Vec::new();
     let mut fields: Vec<CustomFieldValue> = Vec::new();
@@ -976,14 +1077,17 @@ fn build_update(
             Effect::SetStatus(status) => {
                 update.status = Some(*status);
                 update.custom_status_id = None;
+                solves = matches!(status, Status::Solved | Status::Closed);
             }
             Effect::Solve => {
                 update.status = Some(Status::Solved);
                 update.custom_status_id = None;
+                solves = true;
             }
-            Effect::SetCustomStatus { id, .. } => {
+            Effect::SetCustomStatus { id, solved, .. } => {
                 update.custom_status_id = Some(*id);
                 update.status = None;
+                solves = *solved;
             }
             Effect::Assign {
                 user_id, group_id, ..
@@ -1060,7 +1164,11 @@ fn build_update(
     }
     let body = comment.as_ref().and_then(|c| c.body.clone());
     update.comment = comment;
-    (update, body)
+    Built {
+        update,
+        comment: body,
+        solves,
+    }
 }
 
 /// Whether `ticket` shows `effect` (for settling an update whose answer
@@ -1140,7 +1248,7 @@ mod tests {
     #[test]
     fn set_priority_rides_in_the_update_and_shows_on_the_ticket() {
         let p = plan(vec![step("vip", Effect::SetPriority("high".to_owned()), false)]);
-        let (update, comment) = build_update(&p, &[0], &[], &Progress::default());
+        let Built { update, comment, .. } = build_update(&p, &[0], &[], &Progress::default());
         assert_eq!(update.priority.as_deref(), Some("high"));
         assert_eq!(comment, None);
         let mut ticket: Ticket = serde_json::from_value(serde_json::json!({
@@ -1156,7 +1264,7 @@ mod tests {
     #[test]
     fn clear_due_removes_the_due_date() {
         let p = plan(vec![step("prazo", Effect::ClearDue, false)]);
-        let (update, _) = build_update(&p, &[0], &[], &Progress::default());
+        let update = build_update(&p, &[0], &[], &Progress::default()).update;
         assert_eq!(update.due_at, Some(None));
         let json = serde_json::to_value(&update).expect("json");
         assert_eq!(json["due_at"], serde_json::Value::Null);
@@ -1206,7 +1314,7 @@ mod tests {
                 Unit::Mail(0),
             ]
         );
-        let (update, comment) = build_update(&p, &[3], &["b#0".to_owned()], &progress);
+        let Built { update, comment, .. } = build_update(&p, &[3], &["b#0".to_owned()], &progress);
         assert_eq!(comment.as_deref(), Some("ok\n\nChamado vinculado: #99"));
         assert_eq!(update.comment.map(|c| c.public), Some(false));
         progress.done.insert("b#1".to_owned());

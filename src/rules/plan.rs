@@ -18,6 +18,10 @@ pub enum Effect {
     SetCustomStatus {
         id: Id,
         name: String,
+        /// Whether the status is of the solved category (the write then
+        /// needs an assignee).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        solved: bool,
     },
     Assign {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,7 +120,7 @@ impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Effect::SetStatus(s) => write!(f, "set_status {s}"),
-            Effect::SetCustomStatus { name, id } => write!(f, "set_custom_status {name:?} (#{id})"),
+            Effect::SetCustomStatus { name, id, .. } => write!(f, "set_custom_status {name:?} (#{id})"),
             Effect::Assign {
                 user, user_id, group, ..
             } => {

@@ -675,7 +675,8 @@ actions = [
         effects[1],
         &Effect::SetCustomStatus {
             id: 102,
-            name: "Validação Cliente".to_owned()
+            name: "Validação Cliente".to_owned(),
+            solved: false,
         }
     );
     assert_eq!(

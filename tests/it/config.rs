@@ -1213,6 +1213,7 @@ fn tickets_take_their_defaults_the_file_and_the_environment_and_refuse_zero() {
         TicketsConfig {
             poll_interval: Duration::from_secs(30),
             initial_lookback: Duration::from_secs(3600),
+            solve_assignee: None,
         }
     );
 
@@ -1242,7 +1243,29 @@ fn tickets_take_their_defaults_the_file_and_the_environment_and_refuse_zero() {
         TicketsConfig {
             poll_interval: Duration::from_secs(10),
             initial_lookback: Duration::from_secs(2 * 86_400),
+            solve_assignee: None,
         }
+    );
+
+    // The agent who takes a ticket carteiro solves unassigned: an e-mail.
+    let file = write(&dir, "assignee.toml", "[tickets]\nsolve_assignee = \"Ana\"\n");
+    let err = config::load(&options(Some(file.clone()), &SITE)).expect_err("not an e-mail");
+    assert_eq!(
+        lines(err),
+        [format!(
+            "{}:2:1: tickets.solve_assignee: expected an agent's e-mail address, e.g. \"ana@empresa.com.br\"; got \"Ana\"",
+            file.display()
+        )]
+    );
+    let loaded = config::load(&options(
+        Some(file),
+        &with_site(&[("CARTEIRO__TICKETS__SOLVE_ASSIGNEE", "ana@empresa.com.br")]),
+    ))
+    .map_err(lines)
+    .expect("the environment fixes it");
+    assert_eq!(
+        loaded.config.tickets.solve_assignee.as_deref(),
+        Some("ana@empresa.com.br")
     );
 }
 

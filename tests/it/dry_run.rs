@@ -78,10 +78,10 @@ async fn dry_run_prints_the_plans_and_changes_nothing() {
             dir.join("caixa").display(),
         ),
     );
-    let handle = sim::spawn(SimOptions {
+    let handle = sim::spawn(support::strict(SimOptions {
         relax_export_start: true,
         ..SimOptions::default()
-    })
+    }))
     .await
     .expect("simulator");
     let client = support::client(handle.base_url.clone(), |b| b);

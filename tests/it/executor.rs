@@ -40,6 +40,7 @@ fn options() -> ExecOptions {
         },
         rules_dir: PathBuf::from("."),
         max_replans: 3,
+        solve_assignee: None,
     }
 }
 
@@ -661,4 +662,116 @@ async fn a_write_zendesk_refuses_fails_the_entry_for_good() {
         2,
         "the create and the agent's edit"
     );
+}
+
+/// An executor over `w`'s simulator and store with `solve_assignee`.
+fn executor_with(w: &World, solve_assignee: Option<&str>) -> Executor<ZendeskClient> {
+    Executor::new(
+        w.sim.client.clone(),
+        w.store.clone(),
+        ExecOptions {
+            solve_assignee: solve_assignee.map(str::to_owned),
+            ..options()
+        },
+        Arc::new(SystemClock),
+    )
+}
+
+#[tokio::test]
+async fn a_ticket_solved_or_closed_unassigned_is_assigned_in_the_same_update() {
+    // The strict account (support::Sim): no auto-assign on solve.
+    let w = world().await;
+    let me = w.sim.client.me().await.expect("carteiro's user").id;
+
+    // solve: carteiro's own user, in the one update that solves.
+    let ticket = new_ticket(&w.sim, "Resolver").await;
+    let plan = plan_of(ticket.id, vec![step("resolver", Effect::Solve, false)]);
+    done(
+        w.executor
+            .apply(job(&ticket, plan), no_replan)
+            .await
+            .expect("applied"),
+    );
+    let solved = w.sim.client.show_ticket(ticket.id).await.expect("show");
+    assert_eq!((solved.status, solved.assignee_id), (Status::Solved, Some(me)));
+    let audits = audits(&w.sim, ticket.id).await;
+    assert_eq!(audits.len(), 2, "the create and one update");
+    assert!(
+        changes(&audits[1]).contains(&("assignee_id".to_owned(), json!(me.to_string()))),
+        "{:?}",
+        changes(&audits[1])
+    );
+
+    // set_status closed, with a configured agent: that agent.
+    let ana = w
+        .sim
+        .client
+        .upsert_user(&carteiro::helpdesk::UserUpsert {
+            email: "ana@empresa.example".to_owned(),
+            name: "Ana".to_owned(),
+            role: Some(carteiro::helpdesk::Role::Agent),
+            ..Default::default()
+        })
+        .await
+        .expect("an agent")
+        .id;
+    let executor = executor_with(&w, Some("ANA@empresa.example"));
+    let ticket = new_ticket(&w.sim, "Fechar").await;
+    let plan = plan_of(
+        ticket.id,
+        vec![step("fechar", Effect::SetStatus(Status::Closed), false)],
+    );
+    done(
+        executor
+            .apply(job(&ticket, plan), no_replan)
+            .await
+            .expect("applied"),
+    );
+    let closed = w.sim.client.show_ticket(ticket.id).await.expect("show");
+    assert_eq!((closed.status, closed.assignee_id), (Status::Closed, Some(ana)));
+
+    // A ticket with an assignee keeps it.
+    let ticket = new_ticket(&w.sim, "Já atribuído").await;
+    let assigned = w
+        .sim
+        .client
+        .update_ticket(
+            ticket.id,
+            &TicketUpdate {
+                assignee_id: Some(ana),
+                ..TicketUpdate::default()
+            },
+            ticket.updated_at,
+        )
+        .await
+        .expect("assigned");
+    let plan = plan_of(assigned.id, vec![step("resolver", Effect::Solve, false)]);
+    done(
+        w.executor
+            .apply(job(&assigned, plan), no_replan)
+            .await
+            .expect("applied"),
+    );
+    let solved = w.sim.client.show_ticket(ticket.id).await.expect("show");
+    assert_eq!((solved.status, solved.assignee_id), (Status::Solved, Some(ana)));
+}
+
+#[tokio::test]
+async fn a_solve_assignee_who_is_no_agent_fails_the_entry_and_says_what_to_change() {
+    let w = world().await;
+    let executor = executor_with(&w, Some("ninguem@empresa.example"));
+    let ticket = new_ticket(&w.sim, "Resolver").await;
+    let plan = plan_of(ticket.id, vec![step("resolver", Effect::Solve, false)]);
+    let result = executor.apply(job(&ticket, plan), no_replan).await;
+    let Err(ExecError::Failed { reason, .. }) = result else {
+        panic!("expected the entry failed, got {result:?}");
+    };
+    assert_eq!(
+        reason,
+        "tickets.solve_assignee \"ninguem@empresa.example\" is no agent of the helpdesk, and Zendesk \
+         solves and closes only assigned tickets: set it to an agent's e-mail, or leave it out for \
+         carteiro's own user"
+    );
+    let unchanged = w.sim.client.show_ticket(ticket.id).await.expect("show");
+    assert_eq!(unchanged.status, Status::New);
 }

@@ -39,11 +39,11 @@ impl World {
         let seed = serde_json::json!({
             "ticket_fields": [ { "id": MOTIVO, "type": "text", "title": "Motivo" } ],
         });
-        let sim = sim::spawn(SimOptions {
+        let sim = sim::spawn(support::strict(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let support = servers.new_mailbox(&format!("suporte-{name}"));
@@ -382,7 +382,12 @@ async fn a_reply_to_solved_reopens_and_to_closed_opens_a_follow_up() {
     let tickets = world.wait_for_tickets(&daemon, 2).await;
     let follow_up = tickets.iter().find(|t| id(t) != ticket_id).expect("a follow-up");
     assert_eq!(follow_up["via_followup_source_id"], ticket_id);
-    assert_eq!(world.comments(id(follow_up))[0]["body"], "Voltou a acontecer.");
+    let first = &world.comments(id(follow_up))[0];
+    assert_eq!(first["body"], "Voltou a acontecer.");
+    // Zendesk makes the API user the author of a follow-up's first comment
+    // unless it is named: the customer wrote it.
+    assert_eq!(first["author_id"], follow_up["requester_id"], "{first:#}");
+    assert_eq!(first["public"], true);
     // It continues the closed case: its tags and fields, as Zendesk's own
     // follow-ups have them.
     let tags: Vec<&str> = follow_up["tags"]
@@ -472,6 +477,7 @@ async fn set_status(agent: &ZendeskClient, ticket_id: u64, status: Status) {
         status: Some(status),
         ..TicketUpdate::default()
     };
+    let update = support::taking_if_solving(agent, &ticket, update).await;
     agent
         .update_ticket(ticket_id, &update, ticket.updated_at)
         .await

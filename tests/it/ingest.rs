@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::support::{AGENT, Sim, plain_http};
+use crate::support::{self, AGENT, Sim, plain_http};
 use carteiro::clock::SystemClock;
 use carteiro::helpdesk::sim::SimOptions;
 use carteiro::helpdesk::zendesk::ZendeskClient;
@@ -113,6 +113,7 @@ async fn a_reply_costs_one_update_and_a_reply_to_solved_one_more_to_reopen() {
         status: Some(Status::Solved),
         ..TicketUpdate::default()
     };
+    let solve = support::taking_if_solving(&sim.client, &ticket, solve).await;
     sim.client
         .update_ticket(ticket_id, &solve, ticket.updated_at)
         .await
@@ -440,6 +441,7 @@ async fn an_internal_senders_reply_is_a_private_note_that_never_reopens() {
         status: Some(Status::Solved),
         ..TicketUpdate::default()
     };
+    let solve = support::taking_if_solving(&sim.client, &ticket, solve).await;
     sim.client
         .update_ticket(ticket_id, &solve, ticket.updated_at)
         .await

@@ -28,6 +28,7 @@ mod rules_packs;
 mod rules_reload;
 mod runner;
 mod sim;
+mod sim_strict;
 mod store;
 mod tickets;
 mod zendesk_conformance;

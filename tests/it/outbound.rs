@@ -700,10 +700,10 @@ struct OutboxWorld {
 
 impl OutboxWorld {
     async fn new(name: &str, servers: &MailServers) -> OutboxWorld {
-        let sim = carteiro::helpdesk::sim::spawn(carteiro::helpdesk::sim::SimOptions {
+        let sim = carteiro::helpdesk::sim::spawn(support::strict(carteiro::helpdesk::sim::SimOptions {
             relax_export_start: true,
             ..Default::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let client = support::client(sim.base_url.clone(), |b| b);

@@ -285,6 +285,42 @@ async fn a_mail_ticket_is_acknowledged_cycled_through_the_custom_statuses_survey
         1,
         "pending and closed tickets are not surveyed"
     );
+    // Zendesk closes only assigned tickets: carteiro took it. Each of its
+    // writes says in the audit which rule did it, under which rule set,
+    // for which event.
+    let bot = world.bot.me().await.expect("carteiro's user").id;
+    assert_eq!(world.ticket(first).await.assignee_id, Some(bot));
+    let rules_hash = carteiro::rules::reload::RulesHandle::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"),
+        carteiro::calendar::Calendars::default(),
+    )
+    .expect("the shipped rules")
+    .current()
+    .hash
+    .clone();
+    let mut audits: Vec<Audit> = world.bot.list_audits(first).await.expect("audits");
+    audits.sort_by_key(|a| a.id);
+    let custom: Vec<serde_json::Value> = audits
+        .iter()
+        .map(|a| a.metadata.as_ref().expect("metadata")["custom"].clone())
+        .collect();
+    assert_eq!(
+        custom[0],
+        json!({ "carteiro": { "event": "mail:ciclo-e2e-1@cliente.example" } }),
+        "the ticket the mail opened"
+    );
+    assert_eq!(custom[1], json!({}), "the agent's own change");
+    let rule_writes: Vec<&serde_json::Value> = custom[2..].iter().map(|c| &c["carteiro"]).collect();
+    assert_eq!(rule_writes.len(), 2, "{custom:#?}");
+    for (write, rule) in rule_writes
+        .iter()
+        .zip(["ciclo-pendente-7d-validacao", "ciclo-validacao-5d-fechar"])
+    {
+        assert_eq!(write["rules"], json!([rule]), "{write}");
+        assert_eq!(write["rules_hash"], json!(rules_hash), "{write}");
+        let event = write["event"].as_str().expect("an event key");
+        assert!(event.starts_with(&format!("{first}/schedule:")), "{event}");
+    }
 
     // 3. A second ticket, solved by the agent: the survey.
     world
@@ -303,6 +339,7 @@ async fn a_mail_ticket_is_acknowledged_cycled_through_the_custom_statuses_survey
             second,
             &TicketUpdate {
                 status: Some(Status::Solved),
+                assignee_id: Some(world.bruno.me().await.expect("Bruno").id),
                 ..TicketUpdate::default()
             },
             current.updated_at,

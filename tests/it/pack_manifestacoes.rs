@@ -71,11 +71,11 @@ impl World {
                 { "id": NOTA_FINAL, "type": "integer", "title": "Nota final" },
             ],
         });
-        let sim = sim::spawn(SimOptions {
+        let sim = sim::spawn(support::strict(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let bot = support::client(sim.base_url.clone(), |b| b);
@@ -160,6 +160,7 @@ impl World {
     /// Ana's update, on the ticket as she reads it.
     async fn ana_updates(&self, id: Id, update: TicketUpdate) {
         let current = self.ana.show_ticket(id).await.expect("show");
+        let update = support::taking_if_solving(&self.ana, &current, update).await;
         self.ana
             .update_ticket(id, &update, current.updated_at)
             .await

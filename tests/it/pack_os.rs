@@ -86,11 +86,11 @@ struct World {
 
 impl World {
     async fn new(servers: &MailServers) -> World {
-        let sim = sim::spawn(SimOptions {
+        let sim = sim::spawn(support::strict(SimOptions {
             seed: serde_json::from_value(seed()).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let bot = support::client(sim.base_url.clone(), |b| b);
@@ -340,6 +340,7 @@ async fn an_order_reaches_the_sector_and_the_sectors_answer_is_an_internal_note(
             ticket_id,
             &TicketUpdate {
                 status: Some(Status::Solved),
+                assignee_id: Some(world.ana.me().await.expect("Ana").id),
                 ..TicketUpdate::default()
             },
             current.updated_at,

@@ -75,11 +75,11 @@ impl World {
                 { "id": ANALYST_ID, "name": "Analista N2 Ouvidoria", "email": ANALYST, "role": "agent" },
             ],
         });
-        let sim = sim::spawn(SimOptions {
+        let sim = sim::spawn(support::strict(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let bot = support::client(sim.base_url.clone(), |b| b);
@@ -264,6 +264,9 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
     assert_eq!(notes.len(), 1, "{notes:#?}");
     let note = &notes[0];
     assert!(!note.public, "an internal note");
+    let bot = world.bot.me().await.expect("carteiro's user").id;
+    assert_eq!(note.author_id, Some(bot), "carteiro wrote it, not the customer");
+    assert_eq!(ticket.submitter_id, Some(bot));
     for detail in [
         format!("chamado #{n}, encerrado como resolvido"),
         "Assunto: Impressora fiscal sem conserto".to_owned(),

@@ -301,10 +301,10 @@ fn seed() -> Seed {
 
 /// Runs the binary against a fresh simulator holding [`seed`].
 async fn against_sim(dir: PathBuf, args: Vec<String>) -> Output {
-    let handle = sim::spawn(SimOptions {
+    let handle = sim::spawn(support::strict(SimOptions {
         seed: seed(),
         ..SimOptions::default()
-    })
+    }))
     .await
     .expect("start the simulator");
     let base = handle.base_url.to_string();

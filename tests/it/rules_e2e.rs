@@ -88,11 +88,11 @@ impl World {
         let seed = json!({
             "groups": [ { "id": 50, "name": "Suporte" }, { "id": OS_GROUP, "name": "Ordem de Serviço" } ],
         });
-        let sim = sim::spawn(SimOptions {
+        let sim = sim::spawn(support::strict(SimOptions {
             seed: serde_json::from_value(seed).expect("a valid seed"),
             relax_export_start: true,
             ..SimOptions::default()
-        })
+        }))
         .await
         .expect("start the simulator");
         let bot = support::client(sim.base_url.clone(), |b| b);

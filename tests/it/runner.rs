@@ -268,6 +268,7 @@ fn daemon(
         TicketsConfig {
             poll_interval: Duration::from_secs(30),
             initial_lookback: Duration::from_secs(3600),
+            solve_assignee: None,
         },
     );
     let options = ExecOptions {
@@ -285,6 +286,7 @@ fn daemon(
         },
         rules_dir: rules_dir.to_path_buf(),
         max_replans: 3,
+        solve_assignee: None,
     };
     let executor = Executor::new(client.clone(), store.clone(), options, clock.clone());
     let rules = Arc::new(RulesHandle::load(rules_dir, Calendars::new()).expect("rules load"));

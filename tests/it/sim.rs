@@ -209,7 +209,10 @@ async fn create_with_inline_requester_creates_the_end_user() {
     let me = sim.get("/api/v2/users/me").await;
     assert_eq!(me.body["user"]["email"], AGENT);
     assert_eq!(me.body["user"]["role"], "agent");
-    assert_eq!(ticket["submitter_id"], me.body["user"]["id"]);
+    // "By default, the requester of a ticket is the submitter" (Tickets,
+    // "Requesters and submitters"): the API user only made the change.
+    assert_eq!(ticket["submitter_id"], json!(requester_id));
+    assert_eq!(answer.body["audit"]["author_id"], me.body["user"]["id"]);
 
     let cc = ticket["email_cc_ids"][0].as_u64().expect("a cc");
     assert_eq!(ticket["collaborator_ids"], json!([cc]));

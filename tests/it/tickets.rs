@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{AGENT, Sim, client_as, plain_http};
+use crate::support::{self, AGENT, Sim, client_as, plain_http};
 use carteiro::config::TicketsConfig;
 use carteiro::helpdesk::clocks::ticket_clocks;
 use carteiro::helpdesk::sim::SimOptions;
@@ -89,9 +89,11 @@ impl World {
             .expect("create")
     }
 
-    /// Ana changes the ticket in Zendesk's UI.
+    /// Ana changes the ticket in Zendesk's UI (taking it when she solves
+    /// it unassigned).
     async fn ana_updates(&self, id: u64, update: TicketUpdate) -> Ticket {
         let ticket = self.ana.show_ticket(id).await.expect("show");
+        let update = support::taking_if_solving(&self.ana, &ticket, update).await;
         self.ana
             .update_ticket(id, &update, ticket.updated_at)
             .await
@@ -155,6 +157,7 @@ fn poller(sim: &Sim, store: Arc<Store>) -> TicketPoller<ZendeskClient> {
         TicketsConfig {
             poll_interval: Duration::from_secs(30),
             initial_lookback: Duration::from_secs(3600),
+            solve_assignee: None,
         },
     )
 }
@@ -538,6 +541,7 @@ async fn the_bots_own_write_seen_before_its_snapshot_was_saved_makes_no_event() 
             ticket.id,
             &TicketUpdate {
                 status: Some(Status::Solved),
+                assignee_id: Some(world.sim.client.me().await.expect("me").id),
                 comment: Some(NewComment::public("Resolvido, obrigado.")),
                 ..TicketUpdate::default()
             },

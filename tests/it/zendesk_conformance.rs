@@ -530,6 +530,7 @@ mod client_against_simulator {
             status: Some(Status::Closed),
             ..TicketUpdate::default()
         };
+        let close = crate::support::taking_if_solving(&sim.client, &ticket, close).await;
         let closed = sim
             .client
             .update_ticket(ticket.id, &close, ticket.updated_at)

@@ -103,6 +103,32 @@ impl ApiError {
         ApiError::invalid("status", "Status: closed prevents ticket update")
     }
 
+    /// 422 for a solve (or close) of a ticket without an assignee, under
+    /// `details.base` as a real account answers it (a recorded live
+    /// response: `{"error":"RecordInvalid","description":"Record
+    /// validation errors","details":{"base":[{"description":"Assignee: is
+    /// required when solving a ticket","error":null,"ticket_field_id":…,
+    /// "ticket_field_type":"FieldAssignee"}]}}`).
+    pub fn assignee_required(ticket_field_id: Option<u64>) -> ApiError {
+        let mut problem = json!({
+            "description": "Assignee: is required when solving a ticket",
+            "error": null,
+            "ticket_field_type": "FieldAssignee",
+        });
+        if let Some(id) = ticket_field_id {
+            problem["ticket_field_id"] = json!(id);
+        }
+        ApiError {
+            status: 422,
+            body: Box::new(ApiErrorBody {
+                error: Some(ErrorField::Code("RecordInvalid".to_owned())),
+                description: Some("Record validation errors".to_owned()),
+                details: Some(json!({ "base": [problem] })),
+                ..ApiErrorBody::default()
+            }),
+        }
+    }
+
     /// The one-line `details` text of a validation error, for job results.
     pub fn detail_text(&self) -> String {
         let from_details = self.body.details.as_ref().and_then(|details| {

@@ -9,6 +9,9 @@
 //!   `null` → `{"rate_limit": {...} | null}`.
 //! - `GET|POST|DELETE /__sim/faults`: `{"faults": [...]}` appends →
 //!   `{"faults": [pending...]}`.
+//! - `GET|POST /__sim/settings`: the account settings; a POST changes the
+//!   keys it gives, e.g. `{"tickets": {"assign_tickets_upon_solve": false}}`
+//!   → `{"settings": {...}}`.
 //! - `GET /__sim/attachments/{id}`: the file's bytes.
 
 use axum::Json;
@@ -20,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use super::api_error::ApiError;
 use super::limits::FaultSpec;
-use super::{RateLimit, Simulator, World, render, routes};
+use super::{RateLimit, SettingsChange, Simulator, World, render, routes};
 
 /// `POST /__sim/clock`.
 #[derive(Debug, Deserialize)]
@@ -62,6 +65,12 @@ pub(super) fn handle(sim: &Simulator, method: &Method, path: &str, body: &[u8], 
         ("POST", "/__sim/rate_limit") => parse::<Option<RateLimit>>(body).map(|limit| {
             sim.world().limiter.set(limit);
             rate_limit_json(limit)
+        }),
+        ("GET", "/__sim/settings") => Ok(json!({ "settings": sim.world().state.settings })),
+        ("POST", "/__sim/settings") => parse::<SettingsChange>(body).map(|change| {
+            let mut world = sim.world();
+            world.state.settings.apply(&change);
+            json!({ "settings": world.state.settings })
         }),
         ("GET", "/__sim/faults") => Ok(faults_json(&sim.world())),
         ("POST", "/__sim/faults") => add_faults(sim, body),

@@ -12,6 +12,7 @@
 //! `/api/v2` handlers, `control` the `/__sim` endpoints, `render` the
 //! URLs in answers, `articles` Help Center search.
 
+mod account;
 mod api_error;
 mod articles;
 mod control;
@@ -38,6 +39,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+pub use account::{AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
+
 use crate::clock::{Clock, OffsetClock};
 use crate::helpdesk::model::{Article, CustomStatus, Group, Ticket, TicketField, User};
 use limits::{FaultQueue, RateLimiter, TIMEOUT_HOLD};
@@ -63,6 +66,9 @@ pub struct Seed {
     pub tickets: Vec<Ticket>,
     #[serde(default)]
     pub articles: Vec<Article>,
+    /// The account's settings; each left out keeps a new account's default.
+    #[serde(default)]
+    pub settings: AccountSettings,
 }
 
 impl Seed {

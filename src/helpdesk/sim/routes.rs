@@ -237,6 +237,7 @@ pub(super) enum Route {
     Uploads,
     Attachment(Id),
     ArticleSearch,
+    AccountSettings,
     /// A known route whose id is not a number: always 404.
     BadId(&'static str),
 }
@@ -282,6 +283,7 @@ impl Route {
             ["uploads"] => Some(Route::Uploads),
             ["attachments", a] => id(a, Route::Attachment, "/api/v2/attachments/{id}"),
             ["help_center", "articles", "search"] => Some(Route::ArticleSearch),
+            ["account", "settings"] => Some(Route::AccountSettings),
             _ => None,
         }
     }
@@ -319,6 +321,7 @@ impl Route {
             Route::Uploads => "/api/v2/uploads",
             Route::Attachment(_) => "/api/v2/attachments/{id}",
             Route::ArticleSearch => "/api/v2/help_center/articles/search",
+            Route::AccountSettings => "/api/v2/account/settings",
             Route::BadId(template) => template,
         }
     }
@@ -493,6 +496,7 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
             })
             .ok_or_else(ApiError::not_found),
         ("GET", Route::ArticleSearch) => search_articles(state, &call),
+        ("GET", Route::AccountSettings) => Ok(ok(&serde_json::json!({ "settings": state.settings }))),
         (_, Route::BadId(_)) => Err(ApiError::not_found()),
         _ => Err(ApiError::no_endpoint()),
     };

@@ -14,8 +14,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Seed;
 use super::api_error::ApiError;
+use super::{AccountSettings, Seed};
 use crate::helpdesk::model::{
     Article, Attachment, Audit, AuditEvent, Comment, CustomFieldValue, CustomStatus, EmailCc, Group, Id,
     JobResult, JobState, NewComment, NewTicket, Role, Status, StatusCategory, Ticket, TicketField,
@@ -146,14 +146,23 @@ pub struct State {
     pub jobs: BTreeMap<String, Job>,
     pub uploads: BTreeMap<String, UploadRecord>,
     pub attachments: BTreeMap<Id, StoredAttachment>,
+    pub settings: AccountSettings,
     next: Counters,
+}
+
+/// Who writes a comment, settled on commit (a new requester exists only
+/// then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Author {
+    User(Id),
+    /// The ticket's requester.
+    Requester,
 }
 
 /// A comment checked and ready to store.
 #[derive(Debug, Clone)]
 struct PreparedComment {
-    /// `None`: the ticket's requester, who may only exist after commit.
-    author_id: Option<Id>,
+    author: Author,
     body: String,
     html_body: String,
     public: bool,
@@ -171,6 +180,8 @@ struct Prepared {
     cc_remove: Vec<String>,
     /// A requester to find or create by e-mail on commit.
     requester: Option<(String, Option<String>)>,
+    /// The audit's `metadata.custom`: what the writer sent as `metadata`.
+    custom: Value,
 }
 
 /// How e-mails are compared: trimmed, without case.
@@ -191,6 +202,7 @@ impl State {
             ticket_fields,
             tickets,
             articles,
+            settings,
         } = seed;
         let max_id = |ids: &mut dyn Iterator<Item = Id>| ids.max().unwrap_or(0);
         let mut next = Counters {
@@ -232,6 +244,7 @@ impl State {
             jobs: BTreeMap::new(),
             uploads: BTreeMap::new(),
             attachments: BTreeMap::new(),
+            settings,
             next,
         };
         let mut seeded = tickets;
@@ -527,8 +540,23 @@ impl State {
             status = Status::Open;
             custom_status_id = self.default_custom_status(StatusCategory::Open);
         }
-        // The first comment is the requester's unless it names its author.
-        let comment = self.prepare_comment(&new.comment, new.comment.author_id)?;
+        let assignee_id = self.solver(status, assignee_id, actor)?;
+        // "The submitter is the user who created a ticket. By default, the
+        // requester of a ticket is the submitter. [...] The submitter is
+        // always the first comment author [...] Exception: If the ticket is
+        // created as a follow-up ticket [...] any submitter_id attribute is
+        // ignored. The API sets whoever created the follow-up ticket (for
+        // the API, always the authenticated user) as the first comment
+        // author" (developer.zendesk.com, Tickets, "Requesters and
+        // submitters"). A comment's own `author_id` names its author.
+        let follow_up = new.via_followup_source_id.is_some();
+        let submitter = match new.submitter_id {
+            Some(id) if !follow_up => Author::User(id),
+            _ if follow_up => Author::User(actor),
+            _ => Author::Requester,
+        };
+        let author = new.comment.author_id.map_or(submitter, Author::User);
+        let comment = self.prepare_comment(&new.comment, author)?;
         let Some(comment) = comment else {
             return Err(ApiError::invalid("description", "Description: cannot be blank"));
         };
@@ -552,7 +580,10 @@ impl State {
             custom_status_id,
             recipient: None,
             requester_id,
-            submitter_id: Some(new.submitter_id.unwrap_or(actor)),
+            submitter_id: match submitter {
+                Author::User(id) => Some(id),
+                Author::Requester => requester_id,
+            },
             assignee_id,
             organization_id: None,
             group_id: new.group_id,
@@ -585,6 +616,7 @@ impl State {
                 .collect(),
             cc_remove: Vec::new(),
             requester: if requester_id.is_none() { requester } else { None },
+            custom: custom_metadata(new.metadata.as_ref()),
         })
     }
 
@@ -676,6 +708,7 @@ impl State {
         }
         ticket.status = status;
         ticket.custom_status_id = custom_status_id;
+        ticket.assignee_id = self.solver(status, ticket.assignee_id, actor)?;
         if let Some(tags) = &update.tags {
             ticket.tags = normalize_tags(tags);
         }
@@ -689,7 +722,11 @@ impl State {
             self.set_custom_fields(&mut ticket, values);
         }
         let comment = match &update.comment {
-            Some(comment) => self.prepare_comment(comment, Some(comment.author_id.unwrap_or(actor)))?,
+            // "If null or omitted on create, defaults to the authenticated
+            // user" (Ticket Comments, `author_id`).
+            Some(comment) => {
+                self.prepare_comment(comment, Author::User(comment.author_id.unwrap_or(actor)))?
+            }
             None => None,
         };
         let mut cc_add = Vec::new();
@@ -708,6 +745,7 @@ impl State {
             cc_add,
             cc_remove,
             requester: None,
+            custom: custom_metadata(update.metadata.as_ref()),
         })
     }
 
@@ -739,6 +777,7 @@ impl State {
             cc_add: Vec::new(),
             cc_remove: Vec::new(),
             requester: None,
+            custom: json!({}),
         };
         let old = old.clone();
         self.commit(id, Some(old), prepared, actor, now);
@@ -773,11 +812,15 @@ impl State {
             cc_add,
             cc_remove,
             requester,
+            custom,
         } = prepared;
         ticket.id = id;
         if let Some((email, name)) = requester {
             let requester_id = self.ensure_user(&email, name.as_deref(), Role::EndUser, now);
             ticket.requester_id = Some(requester_id);
+        }
+        if old.is_none() && ticket.submitter_id.is_none() {
+            ticket.submitter_id = ticket.requester_id;
         }
         for cc in &cc_add {
             let user = self.ensure_user(&cc.user_email, cc.user_name.as_deref(), Role::EndUser, now);
@@ -803,7 +846,10 @@ impl State {
         let audit_id = self.next_event();
         let mut events = Vec::new();
         if let Some(comment) = comment {
-            let author_id = comment.author_id.or(ticket.requester_id).unwrap_or(actor);
+            let author_id = match comment.author {
+                Author::User(id) => id,
+                Author::Requester => ticket.requester_id.unwrap_or(actor),
+            };
             let comment_id = self.next_event();
             let attachments: Vec<Attachment> = comment
                 .attachment_ids
@@ -838,7 +884,10 @@ impl State {
                 attachments,
                 audit_id: Some(audit_id),
                 via: Some(api_via()),
-                metadata: Some(json!({ "system": {}, "custom": {} })),
+                metadata: Some(comment_metadata(
+                    comment.public,
+                    self.users.get(&author_id).map(|u| u.role),
+                )),
                 created_at: Some(at),
             });
         }
@@ -866,7 +915,7 @@ impl State {
             created_at: at,
             author_id: Some(actor),
             via: Some(api_via()),
-            metadata: Some(json!({ "system": { "client": "carteiro-sim" }, "custom": {} })),
+            metadata: Some(json!({ "system": { "client": "carteiro-sim" }, "custom": custom })),
             events,
         });
         self.tickets.insert(id, ticket);
@@ -897,6 +946,29 @@ impl State {
         take(&mut self.next.event)
     }
 
+    /// The assignee a ticket ends a write with. A solved or closed ticket
+    /// needs one: "A ticket's status can't be set to Solved by an end user
+    /// or agent without an assignee. If the setting auto assign tickets
+    /// upon solve is turned on, when an agent submits a ticket as Solved
+    /// and there is no assignee, the system automatically makes the agent
+    /// who solved the ticket the assignee" (support.zendesk.com, "About
+    /// native system ticket rules", article 4408894213018).
+    fn solver(&self, status: Status, assignee_id: Option<Id>, actor: Id) -> Result<Option<Id>, ApiError> {
+        if assignee_id.is_some() || !matches!(status, Status::Solved | Status::Closed) {
+            return Ok(assignee_id);
+        }
+        let actor_is_agent = self.users.get(&actor).is_some_and(|u| u.role.is_staff());
+        if self.settings.tickets.assign_tickets_upon_solve && actor_is_agent {
+            return Ok(Some(actor));
+        }
+        let field_id = self
+            .ticket_fields
+            .iter()
+            .find(|f| f.field_type == "assignee")
+            .map(|f| f.id);
+        Err(ApiError::assignee_required(field_id))
+    }
+
     fn agent_by_email(&self, email: &str) -> Result<Id, ApiError> {
         match self.user_by_email(email) {
             Some(user) if user.role.is_staff() => Ok(user.id),
@@ -916,9 +988,9 @@ impl State {
     fn prepare_comment(
         &self,
         comment: &NewComment,
-        author_id: Option<Id>,
+        author: Author,
     ) -> Result<Option<PreparedComment>, ApiError> {
-        if let Some(author_id) = author_id {
+        if let Author::User(author_id) = author {
             self.check_user("author_id", "Author", author_id)?;
         }
         let (body, html_body) = match (&comment.body, &comment.html_body) {
@@ -945,7 +1017,7 @@ impl State {
             return Ok(None);
         }
         Ok(Some(PreparedComment {
-            author_id,
+            author,
             body,
             html_body,
             public: comment.public,
@@ -1610,6 +1682,27 @@ fn field_changes(old: Option<&Ticket>, new: &Ticket) -> Vec<(String, Value, Valu
 }
 
 /// How a ticket created over the API came in.
+/// What a write's `metadata` becomes in its audit's `metadata.custom`: an
+/// object as sent, anything else (or nothing) an empty object.
+fn custom_metadata(sent: Option<&Value>) -> Value {
+    match sent {
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        _ => json!({}),
+    }
+}
+
+/// A comment's `metadata`. A private comment by an end user is kept
+/// private and flagged 17, "This is a private comment created by an end
+/// user" (developer.zendesk.com, Ticket Comments, "Comment flags"): agents
+/// see it flagged, the requester never sees it.
+fn comment_metadata(public: bool, author: Option<Role>) -> Value {
+    let mut metadata = json!({ "system": {}, "custom": {} });
+    if !public && author == Some(Role::EndUser) {
+        metadata["flags"] = json!([17]);
+    }
+    metadata
+}
+
 fn api_via() -> Via {
     Via {
         channel: Value::String("api".to_owned()),
@@ -1757,7 +1850,14 @@ mod tests {
         assert_eq!(maria.role, Role::EndUser);
         assert_eq!(maria.name, "Maria");
         assert_eq!(ticket.requester_id, Some(maria.id));
-        assert_eq!(ticket.submitter_id, Some(agent));
+        // Created on the requester's behalf: "By default, the requester of
+        // a ticket is the submitter", and the first comment is theirs.
+        assert_eq!(ticket.submitter_id, Some(maria.id));
+        assert_eq!(
+            state.audits[&id][0].author_id,
+            Some(agent),
+            "the API user made the change"
+        );
         assert_eq!(ticket.tags, vec!["boleto", "urgente"]);
         assert_eq!(ticket.status, Status::New);
         assert_eq!(

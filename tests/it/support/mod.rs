@@ -109,9 +109,10 @@ impl SimBuilder {
 }
 
 impl Sim {
+    /// A simulator on the strict account (see [`strict`]).
     pub fn builder(options: SimOptions) -> SimBuilder {
         SimBuilder {
-            options,
+            options: strict(options),
             page_size: None,
             reserve: None,
         }
@@ -261,4 +262,28 @@ pub fn instant(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
 /// starts on its own day, whatever day the test runs.
 pub fn clock_from(rfc3339: &str) -> std::sync::Arc<carteiro::clock::OffsetClock> {
     std::sync::Arc::new(carteiro::clock::OffsetClock::starting_at(instant(rfc3339)))
+}
+
+/// `options` on the strictest account: "Auto-assign tickets upon solve"
+/// off, so a solve without an assignee is refused as a real account that
+/// turned it off refuses it. carteiro must cope with that account.
+pub fn strict(mut options: SimOptions) -> SimOptions {
+    options.seed.settings.tickets.assign_tickets_upon_solve = false;
+    options
+}
+
+/// `update` as an agent acting through `client` sends it: solving or
+/// closing a ticket nobody is assigned to, the agent takes it in the same
+/// write (the strict account refuses a solve without an assignee).
+pub async fn taking_if_solving(
+    client: &ZendeskClient,
+    ticket: &carteiro::helpdesk::Ticket,
+    mut update: carteiro::helpdesk::TicketUpdate,
+) -> carteiro::helpdesk::TicketUpdate {
+    use carteiro::helpdesk::{HelpDesk, Status};
+    let solving = matches!(update.status, Some(Status::Solved | Status::Closed));
+    if solving && ticket.assignee_id.is_none() && update.assignee_id.is_none() {
+        update.assignee_id = Some(client.me().await.expect("who the agent is").id);
+    }
+    update
 }
