@@ -492,12 +492,24 @@ EOF
 
 # ---------------------------------------------------------------- starting
 
+# on_the_real_clock COMMAND...: runs COMMAND without libfaketime. The test
+# suite's dated runs move the clock of the tests and of carteiro with
+# faketime (scripts/test.sh); the mail servers stand for other machines and
+# keep the real one. Dovecot's master also clears its children's
+# environment, so under faketime it would see time jump back and stall for
+# minutes ("Time moved backwards"). The certificate is still made on the
+# moved clock, which is the one that checks it.
+on_the_real_clock() {
+    env -u LD_PRELOAD -u FAKETIME -u FAKETIME_SHARED -u FAKETIME_DONT_FAKE_MONOTONIC "$@"
+}
+
 start_dovecot() {
     if dovecot_pid >/dev/null; then
         say "Dovecot is already running for $ROOT"
     else
         # Detached stdio: a daemon holding the caller's pipe hangs `… | tee`.
-        dovecot -c "$ROOT/dovecot.conf" </dev/null >>"$ROOT/daemons.out" 2>&1 || fail "dovecot did not start"
+        on_the_real_clock dovecot -c "$ROOT/dovecot.conf" </dev/null >>"$ROOT/daemons.out" 2>&1 ||
+            fail "dovecot did not start"
     fi
     wait_ports open "$IMAP_PORT" "$IMAPS_PORT" "$LMTP_PORT" "$AUTH_PORT" || fail "Dovecot is not listening"
 }
@@ -506,7 +518,8 @@ start_postfix() {
     if postfix_pid >/dev/null; then
         say "Postfix is already running for $ROOT"
     else
-        postfix -c "$ROOT/postfix-conf" start </dev/null >>"$ROOT/daemons.out" 2>&1 || fail "postfix did not start"
+        on_the_real_clock postfix -c "$ROOT/postfix-conf" start </dev/null >>"$ROOT/daemons.out" 2>&1 ||
+            fail "postfix did not start"
     fi
     wait_ports open "$SMTP_PORT" "$SUBMISSION_PORT" "$SMTPS_PORT" || fail "Postfix is not listening"
 }

@@ -73,6 +73,46 @@ need sievec dovecot-sieve
 need postfix postfix
 need openssl openssl
 need mbsync isync
+# faketime moves the clock of a whole process tree: the date-sensitive tests
+# run again on awkward days (see `dated_runs` below).
+need faketime faketime
+
+# The tests whose outcome could hang on the calendar: every pack end to end,
+# the demo, the rule runner's schedules, the rules end to end and the
+# calendar's clocks and CLI.
+DATED_TESTS=(pack_ demo:: runner:: rules_e2e:: calendar)
+
+# Awkward days to run them on, as São Paulo sees them: a Sunday, the Monday
+# of Carnaval (a holiday computed from Easter), Christmas Eve at 23:30 (the
+# day turns during the run) and New Year's Eve at 23:59 (so does the year).
+DATED_AT=(
+    "2027-01-03 12:00:00 -0300"
+    "2027-02-08 10:00:00 -0300"
+    "2026-12-24 23:30:00 -0300"
+    "2026-12-31 23:59:00 -0300"
+)
+
+# dated_runs: runs DATED_TESTS once per DATED_AT with the system clock of the
+# test process and what it starts (the carteiro binary, the certificate)
+# moved there by faketime (-m: the multi-threaded library, as the tests and
+# carteiro are). The test binary runs directly, so cargo stays on the real
+# clock, and so do the mail servers (scripts/mailservers.sh starts them
+# without libfaketime). Tests pick their own scenario days or compute them
+# from the calendar, so these runs prove that none leans on today's date.
+dated_runs() {
+    local binary
+    binary=$(cargo test --locked --test it --no-run 2>&1 |
+        sed -n 's/^ *Executable tests\/it\/main.rs (\(.*\))$/\1/p' | tail -n 1)
+    if [[ -z $binary || ! -x $binary ]]; then
+        echo "test.sh: cannot find the integration test binary" >&2
+        return 1
+    fi
+    local at
+    for at in "${DATED_AT[@]}"; do
+        echo "test.sh: the date-sensitive tests with the clock at $at"
+        faketime -m --exclude-monotonic "$at" "$binary" "${DATED_TESTS[@]}"
+    done
+}
 
 if [[ $# -gt 0 ]]; then
     cargo test --locked "$@"
@@ -80,4 +120,5 @@ else
     # Doc tests first, so the run closes on the summary of the real suites.
     cargo test --locked --doc
     cargo test --locked --all-targets
+    dated_runs
 fi
