@@ -159,6 +159,22 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// The page where an agent opens the ticket,
+    /// `https://empresa.zendesk.com/agent/tickets/123`, from the API `url`
+    /// Zendesk gives it (`…/api/v2/tickets/123.json`, which no person can
+    /// open). `None` without one. Customers cannot open it either: it is
+    /// for mails to agents.
+    pub fn agent_url(&self) -> Option<String> {
+        let api = url::Url::parse(self.url.as_deref()?).ok()?;
+        let host = api.host_str()?;
+        let port = api.port().map(|p| format!(":{p}")).unwrap_or_default();
+        Some(format!(
+            "{}://{host}{port}/agent/tickets/{}",
+            api.scheme(),
+            self.id
+        ))
+    }
+
     /// The value of custom field `field_id`, if the ticket carries it.
     pub fn custom_field(&self, field_id: Id) -> Option<&Value> {
         self.custom_fields
@@ -754,4 +770,31 @@ pub struct UserUpsert {
     pub external_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket(url: Option<&str>) -> Ticket {
+        serde_json::from_value(serde_json::json!({
+            "id": 16, "url": url, "created_at": "2026-12-01T13:00:00Z",
+            "updated_at": "2026-12-01T13:00:00Z", "status": "open",
+        }))
+        .expect("a ticket")
+    }
+
+    #[test]
+    fn the_agent_page_comes_from_the_api_url() {
+        assert_eq!(
+            ticket(Some("https://empresa.zendesk.com/api/v2/tickets/16.json")).agent_url(),
+            Some("https://empresa.zendesk.com/agent/tickets/16".to_owned())
+        );
+        assert_eq!(
+            ticket(Some("http://127.0.0.1:8089/api/v2/tickets/16.json")).agent_url(),
+            Some("http://127.0.0.1:8089/agent/tickets/16".to_owned())
+        );
+        assert_eq!(ticket(None).agent_url(), None);
+        assert_eq!(ticket(Some("não é um endereço")).agent_url(), None);
+    }
 }

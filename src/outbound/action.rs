@@ -85,7 +85,7 @@ pub async fn prepare_template_mail<H: HelpDesk>(
             status: ticket.status.as_str().to_owned(),
             created_at: instant(ticket.created_at),
             due_at: ticket.due_at.map(instant),
-            url: ticket.url.clone(),
+            agent_url: ticket.agent_url(),
             fields: BTreeMap::new(),
         },
         requester: RequesterVars {

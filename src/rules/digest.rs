@@ -142,7 +142,7 @@ pub fn build<'a>(
                 due_at: instant(due),
                 due_day: local_day(due, calendar).to_string(),
                 bucket: bucket.name().to_owned(),
-                url: ticket.url.clone(),
+                agent_url: ticket.agent_url(),
             },
         ));
     }

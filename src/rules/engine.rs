@@ -1287,7 +1287,7 @@ pub fn template_context(
             status: ticket.status.as_str().to_owned(),
             created_at: instant(ticket.created_at),
             due_at: ticket.due_at.map(instant),
-            url: ticket.url.clone(),
+            agent_url: ticket.agent_url(),
             fields,
         },
         requester: RequesterVars {

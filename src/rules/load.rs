@@ -935,8 +935,14 @@ impl FileChecker<'_> {
                 }
             },
             RawActionKind::InternalNote(template) => ActionSpec::InternalNote(self.template(template)?),
-            RawActionKind::PublicReply(template) => ActionSpec::PublicReply(self.template(template)?),
+            RawActionKind::PublicReply(template) => {
+                let at = template.span();
+                let name = self.template(template)?;
+                self.agents_only(&name, at, "public_reply", "a public reply reaches the customer")?;
+                ActionSpec::PublicReply(name)
+            }
             RawActionKind::SendMail(mail) => {
+                let at = mail.template.span();
                 let template = self.template(mail.template)?;
                 if mail.to.0.is_empty() {
                     self.error(span.clone(), "send_mail needs at least one address in `to`");
@@ -944,6 +950,9 @@ impl FileChecker<'_> {
                 }
                 let to = self.addresses(mail.to.0, span.clone())?;
                 let cc = self.addresses(mail.cc.0, span.clone())?;
+                if to.iter().chain(&cc).any(|a| a == "requester") {
+                    self.agents_only(&template, at, "send_mail", "this mail goes to the requester")?;
+                }
                 let subject = match mail.subject {
                     Some(subject) => Some(self.inline(subject)?),
                     None => None,
@@ -1069,6 +1078,23 @@ impl FileChecker<'_> {
             return None;
         }
         Some(tags)
+    }
+
+    /// Refuses template `name` in a mail or reply a customer reads when it
+    /// shows `ticket.agent_url`: the agent's page, which a customer cannot
+    /// open, and which tells them nothing they should see.
+    fn agents_only(&mut self, name: &str, at: Range<usize>, action: &str, why: &str) -> Option<()> {
+        if self.templates.mentions(name, "agent_url") {
+            self.error(
+                at,
+                format!(
+                    "{action}: template {name:?} shows ticket.agent_url, a link only agents can open, \
+                     and {why}; keep it for mails to agents (a sector, the managers)"
+                ),
+            );
+            return None;
+        }
+        Some(())
     }
 
     fn template(&mut self, name: Spanned<String>) -> Option<String> {

@@ -11,7 +11,7 @@
 //! | `ticket.status` | `new`, `open`, `pending`, `hold`, `solved`, `closed` | `open` |
 //! | `ticket.created_at` | when it was opened (RFC 3339, UTC) | `2019-05-28T17:30:00Z` |
 //! | `ticket.due_at` | its due date (RFC 3339), or `none` | `2019-06-04T20:00:00Z` |
-//! | `ticket.url` | where an agent opens it, or `none` | `https://empresa.zendesk.com/agent/tickets/123` |
+//! | `ticket.agent_url` | the page where an agent opens it, or `none`; agents only: a rule refuses it in a mail to the requester or a public reply | `https://empresa.zendesk.com/agent/tickets/123` |
 //! | `ticket.fields` | custom fields by name, values as text | `ticket.fields.cnpj` |
 //! | `requester.name` | the customer's name | `Maria da Conceição` |
 //! | `requester.email` | the customer's address | `maria@cliente.com.br` |
@@ -80,7 +80,7 @@ pub struct DigestTicketVars {
     pub due_day: String,
     /// `vencido_sem_responsavel`, `vencido`, `vence_hoje` or `vence_em_breve`.
     pub bucket: String,
-    pub url: Option<String>,
+    pub agent_url: Option<String>,
 }
 
 impl DigestVars {
@@ -98,7 +98,7 @@ impl DigestVars {
                     due_at => t.due_at.clone(),
                     due_day => t.due_day.clone(),
                     bucket => t.bucket.clone(),
-                    url => t.url.clone(),
+                    agent_url => t.agent_url.clone(),
                 }
             })
             .collect();
@@ -123,7 +123,7 @@ impl DigestVars {
             due_at: due_at.to_owned(),
             due_day: due_at[..10].to_owned(),
             bucket: bucket.to_owned(),
-            url: Some(format!("https://empresa.zendesk.com/agent/tickets/{id}")),
+            agent_url: Some(format!("https://empresa.zendesk.com/agent/tickets/{id}")),
         };
         let tickets = vec![
             ticket(120, "vencido_sem_responsavel", None, "2019-06-03T20:00:00Z"),
@@ -388,7 +388,7 @@ pub struct TicketVars {
     /// RFC 3339, see [`instant`].
     pub created_at: String,
     pub due_at: Option<String>,
-    pub url: Option<String>,
+    pub agent_url: Option<String>,
     pub fields: BTreeMap<String, String>,
 }
 
@@ -445,7 +445,7 @@ impl TemplateContext {
                 status => t.status.clone(),
                 created_at => t.created_at.clone(),
                 due_at => t.due_at.clone(),
-                url => t.url.clone(),
+                agent_url => t.agent_url.clone(),
                 fields => map("ticket.fields", &t.fields),
             },
             requester => context! {
@@ -514,7 +514,7 @@ impl TemplateContext {
                 status: "open".to_owned(),
                 created_at: "2019-05-28T17:30:00Z".to_owned(),
                 due_at: Some("2019-06-04T20:00:00Z".to_owned()),
-                url: Some("https://empresa.zendesk.com/agent/tickets/123".to_owned()),
+                agent_url: Some("https://empresa.zendesk.com/agent/tickets/123".to_owned()),
                 fields,
             },
             requester: RequesterVars {

@@ -300,6 +300,22 @@ impl Templates {
         self.reads.get(name).is_some_and(|vars| vars.contains(variable))
     }
 
+    /// Whether the source of mail template `name` (either part) mentions
+    /// `word` anywhere, e.g. an attribute such as `agent_url`.
+    pub fn mentions(&self, name: &str, word: &str) -> bool {
+        let Some(&has_html) = self.mails.get(name) else {
+            return false;
+        };
+        let mut files = vec![format!("{name}{TEXT_SUFFIX}")];
+        if has_html {
+            files.push(format!("{name}{HTML_SUFFIX}"));
+        }
+        files
+            .iter()
+            .filter_map(|file| self.env.get_template(file).ok())
+            .any(|template| template.source().contains(word))
+    }
+
     /// Whether the one-line template `source` reads the top-level variable
     /// `variable`.
     pub fn inline_reads(&self, source: &str, variable: &str) -> bool {

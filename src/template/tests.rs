@@ -72,7 +72,7 @@ fn an_undefined_name_is_a_check_problem_with_file_and_line() {
 #[test]
 fn the_sample_has_every_documented_variable() {
     let every = "{{ ticket.id }} {{ ticket.subject }} {{ ticket.description }} {{ ticket.status }} {{ ticket.created_at | data_hora }} \
-                 {{ ticket.due_at | data_extenso }} {{ ticket.url }} {{ ticket.fields.cnpj | cnpj }} \
+                 {{ ticket.due_at | data_extenso }} {{ ticket.agent_url }} {{ ticket.fields.cnpj | cnpj }} \
                  {{ ticket.fields.qualquer }} {{ requester.name }} {{ requester.email }} \
                  {{ requester.organization }} {{ mail.subject }} {{ mail.body }} {{ mail.from }} \
                  {{ mail.received_at | data_hora }} {{ vars.setor }} {{ vars.outra }}";
