@@ -321,3 +321,65 @@ async fn a_writes_metadata_is_its_audits_custom_metadata() {
     let (_, body) = sim.update(id, json!({ "priority": "low" })).await;
     assert_eq!(body["audit"]["metadata"]["custom"], json!({}));
 }
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_create_and_refuses_another_body() {
+    let sim = Sim::start(json!({})).await;
+    let url = sim.handle.base_url.join("/api/v2/tickets").expect("url");
+    let send = |key: Option<&'static str>, subject: &'static str| {
+        let mut request = sim
+            .http
+            .post(url.clone())
+            .basic_auth(format!("{AGENT}/token"), Some("secret"))
+            .json(&json!({ "ticket": { "subject": subject, "comment": { "body": "Olá" } } }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        async move {
+            let response = request.send().await.expect("a response");
+            let lookup = response
+                .headers()
+                .get("x-idempotency-lookup")
+                .map(|v| v.to_str().expect("text").to_owned());
+            let status = response.status();
+            let body: Value = response.json().await.expect("JSON");
+            (status, lookup, body)
+        }
+    };
+    let (status, lookup, first) = send(Some("carteiro:rule:abc"), "Primeiro").await;
+    assert_eq!((status, lookup.as_deref()), (StatusCode::CREATED, Some("miss")));
+    let (status, lookup, again) = send(Some("carteiro:rule:abc"), "Primeiro").await;
+    assert_eq!((status, lookup.as_deref()), (StatusCode::CREATED, Some("hit")));
+    assert_eq!(again, first, "the first answer again");
+    let (status, _, refused) = send(Some("carteiro:rule:abc"), "Outro").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        refused,
+        json!({ "error": "IdempotentRequestError",
+                "description": "Request parameters don't match the given idempotency key" })
+    );
+    let (status, lookup, _) = send(None, "Primeiro").await;
+    assert_eq!((status, lookup), (StatusCode::CREATED, None), "no key, no lookup");
+    let (_, list) = sim.call(Method::GET, "/api/v2/tickets", None).await;
+    assert_eq!(list["tickets"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn carteiros_client_names_each_create_by_its_external_id() {
+    use carteiro::helpdesk::{HelpDesk, NewComment, NewTicket};
+    let sim = Sim::start(json!({})).await;
+    let client = crate::support::client(sim.handle.base_url.clone(), |b| b);
+    let new = NewTicket {
+        subject: Some("Criado uma vez".to_owned()),
+        comment: NewComment::public("Olá"),
+        external_id: Some("carteiro:rule:0123abcd".to_owned()),
+        ..NewTicket::default()
+    };
+    let first = client.create_ticket(&new).await.expect("created");
+    // A repeat (as after a lost answer) is Zendesk's replay, not a second
+    // ticket: the client sent the external id as the Idempotency-Key.
+    let again = client.create_ticket(&new).await.expect("replayed");
+    assert_eq!(again.id, first.id);
+    let (_, list) = sim.call(Method::GET, "/api/v2/tickets", None).await;
+    assert_eq!(list["tickets"].as_array().map(Vec::len), Some(1));
+}

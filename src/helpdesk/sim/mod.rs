@@ -17,6 +17,7 @@ mod api_error;
 mod articles;
 mod control;
 mod export;
+mod idempotency;
 mod limits;
 mod render;
 mod routes;

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
+use super::idempotency::{LOOKUP_HEADER, Lookup};
 use super::limits::{Admission, Budget, FaultKind};
 use super::state::{BulkUpdate, Credentials, CustomStatusInput, State, TagChange};
 use super::{Simulator, articles, control, export, render};
@@ -97,6 +98,7 @@ async fn api(
     };
     let query = Query::parse(uri.query());
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
     let call = |sim: &Simulator| match &route {
         Some(route) => dispatch(
             sim,
@@ -108,6 +110,7 @@ async fn api(
                 body,
                 base,
                 credentials: &credentials,
+                idempotency_key,
             },
         ),
         None => ApiError::no_endpoint().into_response(),
@@ -392,6 +395,7 @@ struct Incoming<'a> {
     body: &'a [u8],
     base: &'a str,
     credentials: &'a Credentials,
+    idempotency_key: Option<&'a str>,
 }
 
 /// Runs one request against the state, under the lock.
@@ -404,6 +408,7 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
         body,
         base,
         credentials,
+        idempotency_key,
     } = *incoming;
     let now = sim.now();
     let mut world = sim.world();
@@ -421,7 +426,10 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
     };
     let answer = match (method.as_str(), route) {
         ("GET", Route::Tickets) => list_tickets(state, &call),
-        ("POST", Route::Tickets) => create_ticket(state, &call),
+        ("POST", Route::Tickets) => match idempotency_key {
+            Some(key) => create_ticket_once(state, &call, key),
+            None => create_ticket(state, &call),
+        },
         ("GET", Route::TicketsShowMany) => show_many_tickets(state, &call),
         ("POST", Route::TicketsCreateMany) => create_many(state, &call),
         ("PUT", Route::TicketsUpdateMany) => update_many(state, &call),
@@ -630,6 +638,31 @@ fn create_ticket(state: &mut State, call: &Call) -> Answer {
     let envelope = ticket_with_audit(state, call, id, audit_id)?;
     let location = envelope.ticket.url.clone();
     Ok(created(&envelope, location.as_deref()))
+}
+
+/// `POST /api/v2/tickets` with an `Idempotency-Key` (see `idempotency`).
+fn create_ticket_once(state: &mut State, call: &Call, key: &str) -> Answer {
+    let request = json_body(call.body)?;
+    let lookup = state.idempotency.lookup(key, &request, call.now)?;
+    let (response, lookup_value) = match lookup {
+        Lookup::Hit(remembered) => (created(&remembered.body, remembered.location.as_deref()), "hit"),
+        Lookup::Miss => {
+            let new = decode_new_ticket(member(&request, "ticket")?)?;
+            let (id, audit_id) = state.create_ticket(&new, call.actor, call.now)?;
+            let envelope = ticket_with_audit(state, call, id, audit_id)?;
+            let location = envelope.ticket.url.clone();
+            let body = serde_json::to_value(&envelope).map_err(ApiError::invalid_json)?;
+            state
+                .idempotency
+                .remember(key, request, body.clone(), location.clone(), call.now);
+            (created(&body, location.as_deref()), "miss")
+        }
+    };
+    let mut response = response;
+    response
+        .headers_mut()
+        .insert(LOOKUP_HEADER, HeaderValue::from_static(lookup_value));
+    Ok(response)
 }
 
 fn update_ticket(state: &mut State, call: &Call, id: Id) -> Answer {

@@ -147,6 +147,8 @@ pub struct State {
     pub uploads: BTreeMap<String, UploadRecord>,
     pub attachments: BTreeMap<Id, StoredAttachment>,
     pub settings: AccountSettings,
+    /// The `Idempotency-Key`s of recent creates.
+    pub idempotency: super::idempotency::Keys,
     next: Counters,
 }
 
@@ -245,6 +247,7 @@ impl State {
             uploads: BTreeMap::new(),
             attachments: BTreeMap::new(),
             settings,
+            idempotency: super::idempotency::Keys::default(),
             next,
         };
         let mut seeded = tickets;

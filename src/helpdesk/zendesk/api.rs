@@ -193,7 +193,15 @@ impl HelpDesk for ZendeskClient {
         let body = NewTicketEnvelope {
             ticket: ticket.clone(),
         };
-        let call = Call::new(Method::POST, ENDPOINT, "/api/v2/tickets").json(&body)?;
+        // The external id is derived from the journal key, so it names this
+        // create across retries and restarts: as the idempotency key,
+        // Zendesk answers a repeat within two hours with the first ticket
+        // ("Keys expire after two hours", developer.zendesk.com, Ticketing
+        // API introduction, Idempotency). The lookup below still covers a
+        // repeat after that.
+        let call = Call::new(Method::POST, ENDPOINT, "/api/v2/tickets")
+            .json(&body)?
+            .idempotency_key(ticket.external_id.as_deref());
         let attempts = self.inner.settings.max_retries + 1;
         let mut last = None;
         for attempt in 0..attempts {

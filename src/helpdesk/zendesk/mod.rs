@@ -115,6 +115,9 @@ struct Call {
     query: Vec<(String, String)>,
     body: Body,
     replay: Replay,
+    /// Sent as `Idempotency-Key`: Zendesk answers a repeat of the same
+    /// create with the first result instead of a second ticket.
+    idempotency_key: Option<String>,
 }
 
 impl Call {
@@ -131,7 +134,13 @@ impl Call {
             query: Vec::new(),
             body: Body::None,
             replay,
+            idempotency_key: None,
         }
+    }
+
+    fn idempotency_key(mut self, key: Option<&str>) -> Call {
+        self.idempotency_key = key.map(str::to_owned);
+        self
     }
 
     fn query(mut self, key: &str, value: impl ToString) -> Call {
@@ -254,6 +263,9 @@ impl ZendeskClient {
                 .request(call.method.clone(), url.clone())
                 .header(AUTHORIZATION, self.inner.auth_header.clone())
                 .query(&call.query);
+            if let Some(key) = &call.idempotency_key {
+                request = request.header("Idempotency-Key", key.as_str());
+            }
             request = match &call.body {
                 Body::None => request,
                 Body::Json(bytes) => request
