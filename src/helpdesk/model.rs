@@ -523,7 +523,26 @@ pub struct JobStatus {
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
-    pub results: Option<Vec<JobResult>>,
+    pub results: Option<JobResults>,
+}
+
+/// What a finished job reports: a list, one result per item (bulk create
+/// and update), or one object for the whole job. A permanent deletion
+/// answers `{"success": true}` (recorded: zenpy's cassette
+/// `TestDeletedTickets.test_permanently_delete`, 2023-09-18; documented at
+/// <https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/>,
+/// "Permanent Ticket Deletion").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobResults {
+    Items(Vec<JobResult>),
+    Outcome(JobOutcome),
+}
+
+/// The object form of a job's `results`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    pub success: bool,
 }
 
 /// A Help Center article, as the article search returns it.

@@ -5,7 +5,7 @@
 //! (c) The real client, against the simulator, keeps Zendesk's semantics and
 //!     the reliability contract (conflicts, retries, pacing, idempotency).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use carteiro::helpdesk::error::{ApiErrorBody, HelpDeskError};
 use carteiro::helpdesk::wire::{self, ConformanceError};
@@ -21,16 +21,31 @@ fn fixtures_dir() -> PathBuf {
     }
 }
 
-/// One row of `MANIFEST.tsv`: `file`, `status`, `key`.
+/// The recorded payloads kept in this repository (`tests/fixtures/zendesk`,
+/// see its `SOURCE`): shapes the shared corpus lacks.
+fn repo_fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zendesk")
+}
+
+/// One row of a `MANIFEST.tsv`: `file`, `status`, `key`.
 #[derive(Debug)]
 struct Recorded {
+    /// The payload's path.
+    path: PathBuf,
+    /// The name the manifest gives it, e.g. `GET/ticket.json`.
     file: String,
     status: u16,
     key: String,
 }
 
+/// Both corpora's payloads: the shared one, then this repository's.
 fn manifest() -> Vec<Recorded> {
-    let dir = fixtures_dir();
+    let mut rows = manifest_of(&fixtures_dir());
+    rows.extend(manifest_of(&repo_fixtures_dir()));
+    rows
+}
+
+fn manifest_of(dir: &Path) -> Vec<Recorded> {
     let path = dir.join("MANIFEST.tsv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
         panic!(
@@ -65,6 +80,7 @@ fn manifest() -> Vec<Recorded> {
             )
         });
         rows.push(Recorded {
+            path: dir.join(cols[0]),
             file: cols[0].to_owned(),
             status,
             key: cols[2].to_owned(),
@@ -76,13 +92,11 @@ fn manifest() -> Vec<Recorded> {
 
 #[test]
 fn every_recorded_payload_decodes_with_the_clients_types() {
-    let dir = fixtures_dir();
     let rows = manifest();
     let mut failures = Vec::new();
     for row in &rows {
-        let path = dir.join(&row.file);
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+        let bytes = std::fs::read(&row.path)
+            .unwrap_or_else(|err| panic!("cannot read {}: {err}", row.path.display()));
         if let Err(err) = wire::decode_recorded(&row.key, row.status, &bytes) {
             failures.push(format!("{} ({} {}): {err}", row.file, row.status, row.key));
         }
@@ -155,6 +169,32 @@ fn decoded_payloads_carry_the_recorded_values() {
 }
 
 #[test]
+fn a_job_status_results_may_be_a_list_or_an_object() {
+    let read = |file: &str| {
+        std::fs::read(repo_fixtures_dir().join(file)).unwrap_or_else(|err| panic!("{file}: {err}"))
+    };
+    // After a permanent delete Zendesk answers one object for the job.
+    let deleted: wire::JobStatusEnvelope =
+        wire::decode(&read("job_status_object.json")).expect("object results decode");
+    assert_eq!(deleted.job_status.status, carteiro::helpdesk::JobState::Completed);
+    assert_eq!(
+        deleted.job_status.results,
+        Some(carteiro::helpdesk::JobResults::Outcome(
+            carteiro::helpdesk::JobOutcome { success: true }
+        ))
+    );
+    // A bulk create lists one result per item (with an undocumented
+    // `account_id`, ignored).
+    let created: wire::JobStatusEnvelope =
+        wire::decode(&read("job_status_create_many.json")).expect("list results decode");
+    let Some(carteiro::helpdesk::JobResults::Items(items)) = created.job_status.results else {
+        panic!("create_many lists its results");
+    };
+    assert_eq!(items.len(), 100);
+    assert_eq!((items[0].index, items[0].id), (Some(0), Some(3720)));
+}
+
+#[test]
 fn an_unknown_key_or_a_broken_body_fails_with_its_name() {
     assert_eq!(
         wire::decode_recorded("GET /api/v2/nonsense", 200, b"{}"),
@@ -219,7 +259,7 @@ mod sim_shapes {
     use carteiro::helpdesk::wire;
     use serde_json::{Value, json};
 
-    use super::{fixtures_dir, manifest};
+    use super::manifest;
 
     /// The request that makes the simulator answer for `key`, if it serves it.
     fn request_for(key: &str) -> Option<(&'static str, String, Option<Value>)> {
@@ -332,12 +372,11 @@ mod sim_shapes {
             assert_eq!(status, 201);
         }
 
-        let dir = fixtures_dir();
         let mut keys: Vec<(String, Option<Value>)> = manifest()
             .into_iter()
             .filter(|row| (200..300).contains(&row.status))
             .map(|row| {
-                let real: Value = serde_json::from_slice(&std::fs::read(dir.join(&row.file)).expect("read"))
+                let real: Value = serde_json::from_slice(&std::fs::read(&row.path).expect("read"))
                     .expect("real payload is JSON");
                 (row.key, Some(real))
             })
@@ -883,7 +922,7 @@ mod malformed_answers {
     use axum::Router;
     use axum::extract::Path;
     use axum::http::StatusCode;
-    use axum::routing::get;
+    use axum::routing::{get, put};
     use carteiro::helpdesk::*;
 
     async fn serve(router: Router) -> url::Url {
@@ -919,6 +958,39 @@ mod malformed_answers {
             err.to_string(),
             "GET /api/v2/tickets/{id}: unexpected response: at `ticket`: missing field `status` at line 1 column 90"
         );
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_results_are_one_object_completes() {
+        // The queued answer, then the recorded completed one whose
+        // `results` is `{"success": true}`.
+        let recorded = std::fs::read_to_string(super::repo_fixtures_dir().join("job_status_object.json"))
+            .expect("the recorded job status");
+        let done: &'static str = Box::leak(recorded.into_boxed_str());
+        let base = serve(
+            Router::new()
+                .route(
+                    "/api/v2/tickets/update_many",
+                    put(|| async {
+                        r#"{"job_status":{"id":"V3-3453357b842a394f4b7c092020d42e30","status":"queued","results":null}}"#
+                    }),
+                )
+                .route("/api/v2/job_statuses/{id}", get(move || async move { done })),
+        )
+        .await;
+        let client = super::support::client(base, |b| b);
+        let update = TicketUpdate {
+            id: Some(1),
+            additional_tags: Some(vec!["lote".to_owned()]),
+            ..TicketUpdate::default()
+        };
+        let results = client.update_tickets(&[update]).await.expect("the job completes");
+        assert_eq!(
+            results,
+            Vec::<JobResult>::new(),
+            "an object speaks for the whole job"
+        );
+        assert_eq!(client.request_counts()["GET /api/v2/job_statuses/{id}"], 1);
     }
 
     #[tokio::test]

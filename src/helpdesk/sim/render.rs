@@ -4,7 +4,8 @@
 
 use super::state::JobView;
 use crate::helpdesk::model::{
-    Article, Attachment, Audit, Comment, CustomStatus, Group, JobStatus, Ticket, TicketField, User,
+    Article, Attachment, Audit, Comment, CustomStatus, Group, JobResults, JobStatus, Ticket, TicketField,
+    User,
 };
 
 /// A ticket; `generated_timestamp` is only shown in exports.
@@ -95,6 +96,6 @@ pub fn job(base: &str, job: JobView) -> JobStatus {
         progress: job.progress,
         status: job.state,
         message: job.message,
-        results: job.results,
+        results: job.results.map(JobResults::Items),
     }
 }

@@ -43,9 +43,20 @@ impl ZendeskClient {
             let call = Call::new(Method::GET, ENDPOINT, format!("/api/v2/job_statuses/{}", job.id));
             job = self.fetch::<JobStatusEnvelope>(&call).await?.job_status;
         }
-        match job.status {
-            JobState::Completed => Ok(job.results.unwrap_or_default()),
-            state => Err(HelpDeskError::Unprocessable {
+        match (job.status, job.results) {
+            (JobState::Completed, None) => Ok(Vec::new()),
+            (JobState::Completed, Some(JobResults::Items(items))) => Ok(items),
+            // The object form speaks for the whole job (a permanent delete).
+            (JobState::Completed, Some(JobResults::Outcome(JobOutcome { success: true }))) => Ok(Vec::new()),
+            (JobState::Completed, Some(JobResults::Outcome(JobOutcome { success: false }))) => {
+                Err(HelpDeskError::Unprocessable {
+                    endpoint: ENDPOINT.to_owned(),
+                    status: 200,
+                    message: format!("job {} completed without success", job.id),
+                    details: None,
+                })
+            }
+            (state, _) => Err(HelpDeskError::Unprocessable {
                 endpoint: ENDPOINT.to_owned(),
                 status: 200,
                 message: format!(
