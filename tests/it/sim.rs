@@ -776,8 +776,35 @@ async fn without_credentials_the_answer_is_401_and_bad_json_is_400() {
     );
 
     assert_eq!(sim.get("/api/v2/tickets/abc").await.status, StatusCode::NOT_FOUND);
-    let unknown = sim.get("/api/v2/no_such_thing").await;
-    assert_eq!(unknown.body["error"], "InvalidEndpoint");
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_is_named_and_unknown_parameters_are_ignored() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let unknown = sim.get("/api/v2/no_such_thing.json").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body,
+        json!({"error": "InvalidEndpoint",
+               "description": "Not found: GET /api/v2/no_such_thing.json is not an endpoint the simulator serves"})
+    );
+    let wrong_method = sim.send(Method::DELETE, "/api/v2/groups", None).await;
+    assert_eq!(wrong_method.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        wrong_method.body["description"],
+        "Not found: DELETE /api/v2/groups is not an endpoint the simulator serves"
+    );
+    let outside = sim.get("/api/v1/tickets").await;
+    assert_eq!(outside.body["error"], "InvalidEndpoint");
+
+    // zenpy sends `include=None` on audits; Zendesk ignores parameters it
+    // does not know, and so does the simulator.
+    sim.create("Parâmetros").await;
+    let audits = sim
+        .get("/api/v2/tickets/1/audits.json?page%5Bsize%5D=100&include=None&whatever=1")
+        .await;
+    assert_eq!(audits.status, StatusCode::OK, "{:?}", audits.body);
+    assert_eq!(audits.body["audits"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]

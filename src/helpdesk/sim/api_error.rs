@@ -37,9 +37,17 @@ impl ApiError {
         ApiError::new(404, "RecordNotFound", "Not found")
     }
 
-    /// 404 for a path Zendesk does not serve.
-    pub fn no_endpoint() -> ApiError {
-        ApiError::new(404, "InvalidEndpoint", "Not found")
+    /// 404 for a method and path the simulator does not serve. Zendesk
+    /// answers `{"error":"InvalidEndpoint","description":"Not found"}`
+    /// (recorded in cloudbees-oss/zendesk-java-client issue #111 and
+    /// facetoe/zenpy issue #484); the simulator keeps that shape and names
+    /// the endpoint, so a test that reaches a missing one says which.
+    pub fn no_endpoint(method: &str, path: &str) -> ApiError {
+        ApiError::new(
+            404,
+            "InvalidEndpoint",
+            format!("Not found: {method} {path} is not an endpoint the simulator serves"),
+        )
     }
 
     /// 401 when the request carries no usable credentials.

@@ -54,7 +54,7 @@ pub(super) async fn handle(
         return control::handle(&sim, &method, path, &body, &base);
     }
     if !path.starts_with("/api/v2/") {
-        return ApiError::no_endpoint().into_response();
+        return ApiError::no_endpoint(method.as_str(), path).into_response();
     }
     let response = api(&sim, &method, &uri, &headers, &body, &base).await;
     let status = response.status().as_u16();
@@ -110,7 +110,7 @@ async fn api(
                 credentials: &credentials,
             },
         ),
-        None => ApiError::no_endpoint().into_response(),
+        None => ApiError::no_endpoint(method.as_str(), uri.path()).into_response(),
     };
     let response = match fault {
         None => call(sim),
@@ -494,7 +494,7 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
             .ok_or_else(ApiError::not_found),
         ("GET", Route::ArticleSearch) => search_articles(state, &call),
         (_, Route::BadId(_)) => Err(ApiError::not_found()),
-        _ => Err(ApiError::no_endpoint()),
+        _ => Err(ApiError::no_endpoint(method.as_str(), route.template())),
     };
     answer.unwrap_or_else(IntoResponse::into_response)
 }
