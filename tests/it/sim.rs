@@ -3,6 +3,7 @@
 //! tickets, follow-ups, cursor exports, bulk jobs, rate limits) and the
 //! control endpoints (faults, clock, state).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use carteiro::helpdesk::sim::{self, RateLimit, SimHandle, SimOptions};
@@ -935,7 +936,196 @@ async fn comments_page_by_cursor() {
         .await;
     assert_eq!(bodies(&last.body), vec!["resposta 3"]);
     assert_eq!(last.body["meta"]["has_more"], false);
-    assert_eq!(last.body["links"]["next"], Value::Null);
+    // As recorded (zenpy's cassettes): the last page still links on, and
+    // the page after it is empty, its cursors and links null.
+    let beyond = last.body["links"]["next"]
+        .as_str()
+        .expect("the last page links on");
+    let beyond_path = beyond
+        .split_once("/api/v2/")
+        .map(|(_, rest)| format!("/api/v2/{rest}"))
+        .expect("a simulator link");
+    let empty = sim.get(&beyond_path).await;
+    assert_eq!(
+        empty.body,
+        json!({"comments": [], "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+               "links": {"prev": null, "next": null}})
+    );
+    // Without page[size] the same list pages by offset.
+    let offset = sim.get("/api/v2/tickets/1/comments?per_page=2&page=3").await;
+    assert_eq!(bodies(&offset.body), vec!["resposta 3"]);
+    assert_eq!(offset.body["count"], 5);
+    assert_eq!(offset.body["next_page"], Value::Null);
+    assert!(
+        offset.body["previous_page"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/api/v2/tickets/1/comments.json?page=2&per_page=2")),
+        "{:?}",
+        offset.body
+    );
+    assert_eq!(offset.body.get("meta"), None);
+}
+
+/// The path of a link the simulator handed out.
+fn link_path(link: &str) -> String {
+    link.split_once("/api/v2/")
+        .map(|(_, rest)| format!("/api/v2/{rest}"))
+        .unwrap_or_else(|| panic!("not a simulator link: {link}"))
+}
+
+/// Follows `links.next` from `first` until a page comes back empty, as
+/// node-zendesk does; returns each page's `key` ids and the pages.
+async fn walk(sim: &Sim, first: &str, key: &str) -> (Vec<Vec<u64>>, Vec<Value>) {
+    let mut ids = Vec::new();
+    let mut pages = Vec::new();
+    let mut path = first.to_owned();
+    for _ in 0..50 {
+        let page = sim.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {:?}", page.body);
+        let keys: BTreeSet<String> = page.body.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([key.to_owned(), "meta".to_owned(), "links".to_owned()]),
+            "a cursor page has no offset key"
+        );
+        ids.push(ticket_ids(&page.body[key]));
+        pages.push(page.body.clone());
+        match page.body["links"]["next"].as_str() {
+            Some(next) => path = link_path(next),
+            None => return (ids, pages),
+        }
+    }
+    panic!("{first}: more than 50 pages");
+}
+
+#[tokio::test]
+async fn lists_page_by_cursor_to_an_empty_page_as_recorded() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({"groups": [
+            {"id": 30, "name": "Ouvidoria"}, {"id": 10, "name": "Suporte"}, {"id": 20, "name": "Consultoria"}
+        ]}))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    for n in 0..5 {
+        sim.create(&format!("Chamado {n}")).await;
+    }
+
+    let (tickets, pages) = walk(&sim, "/api/v2/tickets.json?page[size]=2", "tickets").await;
+    assert_eq!(tickets, vec![vec![1, 2], vec![3, 4], vec![5], vec![]]);
+    let has_more: Vec<_> = pages.iter().map(|p| p["meta"]["has_more"].clone()).collect();
+    assert_eq!(
+        has_more,
+        vec![json!(true), json!(true), json!(false), json!(false)]
+    );
+    // Every page with items links both ways, the last one included.
+    assert!(
+        pages[..3]
+            .iter()
+            .all(|p| p["links"]["prev"].is_string() && p["links"]["next"].is_string())
+    );
+    assert_eq!(
+        pages[3],
+        json!({"tickets": [], "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+               "links": {"prev": null, "next": null}})
+    );
+    // One item a page: both cursors point at it.
+    let one = sim.get("/api/v2/tickets?page[size]=1").await;
+    assert_eq!(
+        one.body["meta"]["after_cursor"],
+        one.body["meta"]["before_cursor"]
+    );
+
+    // Back from the last page.
+    let prev = link_path(pages[2]["links"]["prev"].as_str().expect("prev"));
+    let back = sim.get(&prev).await;
+    assert_eq!(ticket_ids(&back.body["tickets"]), vec![3, 4]);
+    assert_eq!(back.body["meta"]["has_more"], true, "tickets 1 and 2 are before");
+
+    // Users by id, groups by name, a ticket's audits by time.
+    sim.put("/api/v2/tickets/1", json!({"ticket": {"status": "open"}}))
+        .await;
+    sim.put("/api/v2/tickets/1", json!({"ticket": {"priority": "high"}}))
+        .await;
+    let (audits, _) = walk(&sim, "/api/v2/tickets/1/audits?page[size]=2", "audits").await;
+    assert_eq!(audits.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1, 0]);
+    let (groups, _) = walk(&sim, "/api/v2/groups?page[size]=2", "groups").await;
+    assert_eq!(
+        groups,
+        vec![vec![20, 30], vec![10], vec![]],
+        "Consultoria, Ouvidoria, Suporte"
+    );
+    let (users, _) = walk(&sim, "/api/v2/users?page[size]=100", "users").await;
+    assert_eq!(users.len(), 2, "one page of the one agent, then the empty page");
+    assert_eq!(users[0].len(), 1);
+
+    // Offset pages keep Zendesk's keys, with a count, never null.
+    let offset = sim.get("/api/v2/tickets?per_page=2&page=2").await;
+    assert_eq!(ticket_ids(&offset.body["tickets"]), vec![3, 4]);
+    assert_eq!(offset.body["count"], 5);
+    assert!(
+        offset.body["next_page"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/api/v2/tickets.json?page=3&per_page=2"))
+    );
+    assert!(
+        offset.body["previous_page"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/api/v2/tickets.json?page=1&per_page=2"))
+    );
+    for path in [
+        "/api/v2/users",
+        "/api/v2/groups",
+        "/api/v2/ticket_fields",
+        "/api/v2/tickets/show_many?ids=1,2",
+        "/api/v2/users/show_many?ids=1",
+    ] {
+        let answer = sim.get(path).await;
+        assert!(answer.body["count"].is_u64(), "{path}: {:?}", answer.body);
+        assert_eq!(answer.body.get("meta"), None, "{path}");
+    }
+    let deep = sim.get("/api/v2/tickets?page=101").await;
+    assert_eq!(deep.status, StatusCode::BAD_REQUEST);
+    assert_eq!(deep.body["errors"][0]["code"], "InvalidPaginationDepth");
+
+    // A bad cursor or size is a 400 naming it.
+    let garbled = sim
+        .get("/api/v2/tickets?page[size]=2&page[after]=bm9wZQ%3D%3D")
+        .await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        garbled.body,
+        json!({"error": "InvalidPaginationParameter",
+               "description": "page[after] `bm9wZQ==` is not a cursor of this list"})
+    );
+    let groups_cursor = pages_cursor(&sim, "/api/v2/groups?page[size]=1").await;
+    let foreign = sim
+        .get(&format!(
+            "/api/v2/tickets?page[after]={}",
+            urlencode(&groups_cursor)
+        ))
+        .await;
+    assert_eq!(
+        foreign.status,
+        StatusCode::BAD_REQUEST,
+        "a groups cursor is not a tickets cursor"
+    );
+    let too_big = sim.get("/api/v2/tickets?page[size]=101").await;
+    assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        too_big.body["description"],
+        "page[size] must be a whole number from 1 to 100, not `101`"
+    );
+}
+
+/// The `after_cursor` of the first page at `path`.
+async fn pages_cursor(sim: &Sim, path: &str) -> String {
+    let page = sim.get(path).await;
+    page.body["meta"]["after_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no cursor in {:?}", page.body))
+        .to_owned()
 }
 
 #[tokio::test]

@@ -153,7 +153,7 @@ fn decoded_payloads_carry_the_recorded_values() {
 
     let comments: wire::CommentsEnvelope =
         wire::decode(&read("GET/ticket_comments.json")).expect("comments decode");
-    let meta = comments.meta.expect("cursor meta");
+    let meta = comments.page.meta.expect("cursor meta");
     assert!(meta.has_more);
     assert_eq!(meta.after_cursor.as_deref(), Some("xxx"));
 
@@ -268,8 +268,22 @@ mod sim_shapes {
         Some(match key {
             "GET /api/v2/tickets/{id}" => ("GET", "/api/v2/tickets/1".into(), None),
             "GET /api/v2/tickets" => ("GET", "/api/v2/tickets".into(), None),
+            "GET /api/v2/tickets?page[size]" => ("GET", "/api/v2/tickets?page[size]=1".into(), None),
+            "GET /api/v2/users?page[size]" => ("GET", "/api/v2/users?page[size]=1".into(), None),
+            "GET /api/v2/groups?page[size]" => ("GET", "/api/v2/groups?page[size]=1".into(), None),
+            "GET /api/v2/tickets/{id}/comments?page[size]" => (
+                "GET",
+                "/api/v2/tickets/1/comments?include_inline_images=false&page[size]=100".into(),
+                None,
+            ),
+            "GET /api/v2/tickets/{id}/audits?page[size]" => {
+                ("GET", "/api/v2/tickets/1/audits?page[size]=100".into(), None)
+            }
             "GET /api/v2/tickets/show_many" => ("GET", "/api/v2/tickets/show_many?ids=1,2".into(), None),
-            "GET /api/v2/tickets/{id}/comments" => ("GET", "/api/v2/tickets/1/comments".into(), None),
+            // The recorded comments page is a cursor page.
+            "GET /api/v2/tickets/{id}/comments" => {
+                ("GET", "/api/v2/tickets/1/comments?page[size]=100".into(), None)
+            }
             "GET /api/v2/tickets/{id}/audits" => ("GET", "/api/v2/tickets/1/audits".into(), None),
             "GET /api/v2/tickets/{id}/tags" => ("GET", "/api/v2/tickets/1/tags".into(), None),
             "PUT /api/v2/tickets/{id}/tags" => (
@@ -344,6 +358,7 @@ mod sim_shapes {
     async fn the_simulator_answers_each_key_with_the_real_shape() {
         let handle = sim::spawn(SimOptions {
             relax_export_start: true,
+            seed: serde_json::from_value(json!({"groups": [{"id": 10, "name": "Suporte"}]})).expect("seed"),
             ..SimOptions::default()
         })
         .await
@@ -383,6 +398,7 @@ mod sim_shapes {
             .collect();
         for extra in [
             "GET /api/v2/tickets/{id}/audits",
+            "GET /api/v2/tickets/{id}/audits?page[size]",
             "PUT /api/v2/tickets/update_many",
             "POST /api/v2/tickets/create_many",
             "GET /api/v2/incremental/tickets/cursor",

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::helpdesk::error::{ApiErrorBody, ErrorField};
+use crate::helpdesk::error::{ApiErrorBody, ErrorField, ErrorItem};
 
 /// A refused request: the HTTP status and Zendesk's error body.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,22 @@ impl ApiError {
             body: Box::new(ApiErrorBody {
                 error: Some(ErrorField::Code(error.to_owned())),
                 description: Some(description.into()),
+                ..ApiErrorBody::default()
+            }),
+        }
+    }
+
+    /// Zendesk's newer shape, `{"errors": [{"code", "title", "detail"}]}`.
+    pub fn errors(status: u16, code: &str, title: &str, detail: &str) -> ApiError {
+        ApiError {
+            status,
+            body: Box::new(ApiErrorBody {
+                errors: Some(vec![ErrorItem {
+                    code: Some(code.to_owned()),
+                    title: Some(title.to_owned()),
+                    detail: Some(detail.to_owned()),
+                    status: None,
+                }]),
                 ..ApiErrorBody::default()
             }),
         }
@@ -129,7 +145,13 @@ impl ApiError {
         match &self.body.error {
             Some(ErrorField::Code(code)) => code.clone(),
             Some(ErrorField::Object { title, .. }) => title.clone().unwrap_or_default(),
-            None => String::new(),
+            None => self
+                .body
+                .errors
+                .iter()
+                .flatten()
+                .find_map(|item| item.code.clone())
+                .unwrap_or_default(),
         }
     }
 }

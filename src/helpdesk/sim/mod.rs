@@ -9,14 +9,16 @@
 //!
 //! Layout: `state` is the account and its pure operations, `export` the
 //! incremental export, `limits` rate limiting and faults, `routes` the
-//! `/api/v2` handlers, `control` the `/__sim` endpoints, `render` the
-//! URLs in answers, `articles` Help Center search.
+//! `/api/v2` handlers, `paging` offset and cursor pagination, `control`
+//! the `/__sim` endpoints, `render` the URLs in answers, `articles` Help
+//! Center search.
 
 mod api_error;
 mod articles;
 mod control;
 mod export;
 mod limits;
+mod paging;
 mod render;
 mod routes;
 mod state;

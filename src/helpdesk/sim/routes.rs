@@ -26,19 +26,17 @@ use serde_json::{Value, json};
 use super::api_error::ApiError;
 use super::limits::{Admission, Budget, FaultKind};
 use super::state::{BulkUpdate, Credentials, CustomStatusInput, State, TagChange};
-use super::{Simulator, articles, control, export, render};
+use super::{Simulator, articles, control, export, paging, render};
 use crate::helpdesk::model::{Id, NewTicket, TicketUpdate, UserUpsert};
 use crate::helpdesk::wire::{
-    ArticleSearch, AttachmentEnvelope, AuditEnvelope, AuditsEnvelope, CursorExport, CursorLinks, CursorMeta,
+    ArticleSearch, AttachmentEnvelope, AuditEnvelope, AuditsEnvelope, CommentsEnvelope, CursorExport,
     CustomStatusEnvelope, CustomStatusesEnvelope, GroupEnvelope, GroupsEnvelope, JobStatusEnvelope,
-    OffsetLinks, TagsEnvelope, TicketEnvelope, TicketFieldEnvelope, TicketFieldsEnvelope, TicketsEnvelope,
-    TimeExport, UploadEnvelope, UserEnvelope, UsersEnvelope,
+    OffsetLinks, Paging, TagsEnvelope, TicketEnvelope, TicketFieldEnvelope, TicketFieldsEnvelope,
+    TicketsEnvelope, TimeExport, UploadEnvelope, UserEnvelope, UsersEnvelope,
 };
 
 /// Zendesk's cap on bulk requests and `show_many` ids.
 const MAX_BULK: usize = 100;
-/// The default and largest page of the offset and cursor paginated lists.
-const MAX_PAGE: usize = 100;
 
 /// The one handler behind the router.
 pub(super) async fn handle(
@@ -329,7 +327,7 @@ impl Route {
 pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(query: Option<&str>) -> Query {
+    pub(super) fn parse(query: Option<&str>) -> Query {
         Query(
             url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -337,12 +335,17 @@ impl Query {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    /// Every pair, in the order sent.
+    pub(super) fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A numeric parameter, or `default` when absent; garbage is a 400.
-    fn number(&self, key: &str, default: usize) -> Result<usize, ApiError> {
+    pub(super) fn number(&self, key: &str, default: usize) -> Result<usize, ApiError> {
         match self.get(key) {
             None | Some("") => Ok(default),
             Some(raw) => raw.trim().parse().map_err(|_| {
@@ -376,6 +379,27 @@ struct Call<'a> {
     actor: Id,
     relax_export_start: bool,
     job_delay_polls: u32,
+}
+
+impl Call<'_> {
+    /// The list endpoint at `path` being answered, paged in `order`.
+    fn list<'a>(&'a self, path: &'a str, order: &'static str) -> paging::List<'a> {
+        paging::List {
+            base: self.base,
+            path,
+            query: self.query,
+            order,
+        }
+    }
+}
+
+/// The offset keys of a list answered whole (`show_many`): no other page,
+/// and `count`, as recorded in the shared corpus's `GET/ticket_show_many.json`.
+fn whole_list(count: usize) -> Paging {
+    Paging::offset(OffsetLinks {
+        count: Some(count as u64),
+        ..OffsetLinks::default()
+    })
 }
 
 type Answer = Result<Response, ApiError>;
@@ -467,9 +491,13 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
                 .iter()
                 .map(|f| render::ticket_field(base, f))
                 .collect();
+            let links = OffsetLinks {
+                count: Some(state.ticket_fields.len() as u64),
+                ..OffsetLinks::default()
+            };
             Ok(ok(&TicketFieldsEnvelope {
                 ticket_fields: fields,
-                links: OffsetLinks::default(),
+                links,
             }))
         }
         ("GET", Route::TicketField(id)) => state
@@ -577,14 +605,16 @@ fn list_tickets(state: &State, call: &Call) -> Answer {
         .values()
         .filter(|t| t.status != crate::helpdesk::model::Status::Deleted)
         .filter(|t| external_id.is_none_or(|x| t.external_id.as_deref() == Some(x)))
-        .map(|t| render::ticket(call.base, t, false))
+        .map(|t| ((String::new(), t.id), render::ticket(call.base, t, false)))
         .collect();
-    let (tickets, links) = offset_page(tickets, call, "/api/v2/tickets.json")?;
-    Ok(ok(&TicketsEnvelope { tickets, links }))
+    // Tickets page by their number (`nice_id` in Zendesk's cursors).
+    let list = call.list("/api/v2/tickets.json", "nice_id");
+    let (tickets, page) = paging::page(&list, tickets)?;
+    Ok(ok(&TicketsEnvelope { tickets, page }))
 }
 
 fn show_many_tickets(state: &State, call: &Call) -> Answer {
-    let tickets = call
+    let tickets: Vec<_> = call
         .query
         .ids()
         .into_iter()
@@ -593,8 +623,8 @@ fn show_many_tickets(state: &State, call: &Call) -> Answer {
         .map(|t| render::ticket(call.base, t, false))
         .collect();
     Ok(ok(&TicketsEnvelope {
+        page: whole_list(tickets.len()),
         tickets,
-        links: OffsetLinks::default(),
     }))
 }
 
@@ -754,16 +784,15 @@ fn list_comments(state: &State, call: &Call, id: Id) -> Answer {
     let comments: Vec<_> = state
         .comments
         .get(&id)
-        .map(|c| c.iter().map(|c| render::comment(call.base, c)).collect())
+        .map(|c| {
+            c.iter()
+                .map(|c| ((String::new(), c.id), render::comment(call.base, c)))
+                .collect()
+        })
         .unwrap_or_default();
     let path = format!("/api/v2/tickets/{id}/comments.json");
-    let (comments, meta, links) = cursor_page(comments, |c| c.id, call, &path)?;
-    Ok(ok(&crate::helpdesk::wire::CommentsEnvelope {
-        comments,
-        meta: Some(meta),
-        links: Some(links),
-        offset: OffsetLinks::default(),
-    }))
+    let (comments, page) = paging::page(&call.list(&path, "created_at,id"), comments)?;
+    Ok(ok(&CommentsEnvelope { comments, page }))
 }
 
 fn list_audits(state: &State, call: &Call, id: Id) -> Answer {
@@ -771,17 +800,19 @@ fn list_audits(state: &State, call: &Call, id: Id) -> Answer {
     let audits: Vec<_> = state
         .audits
         .get(&id)
-        .map(|a| a.iter().map(|a| render::audit(call.base, a)).collect())
+        .map(|a| {
+            a.iter()
+                .map(|a| ((String::new(), a.id), render::audit(call.base, a)))
+                .collect()
+        })
         .unwrap_or_default();
     let path = format!("/api/v2/tickets/{id}/audits.json");
-    let (audits, meta, links) = cursor_page(audits, |a| a.id, call, &path)?;
+    let (audits, page) = paging::page(&call.list(&path, "created_at,id"), audits)?;
     Ok(ok(&AuditsEnvelope {
         audits,
-        meta: Some(meta),
-        links: Some(links),
         before_url: None,
         after_url: None,
-        offset: OffsetLinks::default(),
+        page,
     }))
 }
 
@@ -841,11 +872,9 @@ fn list_all_audits(state: &State, call: &Call) -> Answer {
     let after_url = newest.map(|id| url('a', id));
     Ok(ok(&AuditsEnvelope {
         audits: page.into_iter().map(|a| render::audit(call.base, a)).collect(),
-        meta: None,
-        links: None,
         before_url,
         after_url,
-        offset: OffsetLinks::default(),
+        page: Paging::default(),
     }))
 }
 
@@ -1011,14 +1040,14 @@ fn list_users(state: &State, call: &Call) -> Answer {
                     .and_then(|v| v.as_str().map(|s| roles.contains(&s)))
                     == Some(true)
         })
-        .map(|u| render::user(call.base, u))
+        .map(|u| ((String::new(), u.id), render::user(call.base, u)))
         .collect();
-    let (users, links) = offset_page(users, call, "/api/v2/users.json")?;
-    Ok(ok(&UsersEnvelope { users, links }))
+    let (users, page) = paging::page(&call.list("/api/v2/users.json", "id"), users)?;
+    Ok(ok(&UsersEnvelope { users, page }))
 }
 
 fn show_many_users(state: &State, call: &Call) -> Answer {
-    let users = call
+    let users: Vec<_> = call
         .query
         .ids()
         .into_iter()
@@ -1027,8 +1056,8 @@ fn show_many_users(state: &State, call: &Call) -> Answer {
         .map(|u| render::user(call.base, u))
         .collect();
     Ok(ok(&UsersEnvelope {
+        page: whole_list(users.len()),
         users,
-        links: OffsetLinks::default(),
     }))
 }
 
@@ -1076,10 +1105,11 @@ fn list_groups(state: &State, call: &Call) -> Answer {
         .groups
         .iter()
         .filter(|g| g.deleted != Some(true))
-        .map(|g| render::group(call.base, g))
+        .map(|g| ((g.name.clone(), g.id), render::group(call.base, g)))
         .collect();
-    let (groups, links) = offset_page(groups, call, "/api/v2/groups.json")?;
-    Ok(ok(&GroupsEnvelope { groups, links }))
+    // Groups page by name (`name,id` in Zendesk's cursors).
+    let (groups, page) = paging::page(&call.list("/api/v2/groups.json", "name,id"), groups)?;
+    Ok(ok(&GroupsEnvelope { groups, page }))
 }
 
 fn list_custom_statuses(state: &State, call: &Call) -> Answer {
@@ -1174,7 +1204,7 @@ fn search_articles(state: &State, call: &Call) -> Answer {
     let Some(query) = call.query.get("query").filter(|q| !q.trim().is_empty()) else {
         return Err(ApiError::new(400, "InvalidValue", "query is required"));
     };
-    let per_page = call.query.number("per_page", 25)?.clamp(1, MAX_PAGE);
+    let per_page = call.query.number("per_page", 25)?.clamp(1, paging::MAX_PAGE);
     let page = call.query.number("page", 1)?.max(1);
     let hits = articles::search(&state.articles, query, call.query.get("locale"));
     let count = hits.len();
@@ -1210,37 +1240,7 @@ fn search_articles(state: &State, call: &Call) -> Answer {
     }))
 }
 
-// -- pagination -------------------------------------------------------------------
-
-/// Offset pagination (`page`, `per_page`), keeping the other parameters in
-/// the links.
-fn offset_page<T>(items: Vec<T>, call: &Call, path: &str) -> Result<(Vec<T>, OffsetLinks), ApiError> {
-    let per_page = call.query.number("per_page", MAX_PAGE)?.clamp(1, MAX_PAGE);
-    let page = call.query.number("page", 1)?.max(1);
-    let count = items.len();
-    let link = |n: usize| {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in call
-            .query
-            .0
-            .iter()
-            .filter(|(k, _)| k != "page" && k != "per_page")
-        {
-            q.append_pair(k, v);
-        }
-        q.append_pair("page", &n.to_string());
-        q.append_pair("per_page", &per_page.to_string());
-        format!("{}{path}?{}", call.base, q.finish())
-    };
-    let start = (page - 1).saturating_mul(per_page);
-    let items: Vec<T> = items.into_iter().skip(start).take(per_page).collect();
-    let links = OffsetLinks {
-        next_page: (start.saturating_add(per_page) < count).then(|| link(page + 1)),
-        previous_page: (page > 1).then(|| link(page - 1)),
-        count: Some(count as u64),
-    };
-    Ok((items, links))
-}
+// -- the ticket_audits cursor ----------------------------------------------------
 
 fn encode_page_cursor(tag: char, id: Id) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tag}:{id}"))
@@ -1263,67 +1263,6 @@ fn decode_page_cursor(cursor: &str) -> Result<(char, Id), ApiError> {
         _ => return Err(invalid()),
     };
     Ok((tag, id.parse().map_err(|_| invalid())?))
-}
-
-/// Cursor pagination (`page[size]`, `page[after]`, `page[before]`) over
-/// items in ascending id order.
-fn cursor_page<T>(
-    items: Vec<T>,
-    id_of: fn(&T) -> Id,
-    call: &Call,
-    path: &str,
-) -> Result<(Vec<T>, CursorMeta, CursorLinks), ApiError> {
-    let size = call.query.number("page[size]", MAX_PAGE)?.clamp(1, MAX_PAGE);
-    let after = call.query.get("page[after]").filter(|c| !c.is_empty());
-    let before = call.query.get("page[before]").filter(|c| !c.is_empty());
-    let (page, has_more) = match (after, before) {
-        (Some(cursor), _) => {
-            let (_, after) = decode_page_cursor(cursor)?;
-            let mut rest: Vec<T> = items.into_iter().filter(|i| id_of(i) > after).collect();
-            let has_more = rest.len() > size;
-            rest.truncate(size);
-            (rest, has_more)
-        }
-        (None, Some(cursor)) => {
-            let (_, before) = decode_page_cursor(cursor)?;
-            let earlier: Vec<T> = items.into_iter().filter(|i| id_of(i) < before).collect();
-            let skip = earlier.len().saturating_sub(size);
-            (earlier.into_iter().skip(skip).collect(), skip > 0)
-        }
-        (None, None) => {
-            let has_more = items.len() > size;
-            (items.into_iter().take(size).collect(), has_more)
-        }
-    };
-    let after_cursor = page.last().map(|i| encode_page_cursor('a', id_of(i)));
-    let before_cursor = page.first().map(|i| encode_page_cursor('b', id_of(i)));
-    let link = |key: &str, cursor: &str| {
-        format!(
-            "{}{path}?{}",
-            call.base,
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair(key, cursor)
-                .append_pair("page[size]", &size.to_string())
-                .finish()
-        )
-    };
-    let forward = before.is_none();
-    let links = CursorLinks {
-        next: after_cursor
-            .as_deref()
-            .filter(|_| !forward || has_more)
-            .map(|c| link("page[after]", c)),
-        prev: before_cursor
-            .as_deref()
-            .filter(|_| forward && after.is_some() || !forward && has_more)
-            .map(|c| link("page[before]", c)),
-    };
-    let meta = CursorMeta {
-        has_more,
-        after_cursor,
-        before_cursor,
-    };
-    Ok((page, meta, links))
 }
 
 /// A bare response with bytes and a content type (served attachments).

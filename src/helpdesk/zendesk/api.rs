@@ -318,7 +318,7 @@ impl HelpDesk for ZendeskClient {
             call = call.query("page[after]", cursor);
         }
         let envelope: CommentsEnvelope = self.fetch(&call).await?;
-        let meta = envelope.meta.unwrap_or_default();
+        let meta = envelope.page.meta.unwrap_or_default();
         Ok(Page {
             items: envelope.comments,
             has_more: meta.has_more,
@@ -341,7 +341,7 @@ impl HelpDesk for ZendeskClient {
             }
             let envelope: AuditsEnvelope = self.fetch(&call).await?;
             out.extend(envelope.audits);
-            match envelope.meta {
+            match envelope.page.meta {
                 Some(CursorMeta {
                     has_more: true,
                     after_cursor: Some(cursor),
@@ -439,7 +439,7 @@ impl HelpDesk for ZendeskClient {
         loop {
             let envelope: UsersEnvelope = self.fetch(&call).await?;
             out.extend(envelope.users);
-            let Some(next) = envelope.links.next_page else {
+            let Some(next) = envelope.page.next_page().map(str::to_owned) else {
                 break;
             };
             let (path, query) = self.next_page_path("GET /api/v2/users", &next)?;
@@ -451,7 +451,7 @@ impl HelpDesk for ZendeskClient {
 
     async fn list_groups(&self) -> Result<Vec<Group>> {
         self.list_all("GET /api/v2/groups", "/api/v2/groups", |e: GroupsEnvelope| {
-            (e.groups, e.links.next_page)
+            (e.groups, e.page.next_page().map(str::to_owned))
         })
         .await
     }
