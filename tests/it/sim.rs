@@ -871,6 +871,8 @@ async fn tags_endpoints_add_replace_and_remove() {
         )
         .await;
     assert_eq!(removed.body, json!({"tags": ["b"]}));
+    assert_eq!(added.status, StatusCode::OK);
+    assert_eq!(removed.status, StatusCode::OK);
     let replaced = sim
         .send(
             Method::POST,
@@ -878,6 +880,7 @@ async fn tags_endpoints_add_replace_and_remove() {
             Some(json!({"tags": ["c"]})),
         )
         .await;
+    assert_eq!(replaced.status, StatusCode::CREATED, "POST sets the tags: 201");
     assert_eq!(replaced.body, json!({"tags": ["c"]}));
     let stale = sim
         .send(

@@ -774,7 +774,13 @@ fn change_tags(state: &mut State, call: &Call, id: Id, change: TagChange) -> Ans
     };
     let guard = stamp.filter(|_| safe_update);
     let tags = state.change_tags(id, change, &tags, guard, call.actor, call.now)?;
-    Ok(ok(&TagsEnvelope { tags }))
+    let envelope = TagsEnvelope { tags };
+    Ok(match change {
+        // Set Tags answers 201 Created (Zendesk's OpenAPI, operation
+        // SetTagsTicket: `'201': Created response`); add and remove 200.
+        TagChange::Replace => (StatusCode::CREATED, Json(&envelope)).into_response(),
+        TagChange::Add | TagChange::Remove => ok(&envelope),
+    })
 }
 
 // -- comments and audits --------------------------------------------------------
