@@ -1132,6 +1132,111 @@ async fn pages_cursor(sim: &Sim, path: &str) -> String {
 }
 
 #[tokio::test]
+async fn seeded_records_answer_every_recorded_key_with_zendesks_defaults() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({
+            "users": [
+                {"id": 1, "name": "Maria", "email": "maria@cliente.example", "role": "end-user", "locale": "pt-BR"},
+                {"id": 2, "name": "Ana", "email": "ana@empresa.example", "role": "admin"}
+            ],
+            "groups": [{"id": 10, "name": "Suporte"}],
+            "ticket_fields": [
+                {"id": 500, "type": "text", "title": "CNPJ"},
+                {"id": 501, "type": "checkbox", "title": "VIP"},
+                {"id": 502, "type": "subject", "title": "Subject"}
+            ],
+            "tickets": [{"id": 7, "subject": "Boleto", "status": "solved", "requester_id": 1,
+                         "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-01-05T11:00:00Z",
+                         "custom_fields": [{"id": 500, "value": "12.345.678/0001-95"}]}]
+        }))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    let statuses = sim.get("/api/v2/custom_statuses?status_categories=solved").await;
+    let solved = statuses.body["custom_statuses"][0]["id"].clone();
+
+    let ticket = sim.get("/api/v2/tickets/7").await.body["ticket"].clone();
+    let fields = json!([{"id": 500, "value": "12.345.678/0001-95"}, {"id": 501, "value": false}]);
+    for (key, expected) in [
+        ("raw_subject", json!("Boleto")),
+        (
+            "via",
+            json!({"channel": "api", "source": {"from": {}, "to": {}, "rel": null}}),
+        ),
+        ("custom_status_id", solved),
+        ("custom_fields", fields.clone()),
+        ("fields", fields),
+        ("sharing_agreement_ids", json!([])),
+        ("followup_ids", json!([])),
+        ("forum_topic_id", Value::Null),
+        ("has_incidents", json!(false)),
+        ("is_public", json!(true)),
+        ("allow_channelback", json!(false)),
+        ("allow_attachments", json!(true)),
+        ("from_messaging_channel", json!(false)),
+        ("ticket_form_id", json!(360_000_000_002_u64)),
+        ("brand_id", json!(360_000_000_001_u64)),
+    ] {
+        assert_eq!(ticket[key], expected, "ticket.{key}");
+    }
+
+    let maria = sim.get("/api/v2/users/1").await.body["user"].clone();
+    for (key, expected) in [
+        ("locale_id", json!(19)),
+        ("time_zone", json!("America/Sao_Paulo")),
+        ("iana_time_zone", json!("America/Sao_Paulo")),
+        ("active", json!(true)),
+        ("verified", json!(false)),
+        ("shared", json!(false)),
+        ("shared_agent", json!(false)),
+        ("role_type", Value::Null),
+        ("custom_role_id", Value::Null),
+        ("moderator", json!(false)),
+        ("ticket_restriction", json!("requested")),
+        ("only_private_comments", json!(false)),
+        ("restricted_agent", json!(true)),
+        ("two_factor_auth_enabled", json!(false)),
+        ("suspended", json!(false)),
+        ("report_csv", json!(false)),
+        ("photo", Value::Null),
+        ("details", Value::Null),
+        ("notes", Value::Null),
+        ("tags", json!([])),
+        ("user_fields", json!({})),
+    ] {
+        assert_eq!(maria[key], expected, "user.{key}");
+    }
+    assert!(
+        maria["created_at"].is_string(),
+        "a seeded user gets a creation time"
+    );
+    let ana = sim.get("/api/v2/users/2").await.body["user"].clone();
+    assert_eq!(
+        (
+            &ana["role_type"],
+            &ana["moderator"],
+            &ana["ticket_restriction"],
+            &ana["report_csv"]
+        ),
+        (&json!(4), &json!(true), &Value::Null, &json!(true)),
+        "an admin's rights"
+    );
+
+    let group = sim.get("/api/v2/groups/10").await.body["group"].clone();
+    assert_eq!(
+        (
+            &group["is_public"],
+            &group["description"],
+            &group["default"],
+            &group["deleted"]
+        ),
+        (&json!(true), &json!(""), &json!(false), &json!(false))
+    );
+    assert!(group["created_at"].is_string() && group["updated_at"].is_string());
+}
+
+#[tokio::test]
 async fn uploads_become_comment_attachments_served_by_the_simulator() {
     let sim = Sim::start(SimOptions::default()).await;
     let uploaded = sim

@@ -254,6 +254,7 @@ fn tempdir() -> PathBuf {
 
 mod sim_shapes {
     use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use carteiro::helpdesk::sim::{self, SimOptions};
     use carteiro::helpdesk::wire;
@@ -320,6 +321,16 @@ mod sim_shapes {
                 None,
             ),
             "GET /api/v2/users/{id}" => ("GET", "/api/v2/users/me".into(), None),
+            "POST /api/v2/users" => {
+                // Each create needs an e-mail of its own.
+                static CREATED: AtomicUsize = AtomicUsize::new(0);
+                let n = CREATED.fetch_add(1, Ordering::Relaxed);
+                (
+                    "POST",
+                    "/api/v2/users".into(),
+                    Some(json!({"user": {"name": "testUser", "email": format!("test.user{n}@example.com")}})),
+                )
+            }
             "GET /api/v2/users" => ("GET", "/api/v2/users".into(), None),
             "GET /api/v2/users/show_many" => ("GET", "/api/v2/users/show_many?ids=1".into(), None),
             "GET /api/v2/users/me" => ("GET", "/api/v2/users/me".into(), None),
@@ -352,6 +363,26 @@ mod sim_shapes {
             .as_object()
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The resources whose own keys are compared: a ticket, user or group
+    /// (alone or the first of a list), or a search hit.
+    const RESOURCES: &[&str] = &["ticket", "tickets", "user", "users", "group", "groups", "results"];
+
+    /// Keys a recording has that the simulator leaves out on purpose:
+    /// `satisfaction_probability` and `chat_only` are in the 2018–2019
+    /// recordings and in none of 2023–2024 (zenpy's cassettes), and
+    /// `generated_timestamp` (always 0) is on one 2024 create answer and on
+    /// no other answer outside the incremental export.
+    const LEFT_OUT: &[&str] = &["satisfaction_probability", "chat_only", "generated_timestamp"];
+
+    /// The keys of `answer[member]` (or of its first item).
+    fn resource_keys(answer: &Value, member: &str) -> Option<BTreeSet<String>> {
+        let value = match &answer[member] {
+            Value::Array(items) => items.first()?,
+            other => other,
+        };
+        value.as_object().map(|o| o.keys().cloned().collect())
     }
 
     #[tokio::test]
@@ -442,6 +473,23 @@ mod sim_shapes {
                     .collect();
                 if !missing.is_empty() {
                     failures.push(format!("{key}: the simulator's answer lacks {missing:?}"));
+                }
+                for member in RESOURCES {
+                    let Some(recorded) = resource_keys(real, member) else {
+                        continue;
+                    };
+                    let Some(answered) = resource_keys(&ours, member) else {
+                        failures.push(format!("{key}: no {member} to compare with the recording's"));
+                        continue;
+                    };
+                    let lacking: Vec<_> = recorded
+                        .difference(&answered)
+                        .filter(|k| !LEFT_OUT.contains(&k.as_str()))
+                        .cloned()
+                        .collect();
+                    if !lacking.is_empty() {
+                        failures.push(format!("{key}: {member} lacks the recorded keys {lacking:?}"));
+                    }
                 }
             }
         }

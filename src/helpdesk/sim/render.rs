@@ -2,15 +2,18 @@
 //! attachment's `content_url`) built from the base URL the request came to,
 //! e.g. `http://127.0.0.1:PORT/api/v2/tickets/12.json`.
 
+use super::defaults;
 use super::state::JobView;
 use crate::helpdesk::model::{
     Article, Attachment, Audit, Comment, CustomStatus, Group, JobResults, JobStatus, Ticket, TicketField,
     User,
 };
 
-/// A ticket; `generated_timestamp` is only shown in exports.
+/// A ticket with every key Zendesk sends; `generated_timestamp` is only
+/// shown in exports.
 pub fn ticket(base: &str, ticket: &Ticket, export: bool) -> Ticket {
     let mut out = ticket.clone();
+    defaults::ticket(&mut out);
     out.url = Some(format!("{base}/api/v2/tickets/{}.json", ticket.id));
     if !export {
         out.generated_timestamp = None;
@@ -44,16 +47,18 @@ pub fn attachment(base: &str, attachment: &Attachment) -> Attachment {
     out
 }
 
-/// A user.
+/// A user with every key Zendesk sends.
 pub fn user(base: &str, user: &User) -> User {
     let mut out = user.clone();
+    defaults::user(&mut out);
     out.url = Some(format!("{base}/api/v2/users/{}.json", user.id));
     out
 }
 
-/// A group.
+/// A group with every key Zendesk sends.
 pub fn group(base: &str, group: &Group) -> Group {
     let mut out = group.clone();
+    defaults::group(&mut out);
     out.url = Some(format!("{base}/api/v2/groups/{}.json", group.id));
     out
 }
