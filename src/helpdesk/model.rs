@@ -614,8 +614,12 @@ pub struct Article {
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,
+    /// In search results: the matching part, hits in `<em>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
+    /// In search results: always `article`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<String>,
     #[serde(default)]
     pub locale: Option<String>,
     #[serde(default)]

@@ -483,6 +483,7 @@ pub const ENDPOINTS: &[(&str, BodyCheck)] = &[
     ("GET /api/v2/users", check::<UsersEnvelope>),
     ("GET /api/v2/users/show_many", check::<UsersEnvelope>),
     ("GET /api/v2/users/me", check::<UserEnvelope>),
+    ("GET /api/v2/users/search", check::<UsersEnvelope>),
     ("POST /api/v2/users", check::<UserEnvelope>),
     ("PUT /api/v2/users/{id}", check::<UserEnvelope>),
     ("POST /api/v2/users/create_or_update", check::<UserEnvelope>),

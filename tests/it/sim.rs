@@ -1236,6 +1236,292 @@ async fn seeded_records_answer_every_recorded_key_with_zendesks_defaults() {
     assert!(group["created_at"].is_string() && group["updated_at"].is_string());
 }
 
+/// An account to search: three customers, an agent, a group and five
+/// tickets on fixed dates (so no result depends on today).
+async fn search_account() -> Sim {
+    let at = |day: u32| format!("2026-01-{day:02}T10:00:00Z");
+    let ticket = |id: u64, day: u32, status: &str, requester: u64, subject: &str, tags: Value| {
+        json!({"id": id, "subject": subject, "description": format!("{subject}, por favor"), "status": status,
+               "requester_id": requester, "created_at": at(day), "updated_at": at(day + 1), "tags": tags})
+    };
+    let mut tickets = vec![
+        ticket(
+            1,
+            5,
+            "new",
+            1,
+            "Erro ao emitir nota fiscal",
+            json!(["vip", "fiscal"]),
+        ),
+        ticket(2, 6, "open", 1, "Segunda via de boleto", json!(["boleto"])),
+        ticket(3, 7, "pending", 2, "Nota de débito duplicada", json!([])),
+        ticket(4, 8, "solved", 1, "Impressora não liga", json!(["vip"])),
+        ticket(5, 9, "hold", 3, "Troca de titularidade", json!([])),
+    ];
+    tickets[1]["assignee_id"] = json!(4);
+    tickets[1]["group_id"] = json!(10);
+    tickets[1]["priority"] = json!("high");
+    tickets[2]["external_id"] = json!("pedido-77");
+    tickets[4]["priority"] = json!("low");
+    Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({
+            "users": [
+                {"id": 1, "name": "Maria Souza", "email": "maria@cliente.example", "role": "end-user",
+                 "tags": ["premium"], "external_id": "crm-1", "notes": "Cliente desde 2019"},
+                {"id": 2, "name": "João Lima", "email": "joao@cliente.example", "role": "end-user"},
+                {"id": 3, "name": "Rita Alves", "email": "rita@cliente.example", "role": "end-user", "tags": ["premium"]},
+                {"id": 4, "name": "Ana Atendente", "email": "ana@empresa.example", "role": "agent"}
+            ],
+            "groups": [{"id": 10, "name": "Suporte"}],
+            "tickets": tickets
+        }))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await
+}
+
+/// `GET /api/v2/search?query=…` (and other parameters): status and body.
+async fn search(sim: &Sim, query: &str, rest: &str) -> Answer {
+    sim.get(&format!("/api/v2/search.json?query={}{rest}", urlencode(query)))
+        .await
+}
+
+/// The `(result_type, id)` of each result, in order.
+fn found(answer: &Answer) -> Vec<(String, u64)> {
+    answer.body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {:?}", answer.body))
+        .iter()
+        .map(|r| {
+            let kind = r["result_type"].as_str().expect("result_type").to_owned();
+            (kind, r["id"].as_u64().expect("id"))
+        })
+        .collect()
+}
+
+fn tickets(ids: &[u64]) -> Vec<(String, u64)> {
+    ids.iter().map(|id| ("ticket".to_owned(), *id)).collect()
+}
+
+fn users(ids: &[u64]) -> Vec<(String, u64)> {
+    ids.iter().map(|id| ("user".to_owned(), *id)).collect()
+}
+
+#[tokio::test]
+async fn search_finds_tickets_and_users_by_zendesks_query_syntax() {
+    let sim = search_account().await;
+    for (query, expected) in [
+        // The docs' own example: unsolved tickets requested by one person.
+        (
+            "status<solved requester:maria@cliente.example type:ticket",
+            tickets(&[1, 2]),
+        ),
+        ("type:ticket status>=pending", tickets(&[3, 4, 5])),
+        ("status:solved", tickets(&[4])),
+        ("type:ticket tags:vip", tickets(&[1, 4])),
+        ("type:ticket tags:vip -status:solved", tickets(&[1])),
+        ("type:user tags:premium", users(&[1, 3])),
+        ("assignee:ana@empresa.example", tickets(&[2])),
+        ("type:ticket assignee:none group:none", tickets(&[1, 3, 4, 5])),
+        ("group:Suporte priority>normal", tickets(&[2])),
+        ("created>2026-01-07 type:ticket", tickets(&[4, 5])),
+        ("updated<2026-01-08 type:ticket", tickets(&[1, 2])),
+        ("created:2026-01-06", tickets(&[2])),
+        ("external_id:pedido-77", tickets(&[3])),
+        ("subject:nota", tickets(&[1, 3])),
+        ("\"nota fiscal\"", tickets(&[1])),
+        // Words match whole or as the start of a word, without accents.
+        ("debito", tickets(&[3])),
+        ("impress", tickets(&[4])),
+        ("3", tickets(&[3])),
+        ("type:user maria", users(&[1])),
+        ("type:user email:joao@cliente.example", users(&[2])),
+        ("role:agent name:Ana", users(&[4])),
+        ("type:user external_id:crm-1", users(&[1])),
+    ] {
+        let answer = search(&sim, query, "").await;
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {:?}", answer.body);
+        assert_eq!(found(&answer), expected, "{query}");
+        assert_eq!(answer.body["count"], expected.len(), "{query}");
+    }
+
+    // A result is the whole record plus its result_type, in Zendesk's
+    // envelope (the shared corpus's GET/search_ticket.json).
+    let answer = search(&sim, "type:ticket tags:boleto", "").await;
+    let keys: BTreeSet<&str> = answer
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["results", "facets", "next_page", "previous_page", "count"])
+    );
+    assert_eq!(answer.body["facets"], Value::Null);
+    let hit = &answer.body["results"][0];
+    assert_eq!(hit["subject"], "Segunda via de boleto");
+    assert!(hit["custom_status_id"].is_u64(), "{hit:?}");
+    assert!(
+        hit["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/api/v2/tickets/2.json"))
+    );
+    let count = sim
+        .get(&format!(
+            "/api/v2/search/count.json?query={}",
+            urlencode("type:ticket tags:vip")
+        ))
+        .await;
+    assert_eq!(count.body, json!({"count": 2}));
+}
+
+#[tokio::test]
+async fn search_sorts_pages_and_stops_at_zendesks_limits() {
+    let sim = search_account().await;
+    let by_created = search(&sim, "type:ticket", "&sort_by=created_at&sort_order=asc").await;
+    assert_eq!(found(&by_created), tickets(&[1, 2, 3, 4, 5]));
+    let newest_first = search(&sim, "type:ticket", "&sort_by=created_at").await;
+    assert_eq!(
+        found(&newest_first),
+        tickets(&[5, 4, 3, 2, 1]),
+        "sort_order defaults to desc"
+    );
+    let in_query = search(&sim, "type:ticket order_by:status sort:asc", "").await;
+    assert_eq!(
+        found(&in_query),
+        tickets(&[1, 2, 3, 5, 4]),
+        "new, open, pending, hold, solved"
+    );
+    let by_priority = search(&sim, "type:ticket", "&sort_by=priority&sort_order=desc").await;
+    assert_eq!(
+        found(&by_priority)[..2],
+        tickets(&[2, 5])[..],
+        "high, then low, then none"
+    );
+
+    let first = search(
+        &sim,
+        "type:ticket",
+        "&sort_by=created_at&sort_order=asc&per_page=2",
+    )
+    .await;
+    assert_eq!(found(&first), tickets(&[1, 2]));
+    assert_eq!(first.body["count"], 5);
+    assert_eq!(first.body["previous_page"], Value::Null);
+    let next = first.body["next_page"].as_str().expect("next_page");
+    assert!(next.contains("/api/v2/search.json?"), "{next}");
+    let second = sim.get(&link_path(next)).await;
+    assert_eq!(found(&second), tickets(&[3, 4]));
+    assert!(second.body["previous_page"].is_string());
+
+    let past_limit = search(&sim, "type:ticket", "&page=11&per_page=100").await;
+    assert_eq!(past_limit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        past_limit.body,
+        json!({"error": "invalid",
+               "description": "Invalid search: Requested response size was greater than Search Response Limits"})
+    );
+    let cursor = search(&sim, "type:ticket", "&page[size]=10").await;
+    assert_eq!(cursor.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        cursor.body,
+        json!({"error": {"title": "Invalid attribute",
+                         "message": "You passed an invalid value for the page attribute. Invalid parameter: page must be an integer from api/v2/search/index"}})
+    );
+    let bad_sort = search(&sim, "type:ticket", "&sort_by=subject").await;
+    assert_eq!(bad_sort.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad_sort.body["error"]["message"],
+        "sort_by `subject` is not one of updated_at, created_at, priority, status, ticket_type"
+    );
+}
+
+#[tokio::test]
+async fn a_search_the_simulator_does_not_model_is_refused_by_name() {
+    let sim = search_account().await;
+    for (query, why) in [
+        (
+            "type:organization acme",
+            "`type:organization`: the simulator searches tickets and users only",
+        ),
+        (
+            "type:ticket created>4hours",
+            "`created>4hours`: relative dates (4hours, 2days) are not supported; give a date or an RFC 3339 time",
+        ),
+        (
+            "status:open status:pending",
+            "`status:pending`: status is given twice; the simulator does not model how Zendesk combines them",
+        ),
+        (
+            "via:email",
+            "`via:email`: the simulator does not support the keyword via; tickets: status, priority, \
+          ticket_type, tags, requester, assignee, submitter, group, external_id, subject, description, created, \
+          updated; users: email, name, role, tags, external_id, created, updated",
+        ),
+    ] {
+        let answer = search(&sim, query, "").await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            answer.body,
+            json!({"error": "UnsupportedSearch",
+                   "description": format!("The simulator cannot answer this search: {why}")}),
+            "{query}"
+        );
+    }
+    let no_query = sim.get("/api/v2/search").await;
+    assert_eq!(no_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(no_query.body["error"]["title"], "Invalid attribute");
+}
+
+#[tokio::test]
+async fn users_search_finds_by_query_or_external_id_not_as_a_user_id() {
+    let sim = search_account().await;
+    let ids = |answer: &Answer| ticket_ids(&answer.body["users"]);
+    let by_email = sim
+        .get(&format!(
+            "/api/v2/users/search.json?query={}",
+            urlencode("email:maria@cliente.example")
+        ))
+        .await;
+    assert_eq!(by_email.status, StatusCode::OK, "{:?}", by_email.body);
+    assert_eq!(ids(&by_email), vec![1]);
+    let keys: BTreeSet<&str> = by_email
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["users", "next_page", "previous_page", "count"])
+    );
+    assert_eq!(by_email.body["count"], 1);
+    // node-zendesk and zenpy send the bare address.
+    let bare = sim
+        .get(&format!(
+            "/api/v2/users/search?query={}",
+            urlencode("joao@cliente.example")
+        ))
+        .await;
+    assert_eq!(ids(&bare), vec![2]);
+    let partial = sim.get("/api/v2/users/search?query=cliente").await;
+    assert_eq!(ids(&partial), vec![1, 2, 3]);
+    let external = sim.get("/api/v2/users/search?external_id=crm-1").await;
+    assert_eq!(ids(&external), vec![1]);
+    let nobody = sim.get("/api/v2/users/search?external_id=crm-404").await;
+    assert_eq!((ids(&nobody), &nobody.body["count"]), (vec![], &json!(0)));
+    let neither = sim.get("/api/v2/users/search").await;
+    assert_eq!(neither.status, StatusCode::BAD_REQUEST);
+    assert_eq!(neither.body["error"]["title"], "Invalid attribute");
+    let tickets_only = sim.get("/api/v2/users/search?query=type%3Aticket").await;
+    assert_eq!(tickets_only.status, StatusCode::BAD_REQUEST);
+    assert_eq!(tickets_only.body["error"], "UnsupportedSearch");
+}
+
 #[tokio::test]
 async fn uploads_become_comment_attachments_served_by_the_simulator() {
     let sim = Sim::start(SimOptions::default()).await;
@@ -1303,6 +1589,46 @@ async fn article_search_ignores_case_and_accents_and_ranks_by_words_matched() {
         found.body["results"][0]["snippet"],
         "Passo a passo da <em>emissão</em>"
     );
+    assert!(
+        found.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|a| a["result_type"] == "article")
+    );
+    let keys: BTreeSet<&str> = found
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "results",
+            "count",
+            "next_page",
+            "previous_page",
+            "page",
+            "per_page",
+            "page_count"
+        ])
+    );
+    // One result a page: the next page links on, the locale kept.
+    let first = sim
+        .get("/api/v2/help_center/pt-br/articles/search.json?query=EMISSAO%20impressora&locale=pt-br&per_page=1")
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "the locale may be in the path");
+    assert_eq!(
+        (&first.body["page_count"], &first.body["count"]),
+        (&json!(2), &json!(2))
+    );
+    let next = first.body["next_page"].as_str().expect("next_page");
+    let second = sim.get(&link_path(next)).await;
+    assert_eq!(second.body["results"][0]["id"], 8);
+    assert_eq!(second.body["next_page"], Value::Null);
+    assert!(second.body["previous_page"].is_string());
 }
 
 #[tokio::test]

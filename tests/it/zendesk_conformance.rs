@@ -340,6 +340,14 @@ mod sim_shapes {
                 Some(json!({"user": {"email": "novo@example.com", "name": "Novo"}})),
             ),
             "GET /api/v2/groups" => ("GET", "/api/v2/groups".into(), None),
+            "GET /api/v2/search?type:ticket" => ("GET", "/api/v2/search?query=type%3Aticket".into(), None),
+            "GET /api/v2/search?type:user" => ("GET", "/api/v2/search?query=type%3Auser".into(), None),
+            "GET /api/v2/search/count" => ("GET", "/api/v2/search/count?query=type%3Aticket".into(), None),
+            "GET /api/v2/users/search" => (
+                "GET",
+                "/api/v2/users/search?query=cliente%40example.com".into(),
+                None,
+            ),
             "GET /api/v2/custom_statuses" => ("GET", "/api/v2/custom_statuses".into(), None),
             "POST /api/v2/custom_statuses" => (
                 "POST",
@@ -440,6 +448,7 @@ mod sim_shapes {
             "GET /api/v2/custom_statuses",
             "POST /api/v2/custom_statuses",
             "GET /api/v2/help_center/articles/search",
+            "GET /api/v2/users/search",
         ] {
             if !keys.iter().any(|(k, _)| k == extra) {
                 keys.push((extra.to_owned(), None));

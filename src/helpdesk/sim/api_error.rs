@@ -48,6 +48,23 @@ impl ApiError {
         }
     }
 
+    /// 400 with Zendesk's nested shape for a bad parameter of the search
+    /// endpoints, `{"error": {"title": "Invalid attribute", "message": ...}}`
+    /// (the body quoted in Zendesk's community, posts 5981990015514 and
+    /// 4467682277402).
+    pub fn invalid_attribute(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: 400,
+            body: Box::new(ApiErrorBody {
+                error: Some(ErrorField::Object {
+                    title: Some("Invalid attribute".to_owned()),
+                    message: Some(message.into()),
+                }),
+                ..ApiErrorBody::default()
+            }),
+        }
+    }
+
     /// 404 for a record that does not exist.
     pub fn not_found() -> ApiError {
         ApiError::new(404, "RecordNotFound", "Not found")

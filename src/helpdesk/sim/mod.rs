@@ -11,7 +11,8 @@
 //! incremental export, `limits` rate limiting and faults, `routes` the
 //! `/api/v2` handlers, `paging` offset and cursor pagination, `control`
 //! the `/__sim` endpoints, `render` the URLs in answers, `defaults` the
-//! values Zendesk always answers, `articles` Help Center search.
+//! values Zendesk always answers, `search` the search query language,
+//! `articles` Help Center search.
 
 mod api_error;
 mod articles;
@@ -22,6 +23,7 @@ mod limits;
 mod paging;
 mod render;
 mod routes;
+mod search;
 mod state;
 
 use std::collections::BTreeMap;

@@ -108,7 +108,7 @@ pub fn offset_request(query: &Query, default_size: usize) -> Result<(usize, usiz
 }
 
 /// Zendesk's limit on offset depth.
-fn check_depth(query: &Query) -> Result<(), ApiError> {
+pub fn check_depth(query: &Query) -> Result<(), ApiError> {
     let (page, per_page) = offset_request(query, MAX_PAGE)?;
     if page > MAX_OFFSET_PAGE || page.saturating_mul(per_page) > MAX_OFFSET_RECORDS {
         return Err(ApiError::errors(

@@ -88,6 +88,10 @@ pub fn article(base: &str, article: &Article, snippet: Option<String>) -> Articl
     if out.html_url.is_none() {
         out.html_url = Some(format!("{base}/hc/{locale}/articles/{}", article.id));
     }
+    // A search result also says what it is and why it matched (Zendesk's
+    // OpenAPI for Search Articles: `result_type`, always "article", and
+    // `snippet`).
+    out.result_type = snippet.is_some().then(|| "article".to_owned());
     out.snippet = snippet;
     out
 }
