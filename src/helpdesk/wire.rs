@@ -489,6 +489,7 @@ pub const ENDPOINTS: &[(&str, BodyCheck)] = &[
     ("POST /api/v2/users/create_or_update", check::<UserEnvelope>),
     ("GET /api/v2/groups/{id}", check::<GroupEnvelope>),
     ("GET /api/v2/groups", check::<GroupsEnvelope>),
+    ("POST /api/v2/groups", check::<GroupEnvelope>),
     ("GET /api/v2/custom_statuses", check::<CustomStatusesEnvelope>),
     ("GET /api/v2/custom_statuses/{id}", check::<CustomStatusEnvelope>),
     ("POST /api/v2/custom_statuses", check::<CustomStatusEnvelope>),

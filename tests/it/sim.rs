@@ -1523,6 +1523,94 @@ async fn users_search_finds_by_query_or_external_id_not_as_a_user_id() {
 }
 
 #[tokio::test]
+async fn groups_are_created_with_201_a_location_and_zendesks_validation() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({"groups": [{"id": 10, "name": "Suporte"}]})).expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    let created = sim
+        .post("/api/v2/groups.json", json!({"group": {"name": "Ouvidoria"}}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let group = &created.body["group"];
+    let id = group["id"].as_u64().expect("id");
+    let keys: BTreeSet<&str> = group
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "url",
+            "id",
+            "is_public",
+            "name",
+            "description",
+            "default",
+            "deleted",
+            "created_at",
+            "updated_at"
+        ]),
+        "the recorded group's keys"
+    );
+    assert_eq!(
+        (
+            &group["name"],
+            &group["description"],
+            &group["is_public"],
+            &group["default"],
+            &group["deleted"]
+        ),
+        (
+            &json!("Ouvidoria"),
+            &json!(""),
+            &json!(true),
+            &json!(false),
+            &json!(false)
+        )
+    );
+    assert_eq!(created.header("location"), group["url"].as_str().expect("url"));
+    assert!(
+        created
+            .header("location")
+            .ends_with(&format!("/api/v2/groups/{id}.json"))
+    );
+    assert_eq!(
+        sim.get(&format!("/api/v2/groups/{id}")).await.body["group"]["name"],
+        "Ouvidoria"
+    );
+    let listed = sim.get("/api/v2/groups").await;
+    assert_eq!(ticket_ids(&listed.body["groups"]).len(), 2);
+
+    let duplicate = sim
+        .post("/api/v2/groups", json!({"group": {"name": "suporte"}}))
+        .await;
+    assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        duplicate.body,
+        json!({"error": "RecordInvalid", "description": "Record validation errors",
+               "details": {"name": [{"description": "Name: suporte has already been taken", "error": "DuplicateValue"}]}})
+    );
+    let blank = sim.post("/api/v2/groups", json!({"group": {"name": "  "}})).await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        blank.body["details"]["name"][0],
+        json!({"description": "Name: is too short (minimum one character)", "error": "ValueTooShort"})
+    );
+    let nameless = sim.post("/api/v2/groups", json!({"group": {}})).await;
+    assert_eq!(nameless.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_group = sim.post("/api/v2/groups", json!({"name": "Solto"})).await;
+    assert_eq!(no_group.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        no_group.body["description"],
+        "The request body needs a `group` object"
+    );
+}
+
+#[tokio::test]
 async fn uploads_become_comment_attachments_served_by_the_simulator() {
     let sim = Sim::start(SimOptions::default()).await;
     let uploaded = sim

@@ -340,6 +340,11 @@ mod sim_shapes {
                 Some(json!({"user": {"email": "novo@example.com", "name": "Novo"}})),
             ),
             "GET /api/v2/groups" => ("GET", "/api/v2/groups".into(), None),
+            "POST /api/v2/groups" => (
+                "POST",
+                "/api/v2/groups".into(),
+                Some(json!({"group": {"name": "testGroup0"}})),
+            ),
             "GET /api/v2/search?type:ticket" => ("GET", "/api/v2/search?query=type%3Aticket".into(), None),
             "GET /api/v2/search?type:user" => ("GET", "/api/v2/search?query=type%3Auser".into(), None),
             "GET /api/v2/search/count" => ("GET", "/api/v2/search/count?query=type%3Aticket".into(), None),

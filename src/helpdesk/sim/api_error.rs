@@ -139,6 +139,23 @@ impl ApiError {
         }
     }
 
+    /// 422 `RecordInvalid` with one problem on `field` and its own error
+    /// code, e.g. `ValueTooShort` or `DuplicateValue`.
+    pub fn invalid_with(field: &str, code: &str, description: impl Into<String>) -> ApiError {
+        let description: String = description.into();
+        ApiError {
+            status: 422,
+            body: Box::new(ApiErrorBody {
+                error: Some(ErrorField::Code("RecordInvalid".to_owned())),
+                description: Some("Record validation errors".to_owned()),
+                details: Some(json!({
+                    field: [{ "description": description, "error": code }]
+                })),
+                ..ApiErrorBody::default()
+            }),
+        }
+    }
+
     /// 422 for a closed ticket, which Zendesk never lets anyone change.
     pub fn closed() -> ApiError {
         ApiError::invalid("status", "Status: closed prevents ticket update")
