@@ -73,6 +73,11 @@ need sievec dovecot-sieve
 need postfix postfix
 need openssl openssl
 need mbsync isync
+# node-zendesk, the third-party Zendesk client the simulator is tested
+# against (tests/it/third_party_client.rs), exactly as its lock pins it.
+need node nodejs
+need npm npm
+npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error </dev/null
 
 if [[ $# -gt 0 ]]; then
     cargo test --locked "$@"

@@ -29,5 +29,6 @@ mod rules_reload;
 mod runner;
 mod sim;
 mod store;
+mod third_party_client;
 mod tickets;
 mod zendesk_conformance;
