@@ -77,6 +77,12 @@ need mbsync isync
 # run again on awkward days (see `dated_runs` below).
 need faketime faketime
 
+# node-zendesk, the third-party Zendesk client the simulator is tested
+# against (tests/it/third_party_client.rs), exactly as its lock pins it.
+need node nodejs
+need npm npm
+npm ci --prefix tests/clients/node --no-audit --no-fund --loglevel=error </dev/null
+
 # The tests whose outcome could hang on the calendar: every pack end to end,
 # the demo, the rule runner's schedules, the rules end to end and the
 # calendar's clocks and CLI.

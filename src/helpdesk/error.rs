@@ -157,7 +157,7 @@ pub struct ErrorItem {
     pub title: Option<String>,
     #[serde(default)]
     pub detail: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
 }
 

@@ -17,9 +17,11 @@ use serde_json::Value;
 pub type Id = u64;
 
 /// The built-in ticket statuses. `Deleted` only appears in incremental exports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// A new ticket's status.
+    #[default]
     New,
     Open,
     Pending,
@@ -82,8 +84,10 @@ pub struct CustomFieldValue {
     pub value: Value,
 }
 
-/// A ticket as `GET /api/v2/tickets/{id}` returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A ticket as `GET /api/v2/tickets/{id}` returns it, with every key of the
+/// recorded payloads. `Default` is an empty ticket to fill in with struct
+/// update syntax.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: Id,
     #[serde(default)]
@@ -129,6 +133,9 @@ pub struct Ticket {
     pub follower_ids: Vec<Id>,
     #[serde(default)]
     pub email_cc_ids: Vec<Id>,
+    /// Always `null` nowadays; still in every recorded ticket.
+    #[serde(default)]
+    pub forum_topic_id: Option<Id>,
     #[serde(default)]
     pub problem_id: Option<Id>,
     #[serde(default)]
@@ -143,6 +150,11 @@ pub struct Ticket {
     pub custom_fields: Vec<CustomFieldValue>,
     #[serde(default)]
     pub satisfaction_rating: Option<Value>,
+    #[serde(default)]
+    pub sharing_agreement_ids: Vec<Id>,
+    /// The same list as `custom_fields`, under its other name.
+    #[serde(default)]
+    pub fields: Vec<CustomFieldValue>,
     /// The closed ticket this one follows up, when created as a follow-up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via_followup_source_id: Option<Id>,
@@ -156,6 +168,8 @@ pub struct Ticket {
     pub allow_channelback: Option<bool>,
     #[serde(default)]
     pub allow_attachments: Option<bool>,
+    #[serde(default)]
+    pub from_messaging_channel: Option<bool>,
 }
 
 impl Ticket {
@@ -291,9 +305,11 @@ pub struct Audit {
 }
 
 /// Roles a Zendesk user can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// A new user's role.
+    #[default]
     EndUser,
     Agent,
     Admin,
@@ -306,8 +322,10 @@ impl Role {
     }
 }
 
-/// A person known to the helpdesk: a customer (end user) or an agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A person known to the helpdesk: a customer (end user) or an agent, with
+/// every key of the recorded payloads. `Default` is an empty end user to
+/// fill in with struct update syntax.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct User {
     pub id: Id,
     #[serde(default)]
@@ -344,6 +362,46 @@ pub struct User {
     pub created_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub shared_phone_number: Option<bool>,
+    /// The profile picture, an attachment object.
+    #[serde(default)]
+    pub photo: Option<Value>,
+    #[serde(default)]
+    pub locale_id: Option<Id>,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub shared: Option<bool>,
+    #[serde(default)]
+    pub shared_agent: Option<bool>,
+    #[serde(default)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub two_factor_auth_enabled: Option<bool>,
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default)]
+    pub details: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// 4 for an admin; 0 to 5 for agents on plans with custom roles.
+    #[serde(default)]
+    pub role_type: Option<i64>,
+    #[serde(default)]
+    pub custom_role_id: Option<Id>,
+    #[serde(default)]
+    pub moderator: Option<bool>,
+    /// What tickets an end user (or a restricted agent) may see:
+    /// `requested`, `organization`, `groups`, `assigned`.
+    #[serde(default)]
+    pub ticket_restriction: Option<String>,
+    #[serde(default)]
+    pub only_private_comments: Option<bool>,
+    #[serde(default)]
+    pub restricted_agent: Option<bool>,
+    #[serde(default)]
+    pub report_csv: Option<bool>,
 }
 
 /// An agent group ("Ordem de Serviço", "Ouvidoria"...).
@@ -539,7 +597,26 @@ pub struct JobStatus {
     #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
-    pub results: Option<Vec<JobResult>>,
+    pub results: Option<JobResults>,
+}
+
+/// What a finished job reports: a list, one result per item (bulk create
+/// and update), or one object for the whole job. A permanent deletion
+/// answers `{"success": true}` (recorded: zenpy's cassette
+/// `TestDeletedTickets.test_permanently_delete`, 2023-09-18; documented at
+/// <https://developer.zendesk.com/api-reference/ticketing/ticket-management/job_statuses/>,
+/// "Permanent Ticket Deletion").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum JobResults {
+    Items(Vec<JobResult>),
+    Outcome(JobOutcome),
+}
+
+/// The object form of a job's `results`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOutcome {
+    pub success: bool,
 }
 
 /// A Help Center article, as the article search returns it.
@@ -553,8 +630,12 @@ pub struct Article {
     pub title: String,
     #[serde(default)]
     pub body: Option<String>,
+    /// In search results: the matching part, hits in `<em>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snippet: Option<String>,
+    /// In search results: always `article`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_type: Option<String>,
     #[serde(default)]
     pub locale: Option<String>,
     #[serde(default)]

@@ -14,15 +14,54 @@ use super::error::ApiErrorBody;
 use super::model::*;
 
 /// Offset pagination links (`next_page`/`previous_page`/`count`) that older
-/// list endpoints return.
+/// list endpoints return. Zendesk always sends `count` with them, so it is
+/// left out rather than sent as `null` when unknown.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct OffsetLinks {
     #[serde(default)]
     pub next_page: Option<String>,
     #[serde(default)]
     pub previous_page: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+}
+
+/// How a list answer pages: offset keys (`next_page`, `previous_page`,
+/// `count`) without `page[size]`, or cursor blocks (`meta`, `links`) with
+/// it, never both (every cursor page recorded in zenpy's cassettes has
+/// exactly `{<list>, meta, links}`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Paging {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<CursorMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<CursorLinks>,
+    #[serde(flatten)]
+    pub offset: Option<OffsetLinks>,
+}
+
+impl Paging {
+    /// Offset keys.
+    pub fn offset(links: OffsetLinks) -> Paging {
+        Paging {
+            offset: Some(links),
+            ..Paging::default()
+        }
+    }
+
+    /// Cursor blocks.
+    pub fn cursor(meta: CursorMeta, links: CursorLinks) -> Paging {
+        Paging {
+            meta: Some(meta),
+            links: Some(links),
+            offset: None,
+        }
+    }
+
+    /// The offset `next_page` URL, if this is an offset page with a next one.
+    pub fn next_page(&self) -> Option<&str> {
+        self.offset.as_ref()?.next_page.as_deref()
+    }
 }
 
 /// Cursor pagination `meta` block.
@@ -56,7 +95,7 @@ pub struct TicketEnvelope {
 pub struct TicketsEnvelope {
     pub tickets: Vec<Ticket>,
     #[serde(flatten)]
-    pub links: OffsetLinks,
+    pub page: Paging,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +121,8 @@ pub struct TicketUpdatesEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CommentsEnvelope {
     pub comments: Vec<Comment>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<CursorMeta>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub links: Option<CursorLinks>,
     #[serde(flatten)]
-    pub offset: OffsetLinks,
+    pub page: Paging,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,17 +133,13 @@ pub struct AuditEnvelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditsEnvelope {
     pub audits: Vec<Audit>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<CursorMeta>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub links: Option<CursorLinks>,
     /// `GET /api/v2/ticket_audits` pages with these two URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_url: Option<String>,
     #[serde(flatten)]
-    pub offset: OffsetLinks,
+    pub page: Paging,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,7 +156,7 @@ pub struct UserEnvelope {
 pub struct UsersEnvelope {
     pub users: Vec<User>,
     #[serde(flatten)]
-    pub links: OffsetLinks,
+    pub page: Paging,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +173,7 @@ pub struct GroupEnvelope {
 pub struct GroupsEnvelope {
     pub groups: Vec<Group>,
     #[serde(flatten)]
-    pub links: OffsetLinks,
+    pub page: Paging,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -420,6 +451,18 @@ pub type BodyCheck = fn(&[u8]) -> Result<(), String>;
 pub const ENDPOINTS: &[(&str, BodyCheck)] = &[
     ("GET /api/v2/tickets/{id}", check::<TicketEnvelope>),
     ("GET /api/v2/tickets", check::<TicketsEnvelope>),
+    // Cursor pages of the same lists (`page[size]` sent).
+    ("GET /api/v2/tickets?page[size]", check::<TicketsEnvelope>),
+    ("GET /api/v2/users?page[size]", check::<UsersEnvelope>),
+    ("GET /api/v2/groups?page[size]", check::<GroupsEnvelope>),
+    (
+        "GET /api/v2/tickets/{id}/comments?page[size]",
+        check::<CommentsEnvelope>,
+    ),
+    (
+        "GET /api/v2/tickets/{id}/audits?page[size]",
+        check::<AuditsEnvelope>,
+    ),
     ("GET /api/v2/tickets/show_many", check::<TicketsEnvelope>),
     ("GET /api/v2/tickets/{id}/comments", check::<CommentsEnvelope>),
     ("GET /api/v2/tickets/{id}/audits", check::<AuditsEnvelope>),
@@ -440,11 +483,13 @@ pub const ENDPOINTS: &[(&str, BodyCheck)] = &[
     ("GET /api/v2/users", check::<UsersEnvelope>),
     ("GET /api/v2/users/show_many", check::<UsersEnvelope>),
     ("GET /api/v2/users/me", check::<UserEnvelope>),
+    ("GET /api/v2/users/search", check::<UsersEnvelope>),
     ("POST /api/v2/users", check::<UserEnvelope>),
     ("PUT /api/v2/users/{id}", check::<UserEnvelope>),
     ("POST /api/v2/users/create_or_update", check::<UserEnvelope>),
     ("GET /api/v2/groups/{id}", check::<GroupEnvelope>),
     ("GET /api/v2/groups", check::<GroupsEnvelope>),
+    ("POST /api/v2/groups", check::<GroupEnvelope>),
     ("GET /api/v2/custom_statuses", check::<CustomStatusesEnvelope>),
     ("GET /api/v2/custom_statuses/{id}", check::<CustomStatusEnvelope>),
     ("POST /api/v2/custom_statuses", check::<CustomStatusEnvelope>),

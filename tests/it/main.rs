@@ -30,5 +30,6 @@ mod runner;
 mod sim;
 mod sim_strict;
 mod store;
+mod third_party_client;
 mod tickets;
 mod zendesk_conformance;

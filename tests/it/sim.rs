@@ -3,6 +3,7 @@
 //! tickets, follow-ups, cursor exports, bulk jobs, rate limits) and the
 //! control endpoints (faults, clock, state).
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use carteiro::helpdesk::sim::{self, RateLimit, SimHandle, SimOptions};
@@ -779,8 +780,35 @@ async fn without_credentials_the_answer_is_401_and_bad_json_is_400() {
     );
 
     assert_eq!(sim.get("/api/v2/tickets/abc").await.status, StatusCode::NOT_FOUND);
-    let unknown = sim.get("/api/v2/no_such_thing").await;
-    assert_eq!(unknown.body["error"], "InvalidEndpoint");
+}
+
+#[tokio::test]
+async fn an_unknown_endpoint_is_named_and_unknown_parameters_are_ignored() {
+    let sim = Sim::start(SimOptions::default()).await;
+    let unknown = sim.get("/api/v2/no_such_thing.json").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.body,
+        json!({"error": "InvalidEndpoint",
+               "description": "Not found: GET /api/v2/no_such_thing.json is not an endpoint the simulator serves"})
+    );
+    let wrong_method = sim.send(Method::DELETE, "/api/v2/groups", None).await;
+    assert_eq!(wrong_method.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        wrong_method.body["description"],
+        "Not found: DELETE /api/v2/groups is not an endpoint the simulator serves"
+    );
+    let outside = sim.get("/api/v1/tickets").await;
+    assert_eq!(outside.body["error"], "InvalidEndpoint");
+
+    // zenpy sends `include=None` on audits; Zendesk ignores parameters it
+    // does not know, and so does the simulator.
+    sim.create("Parâmetros").await;
+    let audits = sim
+        .get("/api/v2/tickets/1/audits.json?page%5Bsize%5D=100&include=None&whatever=1")
+        .await;
+    assert_eq!(audits.status, StatusCode::OK, "{:?}", audits.body);
+    assert_eq!(audits.body["audits"].as_array().map(Vec::len), Some(1));
 }
 
 #[tokio::test]
@@ -846,6 +874,8 @@ async fn tags_endpoints_add_replace_and_remove() {
         )
         .await;
     assert_eq!(removed.body, json!({"tags": ["b"]}));
+    assert_eq!(added.status, StatusCode::OK);
+    assert_eq!(removed.status, StatusCode::OK);
     let replaced = sim
         .send(
             Method::POST,
@@ -853,6 +883,7 @@ async fn tags_endpoints_add_replace_and_remove() {
             Some(json!({"tags": ["c"]})),
         )
         .await;
+    assert_eq!(replaced.status, StatusCode::CREATED, "POST sets the tags: 201");
     assert_eq!(replaced.body, json!({"tags": ["c"]}));
     let stale = sim
         .send(
@@ -911,7 +942,675 @@ async fn comments_page_by_cursor() {
         .await;
     assert_eq!(bodies(&last.body), vec!["resposta 3"]);
     assert_eq!(last.body["meta"]["has_more"], false);
-    assert_eq!(last.body["links"]["next"], Value::Null);
+    // As recorded (zenpy's cassettes): the last page still links on, and
+    // the page after it is empty, its cursors and links null.
+    let beyond = last.body["links"]["next"]
+        .as_str()
+        .expect("the last page links on");
+    let beyond_path = beyond
+        .split_once("/api/v2/")
+        .map(|(_, rest)| format!("/api/v2/{rest}"))
+        .expect("a simulator link");
+    let empty = sim.get(&beyond_path).await;
+    assert_eq!(
+        empty.body,
+        json!({"comments": [], "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+               "links": {"prev": null, "next": null}})
+    );
+    // Without page[size] the same list pages by offset.
+    let offset = sim.get("/api/v2/tickets/1/comments?per_page=2&page=3").await;
+    assert_eq!(bodies(&offset.body), vec!["resposta 3"]);
+    assert_eq!(offset.body["count"], 5);
+    assert_eq!(offset.body["next_page"], Value::Null);
+    assert!(
+        offset.body["previous_page"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/api/v2/tickets/1/comments.json?page=2&per_page=2")),
+        "{:?}",
+        offset.body
+    );
+    assert_eq!(offset.body.get("meta"), None);
+}
+
+/// The path of a link the simulator handed out.
+fn link_path(link: &str) -> String {
+    link.split_once("/api/v2/")
+        .map(|(_, rest)| format!("/api/v2/{rest}"))
+        .unwrap_or_else(|| panic!("not a simulator link: {link}"))
+}
+
+/// Follows `links.next` from `first` until a page comes back empty, as
+/// node-zendesk does; returns each page's `key` ids and the pages.
+async fn walk(sim: &Sim, first: &str, key: &str) -> (Vec<Vec<u64>>, Vec<Value>) {
+    let mut ids = Vec::new();
+    let mut pages = Vec::new();
+    let mut path = first.to_owned();
+    for _ in 0..50 {
+        let page = sim.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}: {:?}", page.body);
+        let keys: BTreeSet<String> = page.body.as_object().expect("object").keys().cloned().collect();
+        assert_eq!(
+            keys,
+            BTreeSet::from([key.to_owned(), "meta".to_owned(), "links".to_owned()]),
+            "a cursor page has no offset key"
+        );
+        ids.push(ticket_ids(&page.body[key]));
+        pages.push(page.body.clone());
+        match page.body["links"]["next"].as_str() {
+            Some(next) => path = link_path(next),
+            None => return (ids, pages),
+        }
+    }
+    panic!("{first}: more than 50 pages");
+}
+
+#[tokio::test]
+async fn lists_page_by_cursor_to_an_empty_page_as_recorded() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({"groups": [
+            {"id": 30, "name": "Ouvidoria"}, {"id": 10, "name": "Suporte"}, {"id": 20, "name": "Consultoria"}
+        ]}))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    for n in 0..5 {
+        sim.create(&format!("Chamado {n}")).await;
+    }
+
+    let (tickets, pages) = walk(&sim, "/api/v2/tickets.json?page[size]=2", "tickets").await;
+    assert_eq!(tickets, vec![vec![1, 2], vec![3, 4], vec![5], vec![]]);
+    let has_more: Vec<_> = pages.iter().map(|p| p["meta"]["has_more"].clone()).collect();
+    assert_eq!(
+        has_more,
+        vec![json!(true), json!(true), json!(false), json!(false)]
+    );
+    // Every page with items links both ways, the last one included.
+    assert!(
+        pages[..3]
+            .iter()
+            .all(|p| p["links"]["prev"].is_string() && p["links"]["next"].is_string())
+    );
+    assert_eq!(
+        pages[3],
+        json!({"tickets": [], "meta": {"has_more": false, "after_cursor": null, "before_cursor": null},
+               "links": {"prev": null, "next": null}})
+    );
+    // One item a page: both cursors point at it.
+    let one = sim.get("/api/v2/tickets?page[size]=1").await;
+    assert_eq!(
+        one.body["meta"]["after_cursor"],
+        one.body["meta"]["before_cursor"]
+    );
+
+    // Back from the last page.
+    let prev = link_path(pages[2]["links"]["prev"].as_str().expect("prev"));
+    let back = sim.get(&prev).await;
+    assert_eq!(ticket_ids(&back.body["tickets"]), vec![3, 4]);
+    assert_eq!(back.body["meta"]["has_more"], true, "tickets 1 and 2 are before");
+
+    // Users by id, groups by name, a ticket's audits by time.
+    sim.put("/api/v2/tickets/1", json!({"ticket": {"status": "open"}}))
+        .await;
+    sim.put("/api/v2/tickets/1", json!({"ticket": {"priority": "high"}}))
+        .await;
+    let (audits, _) = walk(&sim, "/api/v2/tickets/1/audits?page[size]=2", "audits").await;
+    assert_eq!(audits.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1, 0]);
+    let (groups, _) = walk(&sim, "/api/v2/groups?page[size]=2", "groups").await;
+    assert_eq!(
+        groups,
+        vec![vec![20, 30], vec![10], vec![]],
+        "Consultoria, Ouvidoria, Suporte"
+    );
+    let (users, _) = walk(&sim, "/api/v2/users?page[size]=100", "users").await;
+    assert_eq!(users.len(), 2, "one page of the one agent, then the empty page");
+    assert_eq!(users[0].len(), 1);
+
+    // Offset pages keep Zendesk's keys, with a count, never null.
+    let offset = sim.get("/api/v2/tickets?per_page=2&page=2").await;
+    assert_eq!(ticket_ids(&offset.body["tickets"]), vec![3, 4]);
+    assert_eq!(offset.body["count"], 5);
+    assert!(
+        offset.body["next_page"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/api/v2/tickets.json?page=3&per_page=2"))
+    );
+    assert!(
+        offset.body["previous_page"]
+            .as_str()
+            .is_some_and(|l| l.ends_with("/api/v2/tickets.json?page=1&per_page=2"))
+    );
+    for path in [
+        "/api/v2/users",
+        "/api/v2/groups",
+        "/api/v2/ticket_fields",
+        "/api/v2/tickets/show_many?ids=1,2",
+        "/api/v2/users/show_many?ids=1",
+    ] {
+        let answer = sim.get(path).await;
+        assert!(answer.body["count"].is_u64(), "{path}: {:?}", answer.body);
+        assert_eq!(answer.body.get("meta"), None, "{path}");
+    }
+    let deep = sim.get("/api/v2/tickets?page=101").await;
+    assert_eq!(deep.status, StatusCode::BAD_REQUEST);
+    assert_eq!(deep.body["errors"][0]["code"], "InvalidPaginationDepth");
+
+    // A bad cursor or size is a 400 naming it.
+    let garbled = sim
+        .get("/api/v2/tickets?page[size]=2&page[after]=bm9wZQ%3D%3D")
+        .await;
+    assert_eq!(garbled.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        garbled.body,
+        json!({"error": "InvalidPaginationParameter",
+               "description": "page[after] `bm9wZQ==` is not a cursor of this list"})
+    );
+    let groups_cursor = pages_cursor(&sim, "/api/v2/groups?page[size]=1").await;
+    let foreign = sim
+        .get(&format!(
+            "/api/v2/tickets?page[after]={}",
+            urlencode(&groups_cursor)
+        ))
+        .await;
+    assert_eq!(
+        foreign.status,
+        StatusCode::BAD_REQUEST,
+        "a groups cursor is not a tickets cursor"
+    );
+    let too_big = sim.get("/api/v2/tickets?page[size]=101").await;
+    assert_eq!(too_big.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        too_big.body["description"],
+        "page[size] must be a whole number from 1 to 100, not `101`"
+    );
+}
+
+/// The `after_cursor` of the first page at `path`.
+async fn pages_cursor(sim: &Sim, path: &str) -> String {
+    let page = sim.get(path).await;
+    page.body["meta"]["after_cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: no cursor in {:?}", page.body))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn seeded_records_answer_every_recorded_key_with_zendesks_defaults() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({
+            "users": [
+                {"id": 1, "name": "Maria", "email": "maria@cliente.example", "role": "end-user", "locale": "pt-BR"},
+                {"id": 2, "name": "Ana", "email": "ana@empresa.example", "role": "admin"}
+            ],
+            "groups": [{"id": 10, "name": "Suporte"}],
+            "ticket_fields": [
+                {"id": 500, "type": "text", "title": "CNPJ"},
+                {"id": 501, "type": "checkbox", "title": "VIP"},
+                {"id": 502, "type": "subject", "title": "Subject"}
+            ],
+            "tickets": [{"id": 7, "subject": "Boleto", "status": "solved", "requester_id": 1,
+                         "created_at": "2026-01-05T10:00:00Z", "updated_at": "2026-01-05T11:00:00Z",
+                         "custom_fields": [{"id": 500, "value": "12.345.678/0001-95"}]}]
+        }))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    let statuses = sim.get("/api/v2/custom_statuses?status_categories=solved").await;
+    let solved = statuses.body["custom_statuses"][0]["id"].clone();
+
+    let ticket = sim.get("/api/v2/tickets/7").await.body["ticket"].clone();
+    let fields = json!([{"id": 500, "value": "12.345.678/0001-95"}, {"id": 501, "value": false}]);
+    for (key, expected) in [
+        ("raw_subject", json!("Boleto")),
+        (
+            "via",
+            json!({"channel": "api", "source": {"from": {}, "to": {}, "rel": null}}),
+        ),
+        ("custom_status_id", solved),
+        ("custom_fields", fields.clone()),
+        ("fields", fields),
+        ("sharing_agreement_ids", json!([])),
+        ("followup_ids", json!([])),
+        ("forum_topic_id", Value::Null),
+        ("has_incidents", json!(false)),
+        ("is_public", json!(true)),
+        ("allow_channelback", json!(false)),
+        ("allow_attachments", json!(true)),
+        ("from_messaging_channel", json!(false)),
+        ("ticket_form_id", json!(360_000_000_002_u64)),
+        ("brand_id", json!(360_000_000_001_u64)),
+    ] {
+        assert_eq!(ticket[key], expected, "ticket.{key}");
+    }
+
+    let maria = sim.get("/api/v2/users/1").await.body["user"].clone();
+    for (key, expected) in [
+        ("locale_id", json!(19)),
+        ("time_zone", json!("America/Sao_Paulo")),
+        ("iana_time_zone", json!("America/Sao_Paulo")),
+        ("active", json!(true)),
+        ("verified", json!(false)),
+        ("shared", json!(false)),
+        ("shared_agent", json!(false)),
+        ("role_type", Value::Null),
+        ("custom_role_id", Value::Null),
+        ("moderator", json!(false)),
+        ("ticket_restriction", json!("requested")),
+        ("only_private_comments", json!(false)),
+        ("restricted_agent", json!(true)),
+        ("two_factor_auth_enabled", json!(false)),
+        ("suspended", json!(false)),
+        ("report_csv", json!(false)),
+        ("photo", Value::Null),
+        ("details", Value::Null),
+        ("notes", Value::Null),
+        ("tags", json!([])),
+        ("user_fields", json!({})),
+    ] {
+        assert_eq!(maria[key], expected, "user.{key}");
+    }
+    assert!(
+        maria["created_at"].is_string(),
+        "a seeded user gets a creation time"
+    );
+    let ana = sim.get("/api/v2/users/2").await.body["user"].clone();
+    assert_eq!(
+        (
+            &ana["role_type"],
+            &ana["moderator"],
+            &ana["ticket_restriction"],
+            &ana["report_csv"]
+        ),
+        (&json!(4), &json!(true), &Value::Null, &json!(true)),
+        "an admin's rights"
+    );
+
+    let group = sim.get("/api/v2/groups/10").await.body["group"].clone();
+    assert_eq!(
+        (
+            &group["is_public"],
+            &group["description"],
+            &group["default"],
+            &group["deleted"]
+        ),
+        (&json!(true), &json!(""), &json!(false), &json!(false))
+    );
+    assert!(group["created_at"].is_string() && group["updated_at"].is_string());
+}
+
+/// An account to search: three customers, an agent, a group and five
+/// tickets on fixed dates (so no result depends on today).
+async fn search_account() -> Sim {
+    let at = |day: u32| format!("2026-01-{day:02}T10:00:00Z");
+    let ticket = |id: u64, day: u32, status: &str, requester: u64, subject: &str, tags: Value| {
+        json!({"id": id, "subject": subject, "description": format!("{subject}, por favor"), "status": status,
+               "requester_id": requester, "created_at": at(day), "updated_at": at(day + 1), "tags": tags})
+    };
+    let mut tickets = vec![
+        ticket(
+            1,
+            5,
+            "new",
+            1,
+            "Erro ao emitir nota fiscal",
+            json!(["vip", "fiscal"]),
+        ),
+        ticket(2, 6, "open", 1, "Segunda via de boleto", json!(["boleto"])),
+        ticket(3, 7, "pending", 2, "Nota de débito duplicada", json!([])),
+        ticket(4, 8, "solved", 1, "Impressora não liga", json!(["vip"])),
+        ticket(5, 9, "hold", 3, "Troca de titularidade", json!([])),
+    ];
+    tickets[1]["assignee_id"] = json!(4);
+    tickets[1]["group_id"] = json!(10);
+    tickets[1]["priority"] = json!("high");
+    tickets[2]["external_id"] = json!("pedido-77");
+    tickets[4]["priority"] = json!("low");
+    Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({
+            "users": [
+                {"id": 1, "name": "Maria Souza", "email": "maria@cliente.example", "role": "end-user",
+                 "tags": ["premium"], "external_id": "crm-1", "notes": "Cliente desde 2019"},
+                {"id": 2, "name": "João Lima", "email": "joao@cliente.example", "role": "end-user"},
+                {"id": 3, "name": "Rita Alves", "email": "rita@cliente.example", "role": "end-user", "tags": ["premium"]},
+                {"id": 4, "name": "Ana Atendente", "email": "ana@empresa.example", "role": "agent"}
+            ],
+            "groups": [{"id": 10, "name": "Suporte"}],
+            "tickets": tickets
+        }))
+        .expect("seed"),
+        ..SimOptions::default()
+    })
+    .await
+}
+
+/// `GET /api/v2/search?query=…` (and other parameters): status and body.
+async fn search(sim: &Sim, query: &str, rest: &str) -> Answer {
+    sim.get(&format!("/api/v2/search.json?query={}{rest}", urlencode(query)))
+        .await
+}
+
+/// The `(result_type, id)` of each result, in order.
+fn found(answer: &Answer) -> Vec<(String, u64)> {
+    answer.body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no results in {:?}", answer.body))
+        .iter()
+        .map(|r| {
+            let kind = r["result_type"].as_str().expect("result_type").to_owned();
+            (kind, r["id"].as_u64().expect("id"))
+        })
+        .collect()
+}
+
+fn tickets(ids: &[u64]) -> Vec<(String, u64)> {
+    ids.iter().map(|id| ("ticket".to_owned(), *id)).collect()
+}
+
+fn users(ids: &[u64]) -> Vec<(String, u64)> {
+    ids.iter().map(|id| ("user".to_owned(), *id)).collect()
+}
+
+#[tokio::test]
+async fn search_finds_tickets_and_users_by_zendesks_query_syntax() {
+    let sim = search_account().await;
+    for (query, expected) in [
+        // The docs' own example: unsolved tickets requested by one person.
+        (
+            "status<solved requester:maria@cliente.example type:ticket",
+            tickets(&[1, 2]),
+        ),
+        ("type:ticket status>=pending", tickets(&[3, 4, 5])),
+        ("status:solved", tickets(&[4])),
+        ("type:ticket tags:vip", tickets(&[1, 4])),
+        ("type:ticket tags:vip -status:solved", tickets(&[1])),
+        ("type:user tags:premium", users(&[1, 3])),
+        ("assignee:ana@empresa.example", tickets(&[2])),
+        ("type:ticket assignee:none group:none", tickets(&[1, 3, 4, 5])),
+        ("group:Suporte priority>normal", tickets(&[2])),
+        ("created>2026-01-07 type:ticket", tickets(&[4, 5])),
+        ("updated<2026-01-08 type:ticket", tickets(&[1, 2])),
+        ("created:2026-01-06", tickets(&[2])),
+        ("external_id:pedido-77", tickets(&[3])),
+        ("subject:nota", tickets(&[1, 3])),
+        ("\"nota fiscal\"", tickets(&[1])),
+        // Words match whole or as the start of a word, without accents.
+        ("debito", tickets(&[3])),
+        ("impress", tickets(&[4])),
+        ("3", tickets(&[3])),
+        ("type:user maria", users(&[1])),
+        ("type:user email:joao@cliente.example", users(&[2])),
+        ("role:agent name:Ana", users(&[4])),
+        ("type:user external_id:crm-1", users(&[1])),
+    ] {
+        let answer = search(&sim, query, "").await;
+        assert_eq!(answer.status, StatusCode::OK, "{query}: {:?}", answer.body);
+        assert_eq!(found(&answer), expected, "{query}");
+        assert_eq!(answer.body["count"], expected.len(), "{query}");
+    }
+
+    // A result is the whole record plus its result_type, in Zendesk's
+    // envelope (the shared corpus's GET/search_ticket.json).
+    let answer = search(&sim, "type:ticket tags:boleto", "").await;
+    let keys: BTreeSet<&str> = answer
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["results", "facets", "next_page", "previous_page", "count"])
+    );
+    assert_eq!(answer.body["facets"], Value::Null);
+    let hit = &answer.body["results"][0];
+    assert_eq!(hit["subject"], "Segunda via de boleto");
+    assert!(hit["custom_status_id"].is_u64(), "{hit:?}");
+    assert!(
+        hit["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/api/v2/tickets/2.json"))
+    );
+    let count = sim
+        .get(&format!(
+            "/api/v2/search/count.json?query={}",
+            urlencode("type:ticket tags:vip")
+        ))
+        .await;
+    assert_eq!(count.body, json!({"count": 2}));
+}
+
+#[tokio::test]
+async fn search_sorts_pages_and_stops_at_zendesks_limits() {
+    let sim = search_account().await;
+    let by_created = search(&sim, "type:ticket", "&sort_by=created_at&sort_order=asc").await;
+    assert_eq!(found(&by_created), tickets(&[1, 2, 3, 4, 5]));
+    let newest_first = search(&sim, "type:ticket", "&sort_by=created_at").await;
+    assert_eq!(
+        found(&newest_first),
+        tickets(&[5, 4, 3, 2, 1]),
+        "sort_order defaults to desc"
+    );
+    let in_query = search(&sim, "type:ticket order_by:status sort:asc", "").await;
+    assert_eq!(
+        found(&in_query),
+        tickets(&[1, 2, 3, 5, 4]),
+        "new, open, pending, hold, solved"
+    );
+    let by_priority = search(&sim, "type:ticket", "&sort_by=priority&sort_order=desc").await;
+    assert_eq!(
+        found(&by_priority)[..2],
+        tickets(&[2, 5])[..],
+        "high, then low, then none"
+    );
+
+    let first = search(
+        &sim,
+        "type:ticket",
+        "&sort_by=created_at&sort_order=asc&per_page=2",
+    )
+    .await;
+    assert_eq!(found(&first), tickets(&[1, 2]));
+    assert_eq!(first.body["count"], 5);
+    assert_eq!(first.body["previous_page"], Value::Null);
+    let next = first.body["next_page"].as_str().expect("next_page");
+    assert!(next.contains("/api/v2/search.json?"), "{next}");
+    let second = sim.get(&link_path(next)).await;
+    assert_eq!(found(&second), tickets(&[3, 4]));
+    assert!(second.body["previous_page"].is_string());
+
+    let past_limit = search(&sim, "type:ticket", "&page=11&per_page=100").await;
+    assert_eq!(past_limit.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        past_limit.body,
+        json!({"error": "invalid",
+               "description": "Invalid search: Requested response size was greater than Search Response Limits"})
+    );
+    let cursor = search(&sim, "type:ticket", "&page[size]=10").await;
+    assert_eq!(cursor.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        cursor.body,
+        json!({"error": {"title": "Invalid attribute",
+                         "message": "You passed an invalid value for the page attribute. Invalid parameter: page must be an integer from api/v2/search/index"}})
+    );
+    let bad_sort = search(&sim, "type:ticket", "&sort_by=subject").await;
+    assert_eq!(bad_sort.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad_sort.body["error"]["message"],
+        "sort_by `subject` is not one of updated_at, created_at, priority, status, ticket_type"
+    );
+}
+
+#[tokio::test]
+async fn a_search_the_simulator_does_not_model_is_refused_by_name() {
+    let sim = search_account().await;
+    for (query, why) in [
+        (
+            "type:organization acme",
+            "`type:organization`: the simulator searches tickets and users only",
+        ),
+        (
+            "type:ticket created>4hours",
+            "`created>4hours`: relative dates (4hours, 2days) are not supported; give a date or an RFC 3339 time",
+        ),
+        (
+            "status:open status:pending",
+            "`status:pending`: status is given twice; the simulator does not model how Zendesk combines them",
+        ),
+        (
+            "via:email",
+            "`via:email`: the simulator does not support the keyword via; tickets: status, priority, \
+          ticket_type, tags, requester, assignee, submitter, group, external_id, subject, description, created, \
+          updated; users: email, name, role, tags, external_id, created, updated",
+        ),
+    ] {
+        let answer = search(&sim, query, "").await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(
+            answer.body,
+            json!({"error": "UnsupportedSearch",
+                   "description": format!("The simulator cannot answer this search: {why}")}),
+            "{query}"
+        );
+    }
+    let no_query = sim.get("/api/v2/search").await;
+    assert_eq!(no_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(no_query.body["error"]["title"], "Invalid attribute");
+}
+
+#[tokio::test]
+async fn users_search_finds_by_query_or_external_id_not_as_a_user_id() {
+    let sim = search_account().await;
+    let ids = |answer: &Answer| ticket_ids(&answer.body["users"]);
+    let by_email = sim
+        .get(&format!(
+            "/api/v2/users/search.json?query={}",
+            urlencode("email:maria@cliente.example")
+        ))
+        .await;
+    assert_eq!(by_email.status, StatusCode::OK, "{:?}", by_email.body);
+    assert_eq!(ids(&by_email), vec![1]);
+    let keys: BTreeSet<&str> = by_email
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["users", "next_page", "previous_page", "count"])
+    );
+    assert_eq!(by_email.body["count"], 1);
+    // node-zendesk and zenpy send the bare address.
+    let bare = sim
+        .get(&format!(
+            "/api/v2/users/search?query={}",
+            urlencode("joao@cliente.example")
+        ))
+        .await;
+    assert_eq!(ids(&bare), vec![2]);
+    let partial = sim.get("/api/v2/users/search?query=cliente").await;
+    assert_eq!(ids(&partial), vec![1, 2, 3]);
+    let external = sim.get("/api/v2/users/search?external_id=crm-1").await;
+    assert_eq!(ids(&external), vec![1]);
+    let nobody = sim.get("/api/v2/users/search?external_id=crm-404").await;
+    assert_eq!((ids(&nobody), &nobody.body["count"]), (vec![], &json!(0)));
+    let neither = sim.get("/api/v2/users/search").await;
+    assert_eq!(neither.status, StatusCode::BAD_REQUEST);
+    assert_eq!(neither.body["error"]["title"], "Invalid attribute");
+    let tickets_only = sim.get("/api/v2/users/search?query=type%3Aticket").await;
+    assert_eq!(tickets_only.status, StatusCode::BAD_REQUEST);
+    assert_eq!(tickets_only.body["error"], "UnsupportedSearch");
+}
+
+#[tokio::test]
+async fn groups_are_created_with_201_a_location_and_zendesks_validation() {
+    let sim = Sim::start(SimOptions {
+        seed: serde_json::from_value(json!({"groups": [{"id": 10, "name": "Suporte"}]})).expect("seed"),
+        ..SimOptions::default()
+    })
+    .await;
+    let created = sim
+        .post("/api/v2/groups.json", json!({"group": {"name": "Ouvidoria"}}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let group = &created.body["group"];
+    let id = group["id"].as_u64().expect("id");
+    let keys: BTreeSet<&str> = group
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "url",
+            "id",
+            "is_public",
+            "name",
+            "description",
+            "default",
+            "deleted",
+            "created_at",
+            "updated_at"
+        ]),
+        "the recorded group's keys"
+    );
+    assert_eq!(
+        (
+            &group["name"],
+            &group["description"],
+            &group["is_public"],
+            &group["default"],
+            &group["deleted"]
+        ),
+        (
+            &json!("Ouvidoria"),
+            &json!(""),
+            &json!(true),
+            &json!(false),
+            &json!(false)
+        )
+    );
+    assert_eq!(created.header("location"), group["url"].as_str().expect("url"));
+    assert!(
+        created
+            .header("location")
+            .ends_with(&format!("/api/v2/groups/{id}.json"))
+    );
+    assert_eq!(
+        sim.get(&format!("/api/v2/groups/{id}")).await.body["group"]["name"],
+        "Ouvidoria"
+    );
+    let listed = sim.get("/api/v2/groups").await;
+    assert_eq!(ticket_ids(&listed.body["groups"]).len(), 2);
+
+    let duplicate = sim
+        .post("/api/v2/groups", json!({"group": {"name": "suporte"}}))
+        .await;
+    assert_eq!(duplicate.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        duplicate.body,
+        json!({"error": "RecordInvalid", "description": "Record validation errors",
+               "details": {"name": [{"description": "Name: suporte has already been taken", "error": "DuplicateValue"}]}})
+    );
+    let blank = sim.post("/api/v2/groups", json!({"group": {"name": "  "}})).await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        blank.body["details"]["name"][0],
+        json!({"description": "Name: is too short (minimum one character)", "error": "ValueTooShort"})
+    );
+    let nameless = sim.post("/api/v2/groups", json!({"group": {}})).await;
+    assert_eq!(nameless.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_group = sim.post("/api/v2/groups", json!({"name": "Solto"})).await;
+    assert_eq!(no_group.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        no_group.body["description"],
+        "The request body needs a `group` object"
+    );
 }
 
 #[tokio::test]
@@ -981,6 +1680,46 @@ async fn article_search_ignores_case_and_accents_and_ranks_by_words_matched() {
         found.body["results"][0]["snippet"],
         "Passo a passo da <em>emissão</em>"
     );
+    assert!(
+        found.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|a| a["result_type"] == "article")
+    );
+    let keys: BTreeSet<&str> = found
+        .body
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from([
+            "results",
+            "count",
+            "next_page",
+            "previous_page",
+            "page",
+            "per_page",
+            "page_count"
+        ])
+    );
+    // One result a page: the next page links on, the locale kept.
+    let first = sim
+        .get("/api/v2/help_center/pt-br/articles/search.json?query=EMISSAO%20impressora&locale=pt-br&per_page=1")
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "the locale may be in the path");
+    assert_eq!(
+        (&first.body["page_count"], &first.body["count"]),
+        (&json!(2), &json!(2))
+    );
+    let next = first.body["next_page"].as_str().expect("next_page");
+    let second = sim.get(&link_path(next)).await;
+    assert_eq!(second.body["results"][0]["id"], 8);
+    assert_eq!(second.body["next_page"], Value::Null);
+    assert!(second.body["previous_page"].is_string());
 }
 
 #[tokio::test]

@@ -145,6 +145,7 @@ mod tests {
             title: title.to_owned(),
             body: Some(body.to_owned()),
             snippet: None,
+            result_type: None,
             locale: Some(locale.to_owned()),
             section_id: None,
             label_names: Vec::new(),

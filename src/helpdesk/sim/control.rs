@@ -81,7 +81,7 @@ pub(super) fn handle(sim: &Simulator, method: &Method, path: &str, body: &[u8], 
         }
         _ => match path.strip_prefix("/__sim/attachments/") {
             Some(id) if method == Method::GET => return attachment(sim, id),
-            _ => return ApiError::no_endpoint().into_response(),
+            _ => return ApiError::no_endpoint(method.as_str(), path).into_response(),
         },
     };
     match answer {

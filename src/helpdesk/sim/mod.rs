@@ -9,18 +9,23 @@
 //!
 //! Layout: `state` is the account and its pure operations, `export` the
 //! incremental export, `limits` rate limiting and faults, `routes` the
-//! `/api/v2` handlers, `control` the `/__sim` endpoints, `render` the
-//! URLs in answers, `articles` Help Center search.
+//! `/api/v2` handlers, `paging` offset and cursor pagination, `control`
+//! the `/__sim` endpoints, `render` the URLs in answers, `defaults` the
+//! values Zendesk always answers, `search` the search query language,
+//! `articles` Help Center search.
 
 mod account;
 mod api_error;
 mod articles;
 mod control;
+mod defaults;
 mod export;
 mod idempotency;
 mod limits;
+mod paging;
 mod render;
 mod routes;
+mod search;
 mod state;
 
 use std::collections::BTreeMap;
@@ -232,7 +237,8 @@ impl Simulator {
             base: options.clock,
             offset: Mutex::new(TimeDelta::zero()),
         });
-        let state = State::new(options.seed, clock.now());
+        let mut state = State::new(options.seed, clock.now());
+        defaults::complete_seed(&mut state, clock.now());
         let (release, _) = watch::channel(false);
         Simulator {
             inner: Arc::new(Inner {

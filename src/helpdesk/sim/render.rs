@@ -2,14 +2,18 @@
 //! attachment's `content_url`) built from the base URL the request came to,
 //! e.g. `http://127.0.0.1:PORT/api/v2/tickets/12.json`.
 
+use super::defaults;
 use super::state::JobView;
 use crate::helpdesk::model::{
-    Article, Attachment, Audit, Comment, CustomStatus, Group, JobStatus, Ticket, TicketField, User,
+    Article, Attachment, Audit, Comment, CustomStatus, Group, JobResults, JobStatus, Ticket, TicketField,
+    User,
 };
 
-/// A ticket; `generated_timestamp` is only shown in exports.
+/// A ticket with every key Zendesk sends; `generated_timestamp` is only
+/// shown in exports.
 pub fn ticket(base: &str, ticket: &Ticket, export: bool) -> Ticket {
     let mut out = ticket.clone();
+    defaults::ticket(&mut out);
     out.url = Some(format!("{base}/api/v2/tickets/{}.json", ticket.id));
     if !export {
         out.generated_timestamp = None;
@@ -43,16 +47,18 @@ pub fn attachment(base: &str, attachment: &Attachment) -> Attachment {
     out
 }
 
-/// A user.
+/// A user with every key Zendesk sends.
 pub fn user(base: &str, user: &User) -> User {
     let mut out = user.clone();
+    defaults::user(&mut out);
     out.url = Some(format!("{base}/api/v2/users/{}.json", user.id));
     out
 }
 
-/// A group.
+/// A group with every key Zendesk sends.
 pub fn group(base: &str, group: &Group) -> Group {
     let mut out = group.clone();
+    defaults::group(&mut out);
     out.url = Some(format!("{base}/api/v2/groups/{}.json", group.id));
     out
 }
@@ -82,6 +88,10 @@ pub fn article(base: &str, article: &Article, snippet: Option<String>) -> Articl
     if out.html_url.is_none() {
         out.html_url = Some(format!("{base}/hc/{locale}/articles/{}", article.id));
     }
+    // A search result also says what it is and why it matched (Zendesk's
+    // OpenAPI for Search Articles: `result_type`, always "article", and
+    // `snippet`).
+    out.result_type = snippet.is_some().then(|| "article".to_owned());
     out.snippet = snippet;
     out
 }
@@ -95,6 +105,6 @@ pub fn job(base: &str, job: JobView) -> JobStatus {
         progress: job.progress,
         status: job.state,
         message: job.message,
-        results: job.results,
+        results: job.results.map(JobResults::Items),
     }
 }

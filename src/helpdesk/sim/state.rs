@@ -362,6 +362,7 @@ impl State {
                 user_fields: Some(json!({})),
                 created_at: Some(now),
                 updated_at: Some(now),
+                ..User::default()
             },
         );
         id
@@ -606,6 +607,7 @@ impl State {
             brand_id: new.brand_id,
             allow_channelback: Some(false),
             allow_attachments: Some(true),
+            ..Ticket::default()
         };
         self.set_custom_fields(&mut ticket, &new.custom_fields);
         Ok(Prepared {
@@ -1090,7 +1092,7 @@ impl State {
 
     /// `custom_fields` with every active custom field, unset (as Zendesk
     /// lists them on a new ticket).
-    fn empty_custom_fields(&self) -> Vec<CustomFieldValue> {
+    pub(super) fn empty_custom_fields(&self) -> Vec<CustomFieldValue> {
         let mut fields: Vec<CustomFieldValue> = self
             .ticket_fields
             .iter()

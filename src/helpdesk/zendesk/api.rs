@@ -43,9 +43,20 @@ impl ZendeskClient {
             let call = Call::new(Method::GET, ENDPOINT, format!("/api/v2/job_statuses/{}", job.id));
             job = self.fetch::<JobStatusEnvelope>(&call).await?.job_status;
         }
-        match job.status {
-            JobState::Completed => Ok(job.results.unwrap_or_default()),
-            state => Err(HelpDeskError::Unprocessable {
+        match (job.status, job.results) {
+            (JobState::Completed, None) => Ok(Vec::new()),
+            (JobState::Completed, Some(JobResults::Items(items))) => Ok(items),
+            // The object form speaks for the whole job (a permanent delete).
+            (JobState::Completed, Some(JobResults::Outcome(JobOutcome { success: true }))) => Ok(Vec::new()),
+            (JobState::Completed, Some(JobResults::Outcome(JobOutcome { success: false }))) => {
+                Err(HelpDeskError::Unprocessable {
+                    endpoint: ENDPOINT.to_owned(),
+                    status: 200,
+                    message: format!("job {} completed without success", job.id),
+                    details: None,
+                })
+            }
+            (state, _) => Err(HelpDeskError::Unprocessable {
                 endpoint: ENDPOINT.to_owned(),
                 status: 200,
                 message: format!(
@@ -315,7 +326,7 @@ impl HelpDesk for ZendeskClient {
             call = call.query("page[after]", cursor);
         }
         let envelope: CommentsEnvelope = self.fetch(&call).await?;
-        let meta = envelope.meta.unwrap_or_default();
+        let meta = envelope.page.meta.unwrap_or_default();
         Ok(Page {
             items: envelope.comments,
             has_more: meta.has_more,
@@ -338,7 +349,7 @@ impl HelpDesk for ZendeskClient {
             }
             let envelope: AuditsEnvelope = self.fetch(&call).await?;
             out.extend(envelope.audits);
-            match envelope.meta {
+            match envelope.page.meta {
                 Some(CursorMeta {
                     has_more: true,
                     after_cursor: Some(cursor),
@@ -436,7 +447,7 @@ impl HelpDesk for ZendeskClient {
         loop {
             let envelope: UsersEnvelope = self.fetch(&call).await?;
             out.extend(envelope.users);
-            let Some(next) = envelope.links.next_page else {
+            let Some(next) = envelope.page.next_page().map(str::to_owned) else {
                 break;
             };
             let (path, query) = self.next_page_path("GET /api/v2/users", &next)?;
@@ -448,7 +459,7 @@ impl HelpDesk for ZendeskClient {
 
     async fn list_groups(&self) -> Result<Vec<Group>> {
         self.list_all("GET /api/v2/groups", "/api/v2/groups", |e: GroupsEnvelope| {
-            (e.groups, e.links.next_page)
+            (e.groups, e.page.next_page().map(str::to_owned))
         })
         .await
     }
