@@ -134,20 +134,42 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
         .find(|t| t["requester_id"].as_u64() == Some(maria))
         .expect("Maria's ticket");
     let id = ticket["id"].as_u64().expect("id");
-    let inbox = mails(&out.join("mail/maria@cliente.example"));
-    assert_eq!(inbox.len(), 1, "one acknowledgement: {inbox:?}");
-    let mail = unquote(&inbox[0]);
-    assert!(mail.contains(&format!("[#{id}]")), "{mail}");
-    assert!(mail.contains(&format!("abrimos o chamado #{id}")), "{mail}");
-    assert!(mail.contains("A versão do sistema"), "the checklist: {mail}");
-    // João: the acknowledgement and the satisfaction survey, which he
-    // answers with a 5.
+    // Her whole inbox: the acknowledgement, and Ana's question, which
+    // carteiro mails her (Zendesk's requester triggers are off, as
+    // rules/README.md says).
+    let inbox: Vec<String> = mails(&out.join("mail/maria@cliente.example"))
+        .iter()
+        .map(|m| unquote(m))
+        .collect();
+    assert_eq!(
+        inbox.len(),
+        2,
+        "the acknowledgement and Ana's question: {inbox:?}"
+    );
+    let ack = inbox
+        .iter()
+        .find(|m| m.contains(&format!("abrimos o chamado #{id}")))
+        .unwrap_or_else(|| panic!("no acknowledgement: {inbox:?}"));
+    assert!(ack.contains(&format!("[#{id}]")), "{ack}");
+    assert!(ack.contains("A versão do sistema"), "the checklist: {ack}");
+    assert!(
+        inbox
+            .iter()
+            .any(|m| m.contains("Pode nos enviar a versão do sistema")),
+        "Ana's question: {inbox:?}"
+    );
+    // João: the acknowledgement, Ana's answer and the satisfaction survey,
+    // which he answers with a 5.
     let joao: Vec<String> = mails(&out.join("mail/joao@cliente.example"))
         .iter()
         .map(|m| unquote(m))
         .collect();
-    assert_eq!(joao.len(), 2, "{joao:?}");
+    assert_eq!(joao.len(), 3, "{joao:?}");
     assert!(joao.iter().any(|m| m.contains("uma nota de 1 a 5")), "{joao:?}");
+    assert!(
+        joao.iter().any(|m| m.contains("relatório de devoluções")),
+        "{joao:?}"
+    );
     assert!(stdout.contains(&out.join("mail/maria@cliente.example/new").display().to_string()));
 
     // Maria's and João's tickets end closed, and every mail to support
@@ -472,8 +494,8 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
     );
     assert_eq!(
         mails(&out.join("mail/maria@cliente.example")).len(),
-        1,
-        "a fresh folder"
+        2,
+        "a fresh folder: the same two mails, not four"
     );
     let _ = std::fs::remove_dir_all(out);
 }

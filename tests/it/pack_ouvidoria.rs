@@ -313,6 +313,17 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
             .any(|c| !c.public && c.body.contains(&format!("#{case}"))),
         "#n names the case: {comments:#?}"
     );
+    // The customer gets the reply by mail, once, from carteiro (Zendesk's
+    // requester triggers are off, as rules/README.md says).
+    let mails = servers.wait_for_messages(&world.customer.user, 1, STEP).await;
+    let (reply_subject, reply_text) = subject_and_text(&mails[0]);
+    assert_eq!(reply_subject, format!("Impressora fiscal sem conserto [#{n}]"));
+    assert!(
+        dates
+            .iter()
+            .any(|d| reply_text.contains(&format!("5 dias úteis, ou seja, até {d}."))),
+        "{reply_text}"
+    );
 
     // 3. A restart, and a new change on #n: still one case.
     daemon.stop().await;
@@ -406,14 +417,17 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
         )
         .await
         .expect("Ana tags self-service");
-    let mails = servers.wait_for_messages(&world.customer.user, 1, STEP).await;
-    let parsed = mail_parser::MessageParser::default()
-        .parse(&mails[0])
-        .expect("a parsable mail");
-    assert_eq!(
-        parsed.subject(),
-        Some(format!("Como abrir sua Ouvidoria - chamado {m} [#{m}]").as_str())
-    );
+    let mails = servers.wait_for_messages(&world.customer.user, 2, STEP).await;
+    let instructions = format!("Como abrir sua Ouvidoria - chamado {m} [#{m}]");
+    let parsed = mails
+        .iter()
+        .map(|raw| {
+            mail_parser::MessageParser::default()
+                .parse(raw)
+                .expect("a parsable mail")
+        })
+        .find(|p| p.subject() == Some(instructions.as_str()))
+        .unwrap_or_else(|| panic!("no mail {instructions:?}"));
     let text = parsed.body_text(0).expect("a text part").into_owned();
     assert!(text.contains("escolha OUVIDORIA"), "{text}");
     assert!(text.contains(&format!("número do chamado {m}")), "{text}");
@@ -466,15 +480,34 @@ async fn an_ombudsman_request_opens_one_case_and_the_analyst_hands_it_back() {
         vec![case_k],
         "one case for #{k}"
     );
-    // The in-service path sends no mail of carteiro's own: the one mail the
-    // customer got is the self-service instructions.
-    assert_eq!(
-        servers
-            .wait_for_messages(&world.customer.user, 1, STEP)
-            .await
-            .len(),
-        1
-    );
+    // The customer's whole inbox: each in-service reply and the
+    // self-service instructions, each once.
+    let inbox: Vec<String> = servers
+        .wait_for_messages(&world.customer.user, 3, STEP)
+        .await
+        .iter()
+        .map(|raw| subject_and_text(raw).0)
+        .collect();
+    let mut subjects = inbox.clone();
+    subjects.sort();
+    let mut expected = vec![
+        format!("Impressora fiscal sem conserto [#{n}]"),
+        instructions,
+        format!("Terceira visita sem solução [#{k}]"),
+    ];
+    expected.sort();
+    assert_eq!(subjects, expected, "{inbox:#?}");
 
     daemon.stop().await;
+}
+
+/// A mail's subject and text part.
+fn subject_and_text(raw: &[u8]) -> (String, String) {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable mail");
+    (
+        parsed.subject().unwrap_or_default().to_owned(),
+        parsed.body_text(0).unwrap_or_default().into_owned(),
+    )
 }
