@@ -591,7 +591,16 @@ impl<H: HelpDesk> Executor<H> {
                                 )?;
                                 continue 'plan;
                             }
-                            Err(err) => return Err(self.helpdesk_failure(&key_text, &plan, &progress, err)),
+                            Err(err) => {
+                                let rules: Vec<&str> =
+                                    indices.iter().map(|&i| plan.steps[i].rule.as_str()).collect();
+                                let note = refusal_note(&rules, &err);
+                                let failure = self.helpdesk_failure(&key_text, &plan, &progress, err);
+                                if let Some(note) = note {
+                                    self.note_refusal(&key_text, &plan, ticket.id, &rules, note).await;
+                                }
+                                return Err(failure);
+                            }
                         }
                     }
                 }
@@ -707,7 +716,15 @@ impl<H: HelpDesk> Executor<H> {
         };
         let created = match self.helpdesk.create_ticket(&new).await {
             Ok(created) => created,
-            Err(err) => return Err(self.helpdesk_failure(key_text, plan, progress, err)),
+            Err(err) => {
+                let note = refusal_note(&[step.rule.as_str()], &err);
+                let failure = self.helpdesk_failure(key_text, plan, progress, err);
+                if let Some(note) = note {
+                    self.note_refusal(key_text, plan, plan.ticket_id, &[step.rule.as_str()], note)
+                        .await;
+                }
+                return Err(failure);
+            }
         };
         progress.in_flight = None;
         progress.created.insert(step_id.clone(), created.id);
@@ -894,6 +911,26 @@ impl<H: HelpDesk> Executor<H> {
         }
     }
 
+    /// Tells the agents, in an internal note on `ticket_id`, that Zendesk
+    /// refused what `rules` planned and why: the entry is failed for good
+    /// (a refusal is not retried), so without the note only the log would
+    /// know. Best effort, once: a note that cannot be written is logged.
+    async fn note_refusal(&self, key_text: &str, plan: &Plan, ticket_id: Id, rules: &[&str], note: String) {
+        let update = TicketUpdate {
+            comment: Some(NewComment::internal(note)),
+            metadata: Some(audit_metadata(rules.iter().copied(), &plan.rules_hash, key_text)),
+            ..TicketUpdate::default()
+        };
+        match self.helpdesk.append_to_ticket(ticket_id, &update).await {
+            Ok(_) => {
+                tracing::info!(key = %key_text, ticket = ticket_id, "the refusal is noted on the ticket")
+            }
+            Err(err) => {
+                tracing::warn!(key = %key_text, ticket = ticket_id, error = %err, "cannot note the refusal on the ticket")
+            }
+        }
+    }
+
     /// Marks the row failed and says why.
     fn fail(&self, key_text: &str, progress: &Progress, reason: &str) -> ExecError {
         tracing::warn!(key = %key_text, %reason, "event failed; its journal entry is marked failed");
@@ -932,6 +969,40 @@ pub fn audit_metadata<'a>(
     serde_json::json!({
         "carteiro": { "rules": names, "rules_hash": rules_hash, "event": event }
     })
+}
+
+/// The internal note for a write Zendesk refused (a 422 or 400), in
+/// Portuguese for the agents: which rules, and Zendesk's own reason. `None`
+/// for other failures, and for a closed ticket, which takes no note either
+/// (the log says so).
+fn refusal_note(rules: &[&str], err: &HelpDeskError) -> Option<String> {
+    let HelpDeskError::Unprocessable { message, details, .. } = err else {
+        return None;
+    };
+    let closed = details
+        .as_ref()
+        .and_then(|d| {
+            d.get("status")?
+                .get(0)?
+                .get("description")?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .is_some_and(|d| d.contains("closed"));
+    if closed {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for rule in rules {
+        if !names.contains(rule) {
+            names.push(rule);
+        }
+    }
+    Some(format!(
+        "O carteiro não conseguiu aplicar a regra {} neste chamado: o Zendesk recusou a alteração \
+         ({message}). Ela não foi feita e o carteiro não tenta de novo; ajuste o chamado ou a regra.",
+        names.join(", ")
+    ))
 }
 
 /// The `external_id` of the ticket a `create_ticket` step makes.

@@ -657,11 +657,23 @@ async fn a_write_zendesk_refuses_fails_the_entry_for_good() {
         panic!("expected it left failed, got {again:?}");
     };
     assert_eq!(error, reason);
-    assert_eq!(
-        audits(&w.sim, ticket.id).await.len(),
-        2,
-        "the create and the agent's edit"
+    // The agents read why in a note, written once: the entry is not retried.
+    let audits = audits(&w.sim, ticket.id).await;
+    assert_eq!(audits.len(), 3, "the create, the agent's edit and the note");
+    let note = audits[2]
+        .events
+        .iter()
+        .find(|e| e.event_type == "Comment")
+        .expect("a note");
+    assert_eq!(note.public, Some(false));
+    let body = note.body.as_deref().unwrap_or_default();
+    assert!(
+        body.starts_with(
+            "O carteiro não conseguiu aplicar a regra voltar neste chamado: o Zendesk recusou a alteração"
+        ),
+        "{body}"
     );
+    assert!(body.contains("Status: new is not valid"), "{body}");
 }
 
 /// An executor over `w`'s simulator and store with `solve_assignee`.
@@ -774,4 +786,47 @@ async fn a_solve_assignee_who_is_no_agent_fails_the_entry_and_says_what_to_chang
     );
     let unchanged = w.sim.client.show_ticket(ticket.id).await.expect("show");
     assert_eq!(unchanged.status, Status::New);
+}
+
+#[tokio::test]
+async fn a_plan_for_a_ticket_closed_meanwhile_fails_without_a_retry_or_a_note() {
+    let w = world().await;
+    let ticket = new_ticket(&w.sim, "Fechado no meio do caminho").await;
+    let me = w.sim.client.me().await.expect("me").id;
+    let closed = w
+        .sim
+        .client
+        .update_ticket(
+            ticket.id,
+            &TicketUpdate {
+                status: Some(Status::Closed),
+                assignee_id: Some(me),
+                ..TicketUpdate::default()
+            },
+            ticket.updated_at,
+        )
+        .await
+        .expect("an agent closes it");
+    let plan = plan_of(
+        closed.id,
+        vec![step("anotar", note("Acompanhar o cliente."), false)],
+    );
+    let result = w.executor.apply(job(&closed, plan), no_replan).await;
+    let Err(ExecError::Failed { reason, .. }) = result else {
+        panic!("expected the entry failed, got {result:?}");
+    };
+    assert!(
+        reason.contains("Status: closed prevents ticket update"),
+        "{reason}"
+    );
+    assert_eq!(
+        audits(&w.sim, ticket.id).await.len(),
+        2,
+        "the create and the close: a closed ticket takes no note"
+    );
+    assert_eq!(
+        w.sim.state().await["requests"]["PUT /api/v2/tickets/{id}"],
+        json!(2),
+        "the close and the one refused write: no retry"
+    );
 }
