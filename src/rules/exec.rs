@@ -396,7 +396,7 @@ impl<H: HelpDesk> Executor<H> {
 
     /// Settles a write started before a crash: a create is looked up by
     /// its `external_id`; an update is taken as landed when the ticket
-    /// moved past the stamp and shows every effect (and its comment).
+    /// shows every effect (and its comment, written since the stamp).
     async fn settle(
         &self,
         key_text: &str,
@@ -431,8 +431,11 @@ impl<H: HelpDesk> Executor<H> {
                     .filter_map(|id| ids.iter().position(|s| s == id))
                     .map(|i| &plan.steps[i].effect)
                     .collect();
-                let moved = ticket.updated_at.timestamp() > stamp.timestamp();
-                let mut landed = moved && effects.iter().all(|e| shows(ticket, e));
+                // Not "moved past the stamp": Zendesk's updated_at is whole
+                // seconds, and a write landing within the second of the
+                // stamp leaves it equal. The effects, and the comment, say
+                // whether the ticket is as the write would leave it.
+                let mut landed = effects.iter().all(|e| shows(ticket, e));
                 if landed && let Some(body) = &in_flight.comment {
                     landed = self.comment_since(key_text, ticket.id, body, stamp).await?;
                 }

@@ -383,3 +383,35 @@ async fn carteiros_client_names_each_create_by_its_external_id() {
     let (_, list) = sim.call(Method::GET, "/api/v2/tickets", None).await;
     assert_eq!(list["tickets"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn quick_updates_each_get_a_later_second_never_ahead_of_the_clock() {
+    let sim = Sim::start(json!({})).await;
+    let created = sim
+        .create(json!({ "subject": "Rápido", "comment": { "body": "Olá" } }))
+        .await;
+    let id = created["ticket"]["id"].as_u64().expect("id");
+    let mut stamps = vec![
+        created["ticket"]["updated_at"]
+            .as_str()
+            .expect("stamp")
+            .to_owned(),
+    ];
+    for n in 0..4 {
+        let (code, body) = sim
+            .update(
+                id,
+                json!({ "tags": [format!("t{n}")], "safe_update": true, "updated_stamp": stamps.last() }),
+            )
+            .await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        stamps.push(body["ticket"]["updated_at"].as_str().expect("stamp").to_owned());
+        let now = sim.handle.sim.clock().now();
+        let stamp = chrono::DateTime::parse_from_rfc3339(stamps.last().expect("a stamp")).expect("RFC 3339");
+        assert!(stamp <= now, "{stamp} is ahead of the clock ({now})");
+    }
+    let mut sorted = stamps.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, stamps, "each change a later second: {stamps:?}");
+}

@@ -309,6 +309,33 @@ impl Simulator {
         self.inner.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Waits, when one of `ids` last changed within the current second,
+    /// until the clock reaches the next one: `updated_at` is whole seconds
+    /// and each change of a ticket gets a later one, so a quick second
+    /// write waits for it rather than stamping a time ahead of the clock.
+    /// A clock that does not move (a stopped test clock) is not waited
+    /// on: the write then takes the next second.
+    async fn hold_until_a_new_second(&self, ids: &[crate::helpdesk::Id]) {
+        let latest = {
+            let world = self.world();
+            ids.iter()
+                .filter_map(|id| world.state.tickets.get(id).map(|t| t.updated_at))
+                .max()
+        };
+        let Some(latest) = latest else { return };
+        let now = self.now();
+        let next = state::whole(latest) + TimeDelta::seconds(1);
+        if now >= next {
+            return;
+        }
+        let wait = (next - now).to_std().unwrap_or_default();
+        // More than a second ahead already (a clock moved back, a seed in
+        // the future): waiting would not help.
+        if wait <= Duration::from_millis(1_000) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// Waits [`TIMEOUT_HOLD`], or until the server shuts down.
     async fn hold(&self) {
         let mut released = self.inner.release.subscribe();

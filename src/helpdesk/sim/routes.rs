@@ -98,6 +98,12 @@ async fn api(
     let query = Query::parse(uri.query());
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let idempotency_key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+    if let Some(route) = &route {
+        let ids = written_tickets(method, route, &query, body);
+        if !ids.is_empty() {
+            sim.hold_until_a_new_second(&ids).await;
+        }
+    }
     let call = |sim: &Simulator| match &route {
         Some(route) => dispatch(
             sim,
@@ -384,6 +390,31 @@ impl Query {
             .split(',')
             .filter_map(|s| s.trim().parse().ok())
             .collect()
+    }
+}
+
+/// The existing tickets a request changes (and whose `updated_at` moves).
+fn written_tickets(method: &Method, route: &Route, query: &Query, body: &[u8]) -> Vec<Id> {
+    if *method == Method::GET {
+        return Vec::new();
+    }
+    match route {
+        Route::Ticket(id) | Route::TicketTags(id) => vec![*id],
+        Route::TicketsUpdateMany => {
+            let mut ids = query.ids();
+            if ids.is_empty() {
+                let items = serde_json::from_slice::<Value>(body).ok();
+                ids = items
+                    .as_ref()
+                    .and_then(|v| v.get("tickets")?.as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|t| t.get("id")?.as_u64())
+                    .collect();
+            }
+            ids
+        }
+        _ => Vec::new(),
     }
 }
 

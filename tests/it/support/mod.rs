@@ -56,7 +56,7 @@ pub fn client_as(
         token: Secret::new("test-token"),
     };
     let settings = ClientSettings {
-        request_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(2),
         max_retries: 3,
         rate_limit_reserve: reserve,
         max_backoff: Duration::from_millis(200),
