@@ -304,6 +304,7 @@ fn the_shipped_templates_check_clean_and_read_well() {
             "ciclo_avaliacao_registrada",
             "ciclo_confirmacao",
             "ciclo_pesquisa",
+            "ciclo_resposta",
             "confirmacao",
             "consultoria_confirmacao_duvida",
             "consultoria_confirmacao_problema",
