@@ -436,6 +436,16 @@ async fn an_order_reaches_the_sector_and_the_sectors_answer_is_an_internal_note(
             .await
             .is_empty()
     );
+    // The customer's whole inbox: this pack writes to the customer only
+    // about an address change, and Zendesk's requester triggers are off
+    // (rules/README.md), so nothing in this flow.
+    assert!(
+        servers
+            .wait_for_messages(&world.customer.user, 0, Duration::from_secs(1))
+            .await
+            .is_empty(),
+        "the customer got mail"
+    );
 
     let _ = stop.send(());
     tokio::time::timeout(STEP, daemon)
