@@ -877,6 +877,7 @@ impl State {
                 value: None,
                 previous_value: None,
                 via: None,
+                ..AuditEvent::default()
             });
             self.comments.entry(id).or_default().push(Comment {
                 id: comment_id,
@@ -912,6 +913,7 @@ impl State {
                 value: Some(value),
                 previous_value: if is_create { None } else { Some(previous_value) },
                 via: None,
+                ..AuditEvent::default()
             });
         }
         self.audits.entry(id).or_default().push(Audit {
