@@ -146,7 +146,8 @@ fn faults_json(world: &World) -> Value {
 /// `users`, `groups`, `custom_statuses`, `ticket_fields`, `articles`,
 /// `jobs`, `uploads` (metadata only), `requests` (count per
 /// `"METHOD /route/template"`), `responses` (`/api/v2` answers per HTTP
-/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit` and pending `faults`.
+/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit`, pending `faults`
+/// and `account` (name, subdomain, support address).
 pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_delay_polls: u32) -> Value {
     let state = &world.state;
     let by_ticket = |items: Vec<(String, Value)>| Value::Object(items.into_iter().collect::<Map<_, _>>());
@@ -239,5 +240,6 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
             .collect::<Map<_, _>>(),
         "rate_limit": world.limiter.limit().map(|l| l.to_json()),
         "faults": faults_json(world)["faults"],
+        "account": state.account,
     })
 }

@@ -45,7 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use account::{AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
+pub use account::{AccountProfile, AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
 
 use crate::clock::{Clock, OffsetClock};
 use crate::helpdesk::model::{Article, CustomStatus, Group, Ticket, TicketField, User};
@@ -75,6 +75,9 @@ pub struct Seed {
     /// The account's settings; each left out keeps a new account's default.
     #[serde(default)]
     pub settings: AccountSettings,
+    /// The account's name, subdomain and support address.
+    #[serde(default)]
+    pub account: AccountProfile,
 }
 
 impl Seed {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
-use super::{AccountSettings, Seed};
+use super::{AccountProfile, AccountSettings, Seed};
 use crate::helpdesk::model::{
     Article, Attachment, Audit, AuditEvent, Comment, CustomFieldValue, CustomStatus, EmailCc, Group, Id,
     JobResult, JobState, NewComment, NewTicket, Role, Status, StatusCategory, Ticket, TicketField,
@@ -147,6 +147,8 @@ pub struct State {
     pub uploads: BTreeMap<String, UploadRecord>,
     pub attachments: BTreeMap<Id, StoredAttachment>,
     pub settings: AccountSettings,
+    /// Who the account is (name, subdomain, support address).
+    pub account: AccountProfile,
     /// The `Idempotency-Key`s of recent creates.
     pub idempotency: super::idempotency::Keys,
     next: Counters,
@@ -205,6 +207,7 @@ impl State {
             tickets,
             articles,
             settings,
+            account,
         } = seed;
         let max_id = |ids: &mut dyn Iterator<Item = Id>| ids.max().unwrap_or(0);
         let mut next = Counters {
@@ -247,6 +250,7 @@ impl State {
             uploads: BTreeMap::new(),
             attachments: BTreeMap::new(),
             settings,
+            account,
             idempotency: super::idempotency::Keys::default(),
             next,
         };
