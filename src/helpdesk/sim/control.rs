@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use super::api_error::ApiError;
 use super::limits::FaultSpec;
-use super::{RateLimit, SettingsChange, Simulator, World, render, routes};
+use super::{RateLimit, SettingsChange, Simulator, World, render, routes, trigger_routes};
 
 /// `POST /__sim/clock`.
 #[derive(Debug, Deserialize)]
@@ -146,8 +146,9 @@ fn faults_json(world: &World) -> Value {
 /// `users`, `groups`, `custom_statuses`, `ticket_fields`, `articles`,
 /// `jobs`, `uploads` (metadata only), `requests` (count per
 /// `"METHOD /route/template"`), `responses` (`/api/v2` answers per HTTP
-/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit`, pending `faults`
-/// and `account` (name, subdomain, support address).
+/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit`, pending `faults`,
+/// `account` (name, subdomain, support address) and `triggers` (as the API
+/// shows them, by position).
 pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_delay_polls: u32) -> Value {
     let state = &world.state;
     let by_ticket = |items: Vec<(String, Value)>| Value::Object(items.into_iter().collect::<Map<_, _>>());
@@ -220,6 +221,12 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
         .iter()
         .map(|a| render::article(base, a, None))
         .collect();
+    let mut triggers: Vec<_> = state
+        .triggers
+        .iter()
+        .map(|t| trigger_routes::rendered(base, t))
+        .collect();
+    triggers.sort_by(|a, b| (a.position, &a.title, a.id).cmp(&(b.position, &b.title, b.id)));
     json!({
         "now": now,
         "tickets": tickets,
@@ -241,5 +248,6 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
         "rate_limit": world.limiter.limit().map(|l| l.to_json()),
         "faults": faults_json(world)["faults"],
         "account": state.account,
+        "triggers": triggers,
     })
 }

@@ -27,6 +27,8 @@ mod render;
 mod routes;
 mod search;
 mod state;
+mod trigger_routes;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -46,6 +48,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use account::{AccountProfile, AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
+pub use triggers::SeedTrigger;
 
 use crate::clock::{Clock, OffsetClock};
 use crate::helpdesk::model::{Article, CustomStatus, Group, Ticket, TicketField, User};
@@ -78,6 +81,10 @@ pub struct Seed {
     /// The account's name, subdomain and support address.
     #[serde(default)]
     pub account: AccountProfile,
+    /// The account's ticket triggers. Left out: Zendesk's standard set, as
+    /// a new account has; given (even empty): exactly these.
+    #[serde(default)]
+    pub triggers: Option<Vec<SeedTrigger>>,
 }
 
 impl Seed {

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
+use super::triggers::{self, Trigger};
 use super::{AccountProfile, AccountSettings, Seed};
 use crate::helpdesk::model::{
     Article, Attachment, Audit, AuditEvent, Comment, CustomFieldValue, CustomStatus, EmailCc, Group, Id,
@@ -120,6 +121,7 @@ struct Counters {
     event: Id,
     attachment: Id,
     custom_status: Id,
+    trigger: Id,
     job: u64,
     upload: u64,
 }
@@ -149,6 +151,8 @@ pub struct State {
     pub settings: AccountSettings,
     /// Who the account is (name, subdomain, support address).
     pub account: AccountProfile,
+    /// The ticket triggers, in no particular order (they run by position).
+    pub triggers: Vec<Trigger>,
     /// The `Idempotency-Key`s of recent creates.
     pub idempotency: super::idempotency::Keys,
     next: Counters,
@@ -208,6 +212,7 @@ impl State {
             articles,
             settings,
             account,
+            triggers: seed_triggers,
         } = seed;
         let max_id = |ids: &mut dyn Iterator<Item = Id>| ids.max().unwrap_or(0);
         let mut next = Counters {
@@ -217,6 +222,8 @@ impl State {
             attachment: ATTACHMENT_IDS_FROM,
             custom_status: CUSTOM_STATUS_IDS_FROM
                 .max(max_id(&mut custom_statuses.iter().map(|c| c.id)).saturating_add(1)),
+            trigger: triggers::TRIGGER_IDS_FROM
+                .max(max_id(&mut seed_triggers.iter().flatten().filter_map(|t| t.0.id)).saturating_add(1)),
             job: 0,
             upload: 0,
         };
@@ -230,6 +237,19 @@ impl State {
                 custom_statuses.push(default);
             }
         }
+        // A new account has the standard triggers; a seed's list replaces
+        // them (an empty list: an account whose triggers were all deleted).
+        let triggers = match seed_triggers {
+            None => triggers::standard(&mut next.trigger, now),
+            Some(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let id = t.0.id.unwrap_or_else(|| take(&mut next.trigger));
+                    triggers::from_record(t.0, id, i as i64, now)
+                })
+                .collect(),
+        };
         let mut state = State {
             tickets: BTreeMap::new(),
             change_of: BTreeMap::new(),
@@ -251,6 +271,7 @@ impl State {
             attachments: BTreeMap::new(),
             settings,
             account,
+            triggers,
             idempotency: super::idempotency::Keys::default(),
             next,
         };
@@ -951,6 +972,11 @@ impl State {
             self.changes.remove(&previous);
         }
         self.changes.insert(self.last_change, id);
+    }
+
+    /// The id a new trigger gets.
+    pub(super) fn next_trigger_id(&mut self) -> Id {
+        take(&mut self.next.trigger)
     }
 
     fn next_event(&mut self) -> Id {
