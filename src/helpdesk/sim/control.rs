@@ -13,6 +13,8 @@
 //!   keys it gives, e.g. `{"tickets": {"assign_tickets_upon_solve": false}}`
 //!   → `{"settings": {...}}`.
 //! - `GET /__sim/attachments/{id}`: the file's bytes.
+//! - `GET /__sim/notifications`: every e-mail the account's triggers sent,
+//!   oldest first, see [`notifications_json`].
 
 use axum::Json;
 use axum::http::{Method, StatusCode};
@@ -73,6 +75,7 @@ pub(super) fn handle(sim: &Simulator, method: &Method, path: &str, body: &[u8], 
             json!({ "settings": world.state.settings })
         }),
         ("GET", "/__sim/faults") => Ok(faults_json(&sim.world())),
+        ("GET", "/__sim/notifications") => Ok(notifications_json(&sim.world())),
         ("POST", "/__sim/faults") => add_faults(sim, body),
         ("DELETE", "/__sim/faults") => {
             let mut world = sim.world();
@@ -132,6 +135,17 @@ fn attachment(sim: &Simulator, id: &str) -> Response {
     }
 }
 
+/// `{"notifications": [...]}`: each e-mail with its ticket, `audit_id` and
+/// `event_id` (the audit's `Notification` event), `trigger` (`id`,
+/// `title`), `recipients` (user ids), `from`, `reply_to`, `to` and `cc`
+/// (addresses), `subject` and `body` (the text part) as sent, `message_id`,
+/// `in_reply_to` and `references`, `created_at`, `delivery` (per address,
+/// its `state`: `recorded`) and `raw` (the whole message).
+pub(super) fn notifications_json(world: &World) -> Value {
+    let list: Vec<Value> = world.state.notifications.iter().map(|n| n.to_json()).collect();
+    json!({ "notifications": list })
+}
+
 fn rate_limit_json(limit: Option<RateLimit>) -> Value {
     json!({ "rate_limit": limit.map(|l| l.to_json()) })
 }
@@ -147,8 +161,9 @@ fn faults_json(world: &World) -> Value {
 /// `jobs`, `uploads` (metadata only), `requests` (count per
 /// `"METHOD /route/template"`), `responses` (`/api/v2` answers per HTTP
 /// status, e.g. `{"200": 12, "429": 1}`), `rate_limit`, pending `faults`,
-/// `account` (name, subdomain, support address) and `triggers` (as the API
-/// shows them, by position).
+/// `account` (name, subdomain, support address), `triggers` (as the API
+/// shows them, by position) and `notifications` (as
+/// [`notifications_json`] lists them).
 pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_delay_polls: u32) -> Value {
     let state = &world.state;
     let by_ticket = |items: Vec<(String, Value)>| Value::Object(items.into_iter().collect::<Map<_, _>>());
@@ -249,5 +264,6 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
         "faults": faults_json(world)["faults"],
         "account": state.account,
         "triggers": triggers,
+        "notifications": notifications_json(world)["notifications"],
     })
 }

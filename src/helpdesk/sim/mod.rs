@@ -7,12 +7,17 @@
 //! under test is the production client. Its state is in memory; `/__sim/*`
 //! endpoints inspect it and steer it (clock, rate limit, faults).
 //!
+//! Like a real account, it runs its ticket triggers (Zendesk's standard set
+//! unless the seed gives others) on every API create and update, and records
+//! the e-mail notifications they make.
+//!
 //! Layout: `state` is the account and its pure operations, `export` the
 //! incremental export, `limits` rate limiting and faults, `routes` the
 //! `/api/v2` handlers, `paging` offset and cursor pagination, `control`
 //! the `/__sim` endpoints, `render` the URLs in answers, `defaults` the
 //! values Zendesk always answers, `search` the search query language,
-//! `articles` Help Center search.
+//! `articles` Help Center search, `triggers` the triggers and their cycle,
+//! `trigger_routes` the Triggers API, `notify` the e-mails they make.
 
 mod account;
 mod api_error;
@@ -22,6 +27,7 @@ mod defaults;
 mod export;
 mod idempotency;
 mod limits;
+mod notify;
 mod paging;
 mod render;
 mod routes;
@@ -53,6 +59,7 @@ pub use triggers::SeedTrigger;
 use crate::clock::{Clock, OffsetClock};
 use crate::helpdesk::model::{Article, CustomStatus, Group, Ticket, TicketField, User};
 use limits::{FaultQueue, RateLimiter, TIMEOUT_HOLD};
+use notify::DeliveryState;
 use state::State;
 
 /// The largest request body accepted (uploads): Zendesk's attachment limit.
@@ -268,6 +275,18 @@ impl Simulator {
         }
     }
 
+    /// Marks the e-mails the last request made as recorded: the simulator
+    /// delivers them nowhere.
+    fn hand_over(&self, world: &mut World) {
+        for index in world.state.take_outbox() {
+            if let Some(notification) = world.state.notifications.get_mut(index) {
+                for delivery in &mut notification.delivery {
+                    delivery.state = DeliveryState::Recorded;
+                }
+            }
+        }
+    }
+
     /// The HTTP routes: `/api/v2/...` (also with `.json`) and `/__sim/...`.
     pub fn router(&self) -> Router {
         Router::new()
@@ -304,6 +323,12 @@ impl Simulator {
             .clone()
             .unwrap_or_else(|| "http://localhost".to_owned());
         control::state_json(&world, &base, self.now(), self.inner.job_delay_polls)
+    }
+
+    /// Every e-mail the triggers sent, as `GET /__sim/notifications` shows
+    /// them.
+    pub fn notifications_json(&self) -> Value {
+        control::notifications_json(&self.world())
     }
 
     /// The simulator's clock, including what `/__sim/clock` advanced.

@@ -574,6 +574,9 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
         (_, Route::BadId(_)) => Err(ApiError::not_found()),
         _ => Err(ApiError::no_endpoint(method.as_str(), route.template())),
     };
+    // The e-mails the request's triggers made go out after the answer is
+    // settled, off the request path.
+    sim.hand_over(&mut world);
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 

@@ -1,6 +1,6 @@
 //! Ticket triggers: the account's business rules that run right after every
-//! ticket create and update, change the ticket and send the e-mail
-//! notifications a customer receives.
+//! ticket create and update made through the API, change the ticket and send
+//! the e-mail notifications a customer receives.
 //!
 //! - **Data.** A [`Trigger`] is stored as Zendesk writes it (conditions and
 //!   actions as `{field, operator, value}` / `{field, value}`), so the
@@ -9,6 +9,12 @@
 //! - **Checking.** [`check`] refuses, with Zendesk's 422 shape, every
 //!   condition and action the simulator cannot evaluate: a rule the
 //!   simulator accepted is a rule it runs, never one it ignores.
+//! - **Running.** [`run`] is the trigger cycle: the active triggers in
+//!   position order against the ticket after the update, each firing at
+//!   most once, its actions applied at once (later triggers see them), and
+//!   the whole list checked again while a pass fired something. The
+//!   notifications a firing asks for are returned, not sent: `notify`
+//!   renders them once the cycle is over.
 //!
 //! Sources: the standard set and its texts are recorded payloads (see
 //! [`standard`]); the fields, operators and values are those of a recorded
@@ -16,12 +22,14 @@
 //! `packages/zendesk-adapter/test/mock_replies/myBrand_mock_replies.json`,
 //! 2021) and Zendesk's conditions reference.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::state::normalize_tags;
-use crate::helpdesk::model::{Id, Status};
+use super::state::{add_tags, normalize_tags, remove_tags};
+use crate::helpdesk::model::{Id, Role, Status, StatusCategory, Ticket, User};
 
 /// Where trigger ids start (Zendesk's are 12 to 14 digits).
 pub const TRIGGER_IDS_FROM: Id = 360_000_300_001;
@@ -31,6 +39,10 @@ pub const TRIGGER_IDS_FROM: Id = 360_000_300_001;
 /// has the `category_id` of the category `{"name": "Notifications",
 /// "position": 1}` created at signup). Category ids are strings.
 pub const DEFAULT_CATEGORY_ID: &str = "360000400001";
+
+/// The `current_via_id` of an update made through the API: "Web service
+/// (API)" is `5` in the recorded definitions.
+pub const VIA_API: u32 = 5;
 
 /// One condition, as Zendesk writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -891,6 +903,330 @@ fn tag_list(value: &Value) -> Option<Vec<String>> {
         _ => return None,
     };
     (!tags.is_empty()).then_some(tags)
+}
+
+// -- running -----------------------------------------------------------------------
+
+/// What the trigger cycle knows about the update besides the ticket.
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    /// The ticket before the update; `None` for a create.
+    pub previous: Option<&'a Ticket>,
+    /// The user making the update (the API user).
+    pub actor: Id,
+    pub actor_role: Option<Role>,
+    /// The comment the update added, if any: whether it is public.
+    pub comment_public: Option<bool>,
+    /// How the update came in (`current_via_id`).
+    pub via_id: u32,
+}
+
+/// What the actions need to know about the account.
+pub trait Account {
+    fn user(&self, id: Id) -> Option<&User>;
+    fn group_exists(&self, id: Id) -> bool;
+    /// The custom status a ticket moved into `category` gets.
+    fn default_custom_status(&self, category: StatusCategory) -> Option<Id>;
+}
+
+/// A notification a firing asked for, still to be rendered and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifyRequest {
+    pub trigger_id: Id,
+    pub trigger_title: String,
+    /// `notification_group` rather than `notification_user`.
+    pub group: bool,
+    /// The recipient as written: `requester_and_ccs`, `group_id`, an id...
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// One trigger that fired: the ticket before and after its actions, and
+/// the notifications it asked for.
+#[derive(Debug, Clone)]
+pub struct Firing {
+    pub trigger_id: Id,
+    pub trigger_title: String,
+    pub before: Ticket,
+    pub after: Ticket,
+    pub notifications: Vec<NotifyRequest>,
+}
+
+/// The trigger cycle on `ticket`, which ends as the cycle leaves it.
+///
+/// "Ticket triggers run in the order they are listed on the Triggers page
+/// [...] actions applied by one trigger can affect how other triggers run
+/// and fire" (support.zendesk.com article 4408886797466, "Essential facts
+/// about ticket triggers"): the active triggers run in position order (then
+/// title and id, the order of Zendesk's trigger cursors, recorded as
+/// `position,position,title,id`), a firing's actions apply before the next
+/// trigger is checked, each trigger fires at most once per update, and
+/// while a pass fired something the triggers that did not fire are checked
+/// again: a change made by a later trigger can make an earlier one fire.
+pub fn run(triggers: &[Trigger], ticket: &mut Ticket, update: &Update, account: &dyn Account) -> Vec<Firing> {
+    let mut active: Vec<&Trigger> = triggers.iter().filter(|t| t.active).collect();
+    active.sort_by(|a, b| (a.position, &a.title, a.id).cmp(&(b.position, &b.title, b.id)));
+    let mut fired: BTreeSet<Id> = BTreeSet::new();
+    let mut firings = Vec::new();
+    loop {
+        let mut any = false;
+        for trigger in &active {
+            if fired.contains(&trigger.id) || !matches(&trigger.conditions, ticket, update) {
+                continue;
+            }
+            fired.insert(trigger.id);
+            any = true;
+            let before = ticket.clone();
+            let mut notifications = Vec::new();
+            for action in &trigger.actions {
+                match apply(action, ticket, update, account) {
+                    Applied::Done => {}
+                    Applied::Notify {
+                        group,
+                        to,
+                        subject,
+                        body,
+                    } => notifications.push(NotifyRequest {
+                        trigger_id: trigger.id,
+                        trigger_title: trigger.title.clone(),
+                        group,
+                        to,
+                        subject,
+                        body,
+                    }),
+                }
+            }
+            firings.push(Firing {
+                trigger_id: trigger.id,
+                trigger_title: trigger.title.clone(),
+                before,
+                after: ticket.clone(),
+                notifications,
+            });
+        }
+        if !any {
+            return firings;
+        }
+    }
+}
+
+/// Whether `conditions` hold: every `all`, and one `any` when there are
+/// some ("If you use only one condition in the any section, it will behave
+/// like an all condition", support.zendesk.com article 203662246).
+fn matches(conditions: &Conditions, ticket: &Ticket, update: &Update) -> bool {
+    conditions.all.iter().all(|c| holds(c, ticket, update))
+        && (conditions.any.is_empty() || conditions.any.iter().any(|c| holds(c, ticket, update)))
+}
+
+fn id_text(id: Option<Id>) -> Option<String> {
+    id.map(|id| id.to_string())
+}
+
+/// A field's value on a ticket, as text (`None` when unset).
+fn slot(field: Field, ticket: &Ticket) -> Option<String> {
+    match field {
+        Field::Status => Some(ticket.status.as_str().to_owned()),
+        Field::Priority => ticket.priority.clone().filter(|p| !p.is_empty()),
+        Field::Assignee => id_text(ticket.assignee_id),
+        Field::Requester => id_text(ticket.requester_id),
+        Field::Group => id_text(ticket.group_id),
+        _ => None,
+    }
+}
+
+/// What a condition's value stands for on `ticket`: `current_user` the
+/// updater, `requester_id`/`assignee_id` the ticket's, `""` nobody.
+fn target(value: &str, ticket: &Ticket, update: &Update) -> Option<String> {
+    match value {
+        v if is_none_value(v) => None,
+        "current_user" => Some(update.actor.to_string()),
+        "requester_id" => id_text(ticket.requester_id),
+        "assignee_id" => id_text(ticket.assignee_id),
+        v => Some(v.to_owned()),
+    }
+}
+
+fn holds(condition: &Condition, ticket: &Ticket, update: &Update) -> bool {
+    let (Some(field), Some(op)) = (Field::parse(&condition.field), Op::parse(&condition.operator)) else {
+        return false;
+    };
+    let value = text(&condition.value).unwrap_or_default();
+    match field {
+        Field::UpdateType => (value == "Create") == update.previous.is_none(),
+        Field::CommentIsPublic => match (value.as_str(), update.comment_public) {
+            (_, None) => false,
+            ("false", Some(public)) => !public,
+            // A public comment is one the requester can see.
+            ("true" | "requester_can_see_comment", Some(public)) => public,
+            (_, Some(_)) => true,
+        },
+        Field::TicketIsPublic => (value == "public") == ticket.is_public.unwrap_or(true),
+        Field::Tags => {
+            let tags = normalize_tags(&[value.as_str()]);
+            let any = tags.iter().any(|t| ticket.tags.contains(t));
+            if op == Op::Includes { any } else { !any }
+        }
+        Field::Via | Field::CurrentVia => {
+            let actual = if field == Field::Via {
+                ticket_via_id(ticket)
+            } else {
+                Some(update.via_id)
+            };
+            let is = actual.is_some_and(|id| id.to_string() == value);
+            if op == Op::Is { is } else { !is }
+        }
+        Field::Role => {
+            let is = match value.as_str() {
+                // Agents include admins: "(end user): [...] anyone who is a
+                // registered user, but not an agent or an administrator"
+                // (article 4408828984346).
+                "agent" => update.actor_role.is_some_and(Role::is_staff),
+                "end_user" => update.actor_role == Some(Role::EndUser),
+                id => id == update.actor.to_string(),
+            };
+            if op == Op::Is { is } else { !is }
+        }
+        Field::Status | Field::Priority | Field::Assignee | Field::Requester | Field::Group => {
+            let current = slot(field, ticket);
+            let previous = update.previous.and_then(|p| slot(field, p));
+            let wanted = target(&value, ticket, update);
+            let changed = current != previous;
+            let rank = |v: &Option<String>| -> Option<u8> {
+                let v = v.as_deref()?;
+                if field == Field::Status {
+                    status_rank(v)
+                } else {
+                    priority_rank(v)
+                }
+            };
+            match op {
+                Op::Is => current == wanted,
+                Op::IsNot => current != wanted,
+                Op::LessThan => matches!((rank(&current), rank(&wanted)), (Some(c), Some(w)) if c < w),
+                Op::GreaterThan => matches!((rank(&current), rank(&wanted)), (Some(c), Some(w)) if c > w),
+                Op::Changed => changed,
+                Op::NotChanged => !changed,
+                Op::Value => changed && current == wanted,
+                Op::ValuePrevious => changed && previous == wanted,
+                Op::NotValue => !(changed && current == wanted),
+                Op::NotValuePrevious => !(changed && previous == wanted),
+                Op::Includes | Op::NotIncludes => false,
+            }
+        }
+    }
+}
+
+/// A ticket's channel as a via id (the recorded definitions' numbers).
+fn ticket_via_id(ticket: &Ticket) -> Option<u32> {
+    let channel = ticket.via.as_ref()?.channel.as_str()?;
+    Some(match channel {
+        "web" => 0,
+        "email" | "mail" => 4,
+        "api" => 5,
+        "rule" => 8,
+        "closed_ticket" => 27,
+        "chat" => 29,
+        "web_widget" => 48,
+        "mobile_sdk" => 49,
+        _ => return None,
+    })
+}
+
+enum Applied {
+    Done,
+    Notify {
+        group: bool,
+        to: String,
+        subject: String,
+        body: String,
+    },
+}
+
+/// Applies one (checked) action to `ticket`.
+fn apply(action: &Action, ticket: &mut Ticket, update: &Update, account: &dyn Account) -> Applied {
+    let value = text(&action.value).unwrap_or_default();
+    let staff = |id: Id| account.user(id).is_some_and(|u| u.role.is_staff());
+    match action.field.as_str() {
+        "notification_user" | "notification_group" => {
+            let parts = action.value.as_array().cloned().unwrap_or_default();
+            let part = |i: usize| -> String {
+                parts
+                    .get(i)
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .unwrap_or_default()
+            };
+            return Applied::Notify {
+                group: action.field == "notification_group",
+                to: part(0),
+                subject: part(1),
+                body: part(2),
+            };
+        }
+        "priority" => ticket.priority = Some(value),
+        "status" => {
+            if let Some(status) = Status::parse(&value) {
+                // "If a trigger or automation solves an unassigned ticket, it
+                // goes to the next user who updates it"
+                // (support.zendesk.com article 4408832762650): a trigger may
+                // solve without an assignee.
+                set_status(ticket, status, account);
+            }
+        }
+        "assignee_id" => {
+            let assignee = match value.as_str() {
+                v if is_none_value(v) => None,
+                "current_user" => Some(update.actor).filter(|id| staff(*id)),
+                "requester_id" => ticket.requester_id.filter(|id| staff(*id)),
+                id => id.parse().ok().filter(|id| staff(*id)),
+            };
+            // Only an agent can be assigned; an action naming anyone else
+            // changes nothing.
+            if assignee.is_some() || is_none_value(&value) {
+                ticket.assignee_id = assignee;
+            }
+            // An assigned ticket is no longer new.
+            if ticket.assignee_id.is_some() && ticket.status == Status::New {
+                set_status(ticket, Status::Open, account);
+            }
+        }
+        "group_id" => {
+            if is_none_value(&value) {
+                ticket.group_id = None;
+            } else if let Ok(id) = value.parse::<Id>()
+                && account.group_exists(id)
+            {
+                ticket.group_id = Some(id);
+            }
+        }
+        "set_tags" | "current_tags" | "remove_tags" => {
+            let tags = tag_list(&action.value).unwrap_or_default();
+            ticket.tags = match action.field.as_str() {
+                "set_tags" => tags,
+                "current_tags" => add_tags(&ticket.tags, &tags),
+                _ => remove_tags(&ticket.tags, &tags),
+            };
+        }
+        _ => {}
+    }
+    Applied::Done
+}
+
+/// Moves `ticket` to `status`, with its category's default custom status
+/// unless its custom status is already of that category.
+fn set_status(ticket: &mut Ticket, status: Status, account: &dyn Account) {
+    if ticket.status == status {
+        return;
+    }
+    ticket.status = status;
+    let category = match status {
+        Status::New => StatusCategory::New,
+        Status::Open => StatusCategory::Open,
+        Status::Pending => StatusCategory::Pending,
+        Status::Hold => StatusCategory::Hold,
+        Status::Solved | Status::Closed | Status::Deleted => StatusCategory::Solved,
+    };
+    ticket.custom_status_id = account.default_custom_status(category);
 }
 
 #[cfg(test)]
