@@ -139,8 +139,9 @@ fn attachment(sim: &Simulator, id: &str) -> Response {
 /// `event_id` (the audit's `Notification` event), `trigger` (`id`,
 /// `title`), `recipients` (user ids), `from`, `reply_to`, `to` and `cc`
 /// (addresses), `subject` and `body` (the text part) as sent, `message_id`,
-/// `in_reply_to` and `references`, `created_at`, `delivery` (per address,
-/// its `state`: `recorded`) and `raw` (the whole message).
+/// `in_reply_to` and `references`, `created_at`, `delivery` (per address:
+/// `state` one of `recorded`, `pending`, `delivered`, `refused`, `failed`,
+/// and the server's `reply`) and `raw` (the whole message).
 pub(super) fn notifications_json(world: &World) -> Value {
     let list: Vec<Value> = world.state.notifications.iter().map(|n| n.to_json()).collect();
     json!({ "notifications": list })

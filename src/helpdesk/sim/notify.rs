@@ -1,7 +1,7 @@
 //! The e-mails triggers send: who gets them, their text with Zendesk's
 //! placeholders rendered, and the message itself with Zendesk's headers and
 //! threading. Pure: [`State::notify`] records each e-mail as a
-//! [`Notification`].
+//! [`Notification`]; the simulator's outlet (`outlet`) delivers it.
 //!
 //! Sources, per behaviour, in the comments below. The recorded outgoing
 //! mails are a Zendesk notification from the account travis-ci (2021-04-13,
@@ -44,8 +44,15 @@ const FOOTER_RULE: &str = "--------------------------------";
 pub enum DeliveryState {
     /// The simulator has no mail outlet: the e-mail is only recorded.
     Recorded,
-    /// Not yet handed over.
+    /// Handed to the outlet, no answer yet.
     Pending,
+    /// The server (or the Maildir) took it.
+    Delivered,
+    /// The server refused it for good (a 5xx, e.g. Postfix's "Relay access
+    /// denied").
+    Refused,
+    /// It could not be handed over (no connection, a 4xx, a disk error).
+    Failed,
 }
 
 /// One recipient's delivery.
@@ -101,6 +108,15 @@ impl Notification {
         value["raw"] = json!(String::from_utf8_lossy(&self.raw));
         value
     }
+}
+
+/// What a delivery needs: the e-mail's place in the list and its envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub index: usize,
+    pub from: String,
+    pub to: Vec<String>,
+    pub raw: Vec<u8>,
 }
 
 // -- the encoded id and threading -------------------------------------------------
@@ -595,10 +611,21 @@ impl State {
         }
     }
 
-    /// The e-mails made since the last call (indexes into
-    /// `notifications`).
-    pub(super) fn take_outbox(&mut self) -> Vec<usize> {
-        std::mem::take(&mut self.outbox)
+    /// The e-mails made since the last call, for the outlet.
+    pub(super) fn take_outbox(&mut self) -> Vec<Outgoing> {
+        let indexes = std::mem::take(&mut self.outbox);
+        indexes
+            .into_iter()
+            .filter_map(|index| {
+                let n = self.notifications.get(index)?;
+                Some(Outgoing {
+                    index,
+                    from: self.account.support_address.clone(),
+                    to: n.delivery.iter().map(|d| d.address.clone()).collect(),
+                    raw: n.raw.clone(),
+                })
+            })
+            .collect()
     }
 }
 
