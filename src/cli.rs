@@ -18,7 +18,7 @@ pub mod calendar;
 pub mod rules;
 
 use crate::config::{self, LoadOptions, LogConfig, LogFormat};
-use crate::helpdesk::sim::{RateLimit, Seed, SimOptions, Simulator};
+use crate::helpdesk::sim::{MailOutlet, RateLimit, Seed, SimOptions, Simulator};
 
 /// carteiro runs support procedures beside Zendesk, from declarative rule
 /// files.
@@ -235,6 +235,14 @@ pub struct SimArgs {
     /// Answer 429 once N requests were made within SECS seconds, e.g. 700/60.
     #[arg(long, value_name = "N/SECS", value_parser = parse_rate_limit)]
     pub rate_limit: Option<(u32, Duration)>,
+    /// Deliver the triggers' e-mail notifications to this SMTP server
+    /// (plain SMTP, no TLS, no AUTH: a server on loopback).
+    #[arg(long, value_name = "HOST:PORT", value_parser = MailOutlet::smtp, conflicts_with = "maildir")]
+    pub smtp: Option<MailOutlet>,
+    /// Deliver the triggers' e-mail notifications into DIR/<recipient
+    /// address>/new/, one Maildir per recipient.
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
 }
 
 /// Options of `carteiro check`.
@@ -779,6 +787,11 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         seed,
         relax_export_start: args.relax_export_start,
         rate_limit: args.rate_limit.map(|(limit, window)| RateLimit { limit, window }),
+        mail_outlet: match (args.smtp, args.maildir) {
+            (Some(smtp), _) => smtp,
+            (None, Some(dir)) => MailOutlet::Maildir(dir),
+            (None, None) => MailOutlet::None,
+        },
         ..SimOptions::default()
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -260,8 +260,9 @@ pub struct Comment {
 ///
 /// Zendesk has dozens of event types; they share one flat shape here, and
 /// `event_type` says which fields are meaningful (`Change` has `field_name`,
-/// `value` and `previous_value`; `Comment` has `body` and `public`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `value` and `previous_value`; `Comment` has `body` and `public`;
+/// `Notification` has `subject`, `body` and `recipients`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: Id,
     #[serde(rename = "type")]
@@ -286,6 +287,13 @@ pub struct AuditEvent {
     pub previous_value: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<Via>,
+    /// A `Notification`'s subject, as the trigger wrote it (placeholders
+    /// unrendered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The users a `Notification` was e-mailed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<Id>>,
 }
 
 /// One write to a ticket, with everything it changed.

@@ -29,6 +29,7 @@ mod rules_reload;
 mod runner;
 mod sim;
 mod sim_strict;
+mod sim_triggers;
 mod store;
 mod third_party_client;
 mod tickets;

@@ -156,6 +156,24 @@ impl ApiError {
         }
     }
 
+    /// 422 `RecordInvalid` with one problem under `details.base`, as
+    /// Zendesk refuses a trigger's condition: `{"error":"RecordInvalid",
+    /// "description":"Record validation errors","details":{"base":[
+    /// {"description":"Invalid value 'web' in 'Update via / Is not /
+    /// web'"}]}}` (recorded in Speedygeek/ZendeskApi_v2 issue #226).
+    pub fn invalid_base(description: impl Into<String>) -> ApiError {
+        let description: String = description.into();
+        ApiError {
+            status: 422,
+            body: Box::new(ApiErrorBody {
+                error: Some(ErrorField::Code("RecordInvalid".to_owned())),
+                description: Some("Record validation errors".to_owned()),
+                details: Some(json!({ "base": [{ "description": description }] })),
+                ..ApiErrorBody::default()
+            }),
+        }
+    }
+
     /// 422 for a closed ticket, which Zendesk never lets anyone change.
     pub fn closed() -> ApiError {
         ApiError::invalid("status", "Status: closed prevents ticket update")

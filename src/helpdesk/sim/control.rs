@@ -13,6 +13,8 @@
 //!   keys it gives, e.g. `{"tickets": {"assign_tickets_upon_solve": false}}`
 //!   → `{"settings": {...}}`.
 //! - `GET /__sim/attachments/{id}`: the file's bytes.
+//! - `GET /__sim/notifications`: every e-mail the account's triggers sent,
+//!   oldest first, see [`notifications_json`].
 
 use axum::Json;
 use axum::http::{Method, StatusCode};
@@ -23,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::api_error::ApiError;
 use super::limits::FaultSpec;
-use super::{RateLimit, SettingsChange, Simulator, World, render, routes};
+use super::{RateLimit, SettingsChange, Simulator, World, render, routes, trigger_routes};
 
 /// `POST /__sim/clock`.
 #[derive(Debug, Deserialize)]
@@ -73,6 +75,7 @@ pub(super) fn handle(sim: &Simulator, method: &Method, path: &str, body: &[u8], 
             json!({ "settings": world.state.settings })
         }),
         ("GET", "/__sim/faults") => Ok(faults_json(&sim.world())),
+        ("GET", "/__sim/notifications") => Ok(notifications_json(&sim.world())),
         ("POST", "/__sim/faults") => add_faults(sim, body),
         ("DELETE", "/__sim/faults") => {
             let mut world = sim.world();
@@ -132,6 +135,18 @@ fn attachment(sim: &Simulator, id: &str) -> Response {
     }
 }
 
+/// `{"notifications": [...]}`: each e-mail with its ticket, `audit_id` and
+/// `event_id` (the audit's `Notification` event), `trigger` (`id`,
+/// `title`), `recipients` (user ids), `from`, `reply_to`, `to` and `cc`
+/// (addresses), `subject` and `body` (the text part) as sent, `message_id`,
+/// `in_reply_to` and `references`, `created_at`, `delivery` (per address:
+/// `state` one of `recorded`, `pending`, `delivered`, `refused`, `failed`,
+/// and the server's `reply`) and `raw` (the whole message).
+pub(super) fn notifications_json(world: &World) -> Value {
+    let list: Vec<Value> = world.state.notifications.iter().map(|n| n.to_json()).collect();
+    json!({ "notifications": list })
+}
+
 fn rate_limit_json(limit: Option<RateLimit>) -> Value {
     json!({ "rate_limit": limit.map(|l| l.to_json()) })
 }
@@ -146,7 +161,10 @@ fn faults_json(world: &World) -> Value {
 /// `users`, `groups`, `custom_statuses`, `ticket_fields`, `articles`,
 /// `jobs`, `uploads` (metadata only), `requests` (count per
 /// `"METHOD /route/template"`), `responses` (`/api/v2` answers per HTTP
-/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit` and pending `faults`.
+/// status, e.g. `{"200": 12, "429": 1}`), `rate_limit`, pending `faults`,
+/// `account` (name, subdomain, support address), `triggers` (as the API
+/// shows them, by position) and `notifications` (as
+/// [`notifications_json`] lists them).
 pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_delay_polls: u32) -> Value {
     let state = &world.state;
     let by_ticket = |items: Vec<(String, Value)>| Value::Object(items.into_iter().collect::<Map<_, _>>());
@@ -219,6 +237,12 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
         .iter()
         .map(|a| render::article(base, a, None))
         .collect();
+    let mut triggers: Vec<_> = state
+        .triggers
+        .iter()
+        .map(|t| trigger_routes::rendered(base, t))
+        .collect();
+    triggers.sort_by(|a, b| (a.position, &a.title, a.id).cmp(&(b.position, &b.title, b.id)));
     json!({
         "now": now,
         "tickets": tickets,
@@ -239,5 +263,8 @@ pub(super) fn state_json(world: &World, base: &str, now: DateTime<Utc>, job_dela
             .collect::<Map<_, _>>(),
         "rate_limit": world.limiter.limit().map(|l| l.to_json()),
         "faults": faults_json(world)["faults"],
+        "account": state.account,
+        "triggers": triggers,
+        "notifications": notifications_json(world)["notifications"],
     })
 }

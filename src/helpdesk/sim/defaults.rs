@@ -24,6 +24,11 @@ pub const DEFAULT_TICKET_FORM_ID: u64 = 360_000_000_002;
 /// The account's time zone, which new users get.
 const ACCOUNT_TIME_ZONE: &str = "America/Sao_Paulo";
 
+/// The account's time zone, in which notifications show times.
+pub fn account_time_zone() -> chrono_tz::Tz {
+    chrono_tz::America::Sao_Paulo
+}
+
 /// Fills in what seeded records left out and only the account knows: each
 /// ticket's custom status (its category's default) and an entry for every
 /// active custom field (as Zendesk lists them, unset ones as `null`), and

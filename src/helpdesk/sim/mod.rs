@@ -7,12 +7,19 @@
 //! under test is the production client. Its state is in memory; `/__sim/*`
 //! endpoints inspect it and steer it (clock, rate limit, faults).
 //!
+//! Like a real account, it runs its ticket triggers (Zendesk's standard set
+//! unless the seed gives others) on every API create and update, and sends
+//! the e-mail notifications they make to the outlet the simulator was
+//! started with (SMTP, Maildirs, or nowhere).
+//!
 //! Layout: `state` is the account and its pure operations, `export` the
 //! incremental export, `limits` rate limiting and faults, `routes` the
 //! `/api/v2` handlers, `paging` offset and cursor pagination, `control`
 //! the `/__sim` endpoints, `render` the URLs in answers, `defaults` the
 //! values Zendesk always answers, `search` the search query language,
-//! `articles` Help Center search.
+//! `articles` Help Center search, `triggers` the triggers and their cycle,
+//! `trigger_routes` the Triggers API, `notify` the e-mails they make,
+//! `outlet` their delivery.
 
 mod account;
 mod api_error;
@@ -22,17 +29,21 @@ mod defaults;
 mod export;
 mod idempotency;
 mod limits;
+mod notify;
+mod outlet;
 mod paging;
 mod render;
 mod routes;
 mod search;
 mod state;
+mod trigger_routes;
+mod triggers;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -42,14 +53,18 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use account::{AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
+pub use account::{AccountProfile, AccountSettings, SettingsChange, TicketSettings, TicketSettingsChange};
+pub use outlet::MailOutlet;
+pub use triggers::SeedTrigger;
 
 use crate::clock::{Clock, OffsetClock};
 use crate::helpdesk::model::{Article, CustomStatus, Group, Ticket, TicketField, User};
 use limits::{FaultQueue, RateLimiter, TIMEOUT_HOLD};
+use notify::{DeliveryState, Outgoing};
 use state::State;
 
 /// The largest request body accepted (uploads): Zendesk's attachment limit.
@@ -75,6 +90,13 @@ pub struct Seed {
     /// The account's settings; each left out keeps a new account's default.
     #[serde(default)]
     pub settings: AccountSettings,
+    /// The account's name, subdomain and support address.
+    #[serde(default)]
+    pub account: AccountProfile,
+    /// The account's ticket triggers. Left out: Zendesk's standard set, as
+    /// a new account has; given (even empty): exactly these.
+    #[serde(default)]
+    pub triggers: Option<Vec<SeedTrigger>>,
 }
 
 impl Seed {
@@ -151,6 +173,8 @@ pub struct SimOptions {
     pub rate_limit: Option<RateLimit>,
     /// How many polls of a job answer `queued`/`working` before `completed`.
     pub job_delay_polls: u32,
+    /// Where the triggers' e-mail notifications are delivered.
+    pub mail_outlet: MailOutlet,
 }
 
 impl Default for SimOptions {
@@ -161,6 +185,7 @@ impl Default for SimOptions {
             relax_export_start: false,
             rate_limit: None,
             job_delay_polls: 1,
+            mail_outlet: MailOutlet::None,
         }
     }
 }
@@ -222,6 +247,11 @@ struct Inner {
     job_delay_polls: u32,
     /// Flips to `true` at shutdown, releasing responses held by faults.
     release: watch::Sender<bool>,
+    /// The delivery task's queue; `None` without a mail outlet.
+    deliveries: Option<UnboundedSender<Outgoing>>,
+    /// The delivery task's end of the queue until the task starts (at once
+    /// inside a tokio runtime, else when serving starts).
+    idle_delivery: Mutex<Option<(MailOutlet, UnboundedReceiver<Outgoing>)>>,
 }
 
 /// A running (or ready to run) simulated Zendesk account. Cheap to clone.
@@ -240,7 +270,14 @@ impl Simulator {
         let mut state = State::new(options.seed, clock.now());
         defaults::complete_seed(&mut state, clock.now());
         let (release, _) = watch::channel(false);
-        Simulator {
+        let (deliveries, idle_delivery) = match options.mail_outlet {
+            MailOutlet::None => (None, None),
+            outlet => {
+                let (queue, receiver) = unbounded_channel();
+                (Some(queue), Some((outlet, receiver)))
+            }
+        };
+        let sim = Simulator {
             inner: Arc::new(Inner {
                 world: Mutex::new(World {
                     state,
@@ -254,7 +291,52 @@ impl Simulator {
                 relax_export_start: options.relax_export_start,
                 job_delay_polls: options.job_delay_polls,
                 release,
+                deliveries,
+                idle_delivery: Mutex::new(idle_delivery),
             }),
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            sim.start_delivery();
+        }
+        sim
+    }
+
+    /// Starts the delivery task, once. It holds the simulator weakly: it
+    /// ends when the last handle on the simulator is dropped.
+    fn start_delivery(&self) {
+        let idle = self
+            .inner
+            .idle_delivery
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some((outlet, receiver)) = idle {
+            let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+            tokio::spawn(outlet::deliver(outlet, receiver, weak));
+        }
+    }
+
+    /// Hands the e-mails the last request made to the delivery task, or,
+    /// without an outlet, marks them recorded.
+    fn hand_over(&self, world: &mut World) {
+        for mail in world.state.take_outbox() {
+            let index = mail.index;
+            let queued = match &self.inner.deliveries {
+                Some(queue) => queue.send(mail).is_ok(),
+                None => false,
+            };
+            if let Some(notification) = world.state.notifications.get_mut(index) {
+                for delivery in &mut notification.delivery {
+                    delivery.state = match (&self.inner.deliveries, queued) {
+                        (None, _) => DeliveryState::Recorded,
+                        (Some(_), true) => DeliveryState::Pending,
+                        (Some(_), false) => {
+                            delivery.reply = Some("the delivery task has stopped".to_owned());
+                            DeliveryState::Failed
+                        }
+                    };
+                }
+            }
         }
     }
 
@@ -276,6 +358,7 @@ impl Simulator {
         if let Ok(addr) = listener.local_addr() {
             self.world().base_url = Some(format!("http://{addr}"));
         }
+        self.start_delivery();
         let sim = self.clone();
         let signal = async move {
             shutdown.await;
@@ -294,6 +377,12 @@ impl Simulator {
             .clone()
             .unwrap_or_else(|| "http://localhost".to_owned());
         control::state_json(&world, &base, self.now(), self.inner.job_delay_polls)
+    }
+
+    /// Every e-mail the triggers sent, as `GET /__sim/notifications` shows
+    /// them.
+    pub fn notifications_json(&self) -> Value {
+        control::notifications_json(&self.world())
     }
 
     /// The simulator's clock, including what `/__sim/clock` advanced.

@@ -27,7 +27,7 @@ use super::api_error::ApiError;
 use super::idempotency::{LOOKUP_HEADER, Lookup};
 use super::limits::{Admission, Budget, FaultKind};
 use super::state::{BulkUpdate, Credentials, CustomStatusInput, State, TagChange};
-use super::{Simulator, articles, control, export, paging, render, search};
+use super::{Simulator, articles, control, export, paging, render, search, trigger_routes};
 use crate::helpdesk::model::{Id, NewTicket, TicketUpdate, UserUpsert};
 use crate::helpdesk::wire::{
     ArticleSearch, AttachmentEnvelope, AuditEnvelope, AuditsEnvelope, CommentsEnvelope, CursorExport,
@@ -249,6 +249,10 @@ pub(super) enum Route {
     Search,
     SearchCount,
     UsersSearch,
+    Triggers,
+    TriggersActive,
+    TriggersUpdateMany,
+    Trigger(Id),
     /// A known route whose id is not a number: always 404.
     BadId(&'static str),
 }
@@ -300,6 +304,13 @@ impl Route {
             ["help_center", _, "articles", "search"] => Some(Route::ArticleSearch),
             ["search"] => Some(Route::Search),
             ["search", "count"] => Some(Route::SearchCount),
+            ["triggers"] => Some(Route::Triggers),
+            ["triggers", "active"] => Some(Route::TriggersActive),
+            ["triggers", "update_many"] => Some(Route::TriggersUpdateMany),
+            // Zendesk's other trigger endpoints, which the simulator does
+            // not serve: an unknown endpoint, not a trigger id.
+            ["triggers", "definitions" | "search" | "reorder" | "destroy_many"] => None,
+            ["triggers", t] => id(t, Route::Trigger, "/api/v2/triggers/{id}"),
             _ => None,
         }
     }
@@ -341,6 +352,10 @@ impl Route {
             Route::Search => "/api/v2/search",
             Route::SearchCount => "/api/v2/search/count",
             Route::UsersSearch => "/api/v2/users/search",
+            Route::Triggers => "/api/v2/triggers",
+            Route::TriggersActive => "/api/v2/triggers/active",
+            Route::TriggersUpdateMany => "/api/v2/triggers/update_many",
+            Route::Trigger(_) => "/api/v2/triggers/{id}",
             Route::BadId(template) => template,
         }
     }
@@ -419,12 +434,12 @@ fn written_tickets(method: &Method, route: &Route, query: &Query, body: &[u8]) -
 }
 
 /// Everything a handler needs besides the state.
-struct Call<'a> {
-    query: &'a Query,
+pub(super) struct Call<'a> {
+    pub(super) query: &'a Query,
     content_type: Option<&'a str>,
-    body: &'a [u8],
-    base: &'a str,
-    now: DateTime<Utc>,
+    pub(super) body: &'a [u8],
+    pub(super) base: &'a str,
+    pub(super) now: DateTime<Utc>,
     actor: Id,
     relax_export_start: bool,
     job_delay_polls: u32,
@@ -432,7 +447,7 @@ struct Call<'a> {
 
 impl Call<'_> {
     /// The list endpoint at `path` being answered, paged in `order`.
-    fn list<'a>(&'a self, path: &'a str, order: &'static str) -> paging::List<'a> {
+    pub(super) fn list<'a>(&'a self, path: &'a str, order: &'static str) -> paging::List<'a> {
         paging::List {
             base: self.base,
             path,
@@ -451,7 +466,7 @@ fn whole_list(count: usize) -> Paging {
     })
 }
 
-type Answer = Result<Response, ApiError>;
+pub(super) type Answer = Result<Response, ApiError>;
 
 /// One `/api/v2` request past the gate.
 struct Incoming<'a> {
@@ -580,17 +595,27 @@ fn dispatch(sim: &Simulator, incoming: &Incoming) -> Response {
         ("GET", Route::Search) => search(state, &call),
         ("GET", Route::SearchCount) => search_count(state, &call),
         ("GET", Route::UsersSearch) => search_users(state, &call),
+        ("GET", Route::Triggers) => trigger_routes::list(state, &call, false),
+        ("POST", Route::Triggers) => trigger_routes::create(state, &call),
+        ("GET", Route::TriggersActive) => trigger_routes::list(state, &call, true),
+        ("PUT", Route::TriggersUpdateMany) => trigger_routes::update_many(state, &call),
+        ("GET", Route::Trigger(id)) => trigger_routes::show(state, &call, *id),
+        ("PUT", Route::Trigger(id)) => trigger_routes::update(state, &call, *id),
+        ("DELETE", Route::Trigger(id)) => trigger_routes::delete(state, *id),
         (_, Route::BadId(_)) => Err(ApiError::not_found()),
         _ => Err(ApiError::no_endpoint(method.as_str(), route.template())),
     };
+    // The e-mails the request's triggers made go out after the answer is
+    // settled, off the request path.
+    sim.hand_over(&mut world);
     answer.unwrap_or_else(IntoResponse::into_response)
 }
 
-fn ok<T: Serialize>(body: &T) -> Response {
+pub(super) fn ok<T: Serialize>(body: &T) -> Response {
     (StatusCode::OK, Json(body)).into_response()
 }
 
-fn created<T: Serialize>(body: &T, location: Option<&str>) -> Response {
+pub(super) fn created<T: Serialize>(body: &T, location: Option<&str>) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
         response.headers_mut().insert(LOCATION, location);
@@ -601,7 +626,7 @@ fn created<T: Serialize>(body: &T, location: Option<&str>) -> Response {
 // -- decoding -----------------------------------------------------------------
 
 /// The body as JSON; not JSON is a 400.
-fn json_body(body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn json_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::invalid_json("the body is empty"));
     }
@@ -609,7 +634,7 @@ fn json_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// `value` as `T`; a field of the wrong type is a 422 naming its path.
-fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+pub(super) fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
@@ -623,7 +648,7 @@ fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
 }
 
 /// The member `key` of the body object (`{"ticket": {...}}`).
-fn member(value: &Value, key: &str) -> Result<Value, ApiError> {
+pub(super) fn member(value: &Value, key: &str) -> Result<Value, ApiError> {
     match value.get(key) {
         Some(inner) if !inner.is_null() => Ok(inner.clone()),
         _ => Err(ApiError::new(

@@ -15,7 +15,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
-use super::{AccountSettings, Seed};
+use super::notify::{Notification, Occasion};
+use super::triggers::{self, Trigger};
+use super::{AccountProfile, AccountSettings, Seed};
 use crate::helpdesk::model::{
     Article, Attachment, Audit, AuditEvent, Comment, CustomFieldValue, CustomStatus, EmailCc, Group, Id,
     JobResult, JobState, NewComment, NewTicket, Role, Status, StatusCategory, Ticket, TicketField,
@@ -120,6 +122,7 @@ struct Counters {
     event: Id,
     attachment: Id,
     custom_status: Id,
+    trigger: Id,
     job: u64,
     upload: u64,
 }
@@ -147,6 +150,14 @@ pub struct State {
     pub uploads: BTreeMap<String, UploadRecord>,
     pub attachments: BTreeMap<Id, StoredAttachment>,
     pub settings: AccountSettings,
+    /// Who the account is (name, subdomain, support address).
+    pub account: AccountProfile,
+    /// The ticket triggers, in no particular order (they run by position).
+    pub triggers: Vec<Trigger>,
+    /// Every e-mail a trigger sent, in order.
+    pub notifications: Vec<Notification>,
+    /// Indexes into `notifications` not yet handed to the mail outlet.
+    pub(super) outbox: Vec<usize>,
     /// The `Idempotency-Key`s of recent creates.
     pub idempotency: super::idempotency::Keys,
     next: Counters,
@@ -205,6 +216,8 @@ impl State {
             tickets,
             articles,
             settings,
+            account,
+            triggers: seed_triggers,
         } = seed;
         let max_id = |ids: &mut dyn Iterator<Item = Id>| ids.max().unwrap_or(0);
         let mut next = Counters {
@@ -214,6 +227,8 @@ impl State {
             attachment: ATTACHMENT_IDS_FROM,
             custom_status: CUSTOM_STATUS_IDS_FROM
                 .max(max_id(&mut custom_statuses.iter().map(|c| c.id)).saturating_add(1)),
+            trigger: triggers::TRIGGER_IDS_FROM
+                .max(max_id(&mut seed_triggers.iter().flatten().filter_map(|t| t.0.id)).saturating_add(1)),
             job: 0,
             upload: 0,
         };
@@ -227,6 +242,19 @@ impl State {
                 custom_statuses.push(default);
             }
         }
+        // A new account has the standard triggers; a seed's list replaces
+        // them (an empty list: an account whose triggers were all deleted).
+        let triggers = match seed_triggers {
+            None => triggers::standard(&mut next.trigger, now),
+            Some(list) => list
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let id = t.0.id.unwrap_or_else(|| take(&mut next.trigger));
+                    triggers::from_record(t.0, id, i as i64, now)
+                })
+                .collect(),
+        };
         let mut state = State {
             tickets: BTreeMap::new(),
             change_of: BTreeMap::new(),
@@ -247,6 +275,10 @@ impl State {
             uploads: BTreeMap::new(),
             attachments: BTreeMap::new(),
             settings,
+            account,
+            triggers,
+            notifications: Vec::new(),
+            outbox: Vec::new(),
             idempotency: super::idempotency::Keys::default(),
             next,
         };
@@ -847,6 +879,12 @@ impl State {
         }
         ticket.updated_at = at;
         ticket.generated_timestamp = Some(at.timestamp());
+        let comment_public = comment.as_ref().map(|c| c.public);
+        // "is_public: Is true if any comments are public, false otherwise"
+        // (developer.zendesk.com, Tickets, JSON format).
+        if comment_public == Some(true) {
+            ticket.is_public = Some(true);
+        }
 
         let audit_id = self.next_event();
         let mut events = Vec::new();
@@ -877,6 +915,7 @@ impl State {
                 value: None,
                 previous_value: None,
                 via: None,
+                ..AuditEvent::default()
             });
             self.comments.entry(id).or_default().push(Comment {
                 id: comment_id,
@@ -912,7 +951,39 @@ impl State {
                 value: Some(value),
                 previous_value: if is_create { None } else { Some(previous_value) },
                 via: None,
+                ..AuditEvent::default()
             });
+        }
+        // The account's triggers run on every API create and update, before
+        // the write is stored: their changes are part of the same audit,
+        // each a `Change` event "via" the trigger ("The ticket event log
+        // only records the actions applied to tickets by triggers if they
+        // result in a net change in ticket field values",
+        // support.zendesk.com article 4408886797466; the audit example of
+        // Zendesk's Ticket Audits page shows such an event with `"via":
+        // {"channel": "rule", ... "rel": "trigger"}`).
+        let update = triggers::Update {
+            previous: old.as_ref(),
+            actor,
+            actor_role: self.users.get(&actor).map(|u| u.role),
+            comment_public,
+            via_id: triggers::VIA_API,
+        };
+        let firings = triggers::run(&self.triggers, &mut ticket, &update, &*self);
+        let mut requests = Vec::new();
+        for firing in firings {
+            for (field_name, value, previous_value) in field_changes(Some(&firing.before), &firing.after) {
+                events.push(AuditEvent {
+                    id: self.next_event(),
+                    event_type: "Change".to_owned(),
+                    field_name: Some(field_name),
+                    value: Some(value),
+                    previous_value: Some(previous_value),
+                    via: Some(rule_via(firing.trigger_id, &firing.trigger_title)),
+                    ..AuditEvent::default()
+                });
+            }
+            requests.extend(firing.notifications);
         }
         self.audits.entry(id).or_default().push(Audit {
             id: audit_id,
@@ -925,6 +996,18 @@ impl State {
         });
         self.tickets.insert(id, ticket);
         self.record_change(id);
+        // The e-mails are made from the ticket as the cycle left it.
+        let occasion = Occasion {
+            ticket_id: id,
+            audit_id,
+            actor,
+            comment_public,
+            now: at,
+        };
+        let notifications = self.notify(occasion, &requests);
+        if let Some(audit) = self.audits.get_mut(&id).and_then(|a| a.last_mut()) {
+            audit.events.extend(notifications);
+        }
         audit_id
     }
 
@@ -947,7 +1030,12 @@ impl State {
         self.changes.insert(self.last_change, id);
     }
 
-    fn next_event(&mut self) -> Id {
+    /// The id a new trigger gets.
+    pub(super) fn next_trigger_id(&mut self) -> Id {
+        take(&mut self.next.trigger)
+    }
+
+    pub(super) fn next_event(&mut self) -> Id {
         take(&mut self.next.event)
     }
 
@@ -1619,13 +1707,13 @@ pub fn normalize_tags<S: AsRef<str>>(tags: &[S]) -> Vec<String> {
     out
 }
 
-fn add_tags<S: AsRef<str>>(current: &[String], add: &[S]) -> Vec<String> {
+pub(super) fn add_tags<S: AsRef<str>>(current: &[String], add: &[S]) -> Vec<String> {
     let mut all: Vec<String> = current.to_vec();
     all.extend(normalize_tags(add));
     normalize_tags(&all)
 }
 
-fn remove_tags<S: AsRef<str>>(current: &[String], remove: &[S]) -> Vec<String> {
+pub(super) fn remove_tags<S: AsRef<str>>(current: &[String], remove: &[S]) -> Vec<String> {
     let remove = normalize_tags(remove);
     current.iter().filter(|t| !remove.contains(t)).cloned().collect()
 }
@@ -1708,6 +1796,18 @@ fn comment_metadata(public: bool, author: Option<Role>) -> Value {
     metadata
 }
 
+/// How a trigger's change is attributed in an audit (the shape of the
+/// recorded `Notification` events' `via`).
+pub(super) fn rule_via(trigger_id: Id, title: &str) -> Via {
+    Via {
+        channel: Value::String("rule".to_owned()),
+        source: Some(json!({
+            "from": { "deleted": false, "title": title, "id": trigger_id },
+            "rel": "trigger",
+        })),
+    }
+}
+
 fn api_via() -> Via {
     Via {
         channel: Value::String("api".to_owned()),
@@ -1785,6 +1885,20 @@ pub fn strip_html(html: &str) -> String {
         .to_owned()
 }
 
+impl triggers::Account for State {
+    fn user(&self, id: Id) -> Option<&User> {
+        self.users.get(&id)
+    }
+
+    fn group_exists(&self, id: Id) -> bool {
+        self.groups.iter().any(|g| g.id == id && g.deleted != Some(true))
+    }
+
+    fn default_custom_status(&self, category: StatusCategory) -> Option<Id> {
+        State::default_custom_status(self, category)
+    }
+}
+
 /// The next id from `counter`, moving it on.
 fn take(counter: &mut u64) -> u64 {
     let id = *counter;
@@ -1794,7 +1908,7 @@ fn take(counter: &mut u64) -> u64 {
 
 /// A 64-bit mixer (SplitMix64), for ids that look random but repeat from
 /// run to run.
-fn mix(n: u64) -> u64 {
+pub(super) fn mix(n: u64) -> u64 {
     let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
