@@ -70,16 +70,25 @@ pub async fn run(out: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
     // The strictest account: Zendesk refuses to solve an unassigned ticket
     // when "Auto-assign tickets upon solve" is off, and carteiro copes.
     seed.settings.tickets.assign_tickets_upon_solve = false;
+    // The account's admin, who makes the trigger change the packs' README
+    // asks for (the API's OAuth token acts as the first admin).
+    seed.users.push(serde_json::from_value(serde_json::json!({
+        "id": 99, "name": "Administrador", "email": "admin@empresa.example", "role": "admin",
+    }))?);
 
     let base_clock = Arc::new(OffsetClock::new());
     let handle = sim::spawn(SimOptions {
         seed,
         clock: base_clock.clone(),
         relax_export_start: true,
+        // Zendesk's own notifications (its standard triggers, to the agents
+        // once the requester's are off) land apart from carteiro's mails.
+        mail_outlet: sim::MailOutlet::Maildir(out.join(ZENDESK_MAIL)),
         ..SimOptions::default()
     })
     .await
     .context("cannot start the simulator on 127.0.0.1")?;
+    deactivate_requester_triggers(&handle.base_url).await?;
     let clock = handle.sim.clock();
 
     let config_path = out.join("carteiro.toml");
@@ -802,6 +811,52 @@ fn deliver_into(dir: &Path, raw: &[u8], n: u32) -> anyhow::Result<()> {
 
 /// The closing lines: where the mails, the simulator's state and the rules
 /// are, and how to run carteiro for real.
+/// The standard triggers rules/README.md ("In Zendesk") tells an admin to
+/// deactivate: carteiro sends the requester's mails itself, in its own
+/// thread, and with them on the customer would get everything twice.
+/// Where the demo's Zendesk delivers its own notifications (a folder per
+/// recipient under it), apart from carteiro's `mail/`.
+const ZENDESK_MAIL: &str = "zendesk-mail";
+
+pub const REQUESTER_TRIGGERS: [&str; 2] = [
+    "Notify requester of new proactive ticket",
+    "Notify requester and CCs of comment update",
+];
+
+/// Makes on the account at `base` the change rules/README.md asks of an
+/// admin, through the Triggers API, as an admin's script would.
+pub async fn deactivate_requester_triggers(base: &url::Url) -> anyhow::Result<()> {
+    // reqwest takes its TLS provider from the process, as the Zendesk
+    // client does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    // An OAuth token acts as the account's admin: triggers are an admin's.
+    let listed: serde_json::Value = http
+        .get(base.join("/api/v2/triggers")?)
+        .bearer_auth("demo")
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let triggers = listed["triggers"].as_array().cloned().unwrap_or_default();
+    for title in REQUESTER_TRIGGERS {
+        let id = triggers
+            .iter()
+            .find(|t| t["title"] == title)
+            .and_then(|t| t["id"].as_u64())
+            .with_context(|| format!("the account has no trigger {title:?}"))?;
+        http.put(base.join(&format!("/api/v2/triggers/{id}"))?)
+            .bearer_auth("demo")
+            .json(&serde_json::json!({ "trigger": { "active": false } }))
+            .send()
+            .await?
+            .error_for_status()
+            .with_context(|| format!("cannot deactivate the trigger {title:?}"))?;
+    }
+    Ok(())
+}
+
 fn where_to_look(out: &Path, mail_dir: &Path, packs: &[&str], stdout: &mut impl Write) -> anyhow::Result<()> {
     writeln!(stdout, "Onde olhar:")?;
     let mut maildirs: Vec<PathBuf> = std::fs::read_dir(mail_dir)
@@ -830,6 +885,23 @@ fn where_to_look(out: &Path, mail_dir: &Path, packs: &[&str], stdout: &mut impl 
         for file in files {
             writeln!(stdout, "    {}", file.display())?;
         }
+    }
+    let zendesk = out.join(ZENDESK_MAIL);
+    let mut agents: Vec<String> = std::fs::read_dir(&zendesk)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    agents.sort();
+    if !agents.is_empty() {
+        writeln!(
+            stdout,
+            "  avisos do próprio Zendesk (acionadores padrão) aos agentes, em {}: {}",
+            zendesk.display(),
+            agents.join(", ")
+        )?;
     }
     let lines = [
         (

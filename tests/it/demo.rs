@@ -170,6 +170,27 @@ fn the_demo_plays_the_day_and_leaves_mail_state_and_rules_to_look_at() {
         joao.iter().any(|m| m.contains("relatório de devoluções")),
         "{joao:?}"
     );
+    // Zendesk's own standard triggers still mail the agents, and, with the
+    // two requester triggers off as rules/README.md says, no customer.
+    let zendesk = out.join("zendesk-mail");
+    assert!(
+        !mails(&zendesk.join("ana@empresa.example")).is_empty(),
+        "Zendesk's notices to the agents"
+    );
+    for customer in [
+        "maria@cliente.example",
+        "joao@cliente.example",
+        "beatriz@contabil.example",
+        "rita@cliente.example",
+        "carlos@restaurante.example",
+        "lucia@mercado.example",
+        "fernanda@cliente.example",
+    ] {
+        assert!(
+            mails(&zendesk.join(customer)).is_empty(),
+            "Zendesk mailed {customer} itself"
+        );
+    }
     assert!(stdout.contains(&out.join("mail/maria@cliente.example/new").display().to_string()));
 
     // Maria's and João's tickets end closed, and every mail to support

@@ -71,13 +71,18 @@ impl World {
                 { "id": NOTA_FINAL, "type": "integer", "title": "Nota final" },
             ],
         });
-        let sim = sim::spawn(support::strict(SimOptions {
-            seed: serde_json::from_value(seed).expect("a valid seed"),
-            relax_export_start: true,
-            ..SimOptions::default()
-        }))
+        let sim = sim::spawn(support::strict(support::zendesk_mails_through(
+            SimOptions {
+                seed: serde_json::from_value(seed).expect("a valid seed"),
+                relax_export_start: true,
+                ..SimOptions::default()
+            },
+            servers,
+        )))
         .await
         .expect("start the simulator");
+        // The change rules/README.md ("In Zendesk") asks of the admin.
+        support::deactivate_requester_triggers(&sim.base_url).await;
         let bot = support::client(sim.base_url.clone(), |b| b);
         let ana = support::client_as(sim.base_url.clone(), ANA, 10, |b| b);
         let support = servers.new_mailbox("suporte-manif");

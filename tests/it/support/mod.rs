@@ -288,40 +288,21 @@ pub async fn taking_if_solving(
     update
 }
 
-/// The standard triggers rules/README.md ("In Zendesk") tells an admin to
-/// deactivate: carteiro sends the requester's mails itself.
-pub const TRIGGERS_TO_DEACTIVATE: [&str; 2] = [
-    "Notify requester of new proactive ticket",
-    "Notify requester and CCs of comment update",
-];
-
 /// Makes on the simulator at `base` exactly the change rules/README.md
-/// asks of an admin: deactivates [`TRIGGERS_TO_DEACTIVATE`] through the
-/// Triggers API, as an admin's script would.
+/// ("In Zendesk") asks of an admin (the demo makes it too).
 pub async fn deactivate_requester_triggers(base: &url::Url) {
-    let http = plain_http();
-    // An OAuth token acts as the account's admin: triggers are an admin's.
-    let auth = |request: reqwest::RequestBuilder| request.bearer_auth("admin-token");
-    let listed: Value = auth(http.get(base.join("/api/v2/triggers").expect("url")))
-        .send()
+    carteiro::demo::deactivate_requester_triggers(base)
         .await
-        .expect("list the triggers")
-        .json()
-        .await
-        .expect("JSON");
-    let triggers = listed["triggers"].as_array().cloned().unwrap_or_default();
-    for title in TRIGGERS_TO_DEACTIVATE {
-        let id = triggers
-            .iter()
-            .find(|t| t["title"] == title)
-            .and_then(|t| t["id"].as_u64())
-            .unwrap_or_else(|| panic!("a new account has the trigger {title:?}: {listed:#}"));
-        let url = base.join(&format!("/api/v2/triggers/{id}")).expect("url");
-        let answer = auth(http.put(url))
-            .json(&json!({ "trigger": { "active": false } }))
-            .send()
-            .await
-            .expect("deactivate");
-        assert_eq!(answer.status(), reqwest::StatusCode::OK, "deactivating {title:?}");
-    }
+        .expect("the README's trigger change");
+}
+
+/// `options` with the simulator mailing its triggers' notifications
+/// through the tests' Postfix, so a customer's mailbox holds every mail a
+/// real account would send, Zendesk's and carteiro's.
+pub fn zendesk_mails_through(mut options: SimOptions, servers: &mail::MailServers) -> SimOptions {
+    options.mail_outlet = sim::MailOutlet::Smtp {
+        host: "127.0.0.1".to_owned(),
+        port: servers.smtp_port,
+    };
+    options
 }
